@@ -1,0 +1,40 @@
+// Git operations shared by the server (resolve revisions, check diffs at submission) and the
+// worker (mirrors, worktrees, applying diffs). Every call runs the real `git` binary through
+// run_process; failures throw GitError carrying git's own words.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace ttfb::git {
+
+// What went wrong, with git's stderr in what(), ready to show a user.
+class GitError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Makes sure `mirror_dir` is a bare mirror of `url` (git clone --mirror when missing).
+void ensure_mirror(const std::string& url, const std::string& mirror_dir);
+// git fetch --prune in the mirror: brings new branches, tags and commits.
+void fetch(const std::string& mirror_dir);
+// Resolves a branch, tag or (abbreviated) SHA to a full commit SHA. Throws GitError
+// ("unknown revision 'X' in repository ...") when there is no such commit.
+std::string resolve_commit(const std::string& git_dir, const std::string& rev);
+// True when `commit` exists in git_dir.
+bool has_commit(const std::string& git_dir, const std::string& commit);
+// Checks that `diff` applies cleanly on top of `commit`, without a work tree (temporary index +
+// `git apply --cached --check`). Throws GitError with git's message when it does not apply,
+// and when the diff is empty or not a diff at all.
+void check_diff_applies(const std::string& git_dir, const std::string& commit, const std::string& diff);
+// Creates (or reuses, when it already exists at that commit) a detached worktree of `commit` at
+// `path`. Does not apply anything.
+void add_worktree(const std::string& git_dir, const std::string& commit, const std::string& path);
+// Applies `diff` at the root of the worktree `path`: `git apply --check`, then `git apply`.
+// Throws GitError with git's message when it does not apply.
+void apply_diff(const std::string& worktree, const std::string& diff);
+// Hash of the worktree's current content (tracked and untracked, not ignored files): equal
+// content gives an equal hash, so build results can be reused by content.
+std::string content_hash(const std::string& worktree);
+
+}  // namespace ttfb::git

@@ -1,0 +1,42 @@
+// Child processes for short tool invocations (git, build steps): run argv, capture output with a
+// bound, enforce a wall-clock timeout by killing the child's whole process group.
+//
+//   auto r = ttfb::run_process({"git", "rev-parse", "HEAD"}, {.cwd = "/repo"});
+//   if (!r.ok()) throw std::runtime_error(r.output_tail());
+//
+// This is not the workload sandbox (worker/sandbox.hpp): no probe, no limits beyond time.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ttfb {
+
+struct ProcessOptions {
+  std::string cwd;                                   // empty: inherit
+  std::optional<std::map<std::string, std::string>> env;  // nullopt: inherit; else exactly this
+  std::string stdin_data;                            // written to the child's stdin, then closed
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+  std::size_t max_output_bytes = 1 << 20;            // per stream; the rest is dropped (counted)
+};
+
+struct ProcessResult {
+  int exit_code = -1;       // valid when !signaled
+  int signal = 0;           // the signal that ended it, 0 if it exited
+  bool timed_out = false;   // killed because the timeout passed
+  std::string out;          // stdout (bounded)
+  std::string err;          // stderr (bounded)
+  bool ok() const { return !timed_out && signal == 0 && exit_code == 0; }
+  // The last `max` bytes of stderr (or stdout when stderr is empty), trimmed: for error messages.
+  std::string output_tail(std::size_t max = 2000) const;
+};
+
+// Runs argv[0] (looked up in PATH) with argv. Never throws for the child's failure; throws
+// std::system_error only when the process cannot be started at all (fork/pipe failure).
+// An argv[0] that cannot be executed gives exit_code 127 and a message in `err`.
+ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+
+}  // namespace ttfb
