@@ -1,0 +1,281 @@
+// ttfb-lab: the command line of ttfb-lab.
+//
+//   ttfb-lab submit --repo example --base main --diff change.diff --workflow example-train --wait
+//   ttfb-lab status 12          ttfb-lab wait 12          ttfb-lab repos          ttfb-lab workflows
+//
+// The server comes from --server or TTFB_LAB_SERVER, the token from --token or TTFB_LAB_TOKEN
+// (`./lab up` writes both into .lab/env). Exit codes: 0 no regression, 1 regression, 2 error,
+// 3 inconclusive.
+#include "cli/report.hpp"
+#include "common/errors.hpp"
+#include "common/http_client.hpp"
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+namespace po = boost::program_options;
+namespace json = boost::json;
+using ttfb::cli::kExitError;
+
+namespace {
+
+struct Common {
+  std::string server;
+  std::string token;
+  bool json_output = false;
+};
+
+void add_common(po::options_description& d, Common& c) {
+  d.add_options()("server", po::value(&c.server), "server URL (default: $TTFB_LAB_SERVER)")(
+      "token", po::value(&c.token), "bearer token (default: $TTFB_LAB_TOKEN)")(
+      "json", po::bool_switch(&c.json_output), "print the server's JSON instead of a table")("help,h", "show this help");
+}
+
+ttfb::HttpClient client_for(Common& c) {
+  if (c.server.empty()) {
+    if (const char* s = std::getenv("TTFB_LAB_SERVER")) c.server = s;
+  }
+  if (c.token.empty()) {
+    if (const char* t = std::getenv("TTFB_LAB_TOKEN")) c.token = t;
+  }
+  if (c.server.empty())
+    throw std::runtime_error("no server given: pass --server URL or set TTFB_LAB_SERVER (after `./lab up`: source .lab/env)");
+  return ttfb::HttpClient(c.server, c.token);
+}
+
+// The server's error as one line a person can act on.
+[[noreturn]] void fail_with(const ttfb::HttpResponse& r, const std::string& what) {
+  std::string message = r.body;
+  json::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (!ec && v.is_object()) {
+    if (const auto* e = v.as_object().if_contains("error"); e && e->is_object()) {
+      const auto& eo = e->as_object();
+      message = std::string(eo.at("message").as_string());
+      if (const auto* d = eo.if_contains("details"); d && d->is_string() && !d->as_string().empty())
+        message += "\n  " + std::string(d->as_string());
+    }
+  }
+  throw std::runtime_error(what + " failed (HTTP " + std::to_string(r.status) + "): " + message);
+}
+
+json::object get_json(const ttfb::HttpClient& c, const std::string& target) {
+  auto r = c.get(target);
+  if (r.status != 200) fail_with(r, "GET " + target);
+  return json::parse(r.body).as_object();
+}
+
+std::string read_diff(const std::string& path) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read the diff file '" + path + "'");
+    ss << in.rdbuf();
+  }
+  return ss.str();
+}
+
+// Polls until the experiment has finished, showing progress on stderr.
+json::object wait_for(const ttfb::HttpClient& c, long id, int timeout_seconds) {
+  auto start = std::chrono::steady_clock::now();
+  bool tty = isatty(STDERR_FILENO);
+  auto last_line = start - std::chrono::hours(1);
+  int transport_failures = 0;
+  while (true) {
+    json::object e;
+    try {
+      e = get_json(c, "/api/v1/experiments/" + std::to_string(id));
+      transport_failures = 0;
+    } catch (const ttfb::TransportError& err) {
+      // The server may be restarting: keep waiting a while before giving up.
+      if (++transport_failures > 30) throw;
+      std::cerr << "\n" << err.what() << " (retrying)\n";
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      continue;
+    }
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::string status(e.at("status").as_string());
+    bool finished = status == "done" || status == "error" || status == "cancelled";
+    auto now = std::chrono::steady_clock::now();
+    if (tty) {
+      std::cerr << "\r\033[K" << ttfb::cli::format_progress(e, elapsed) << std::flush;
+      if (finished) std::cerr << "\n";
+    } else if (finished || now - last_line > std::chrono::seconds(10)) {
+      std::cerr << ttfb::cli::format_progress(e, elapsed) << "\n";
+      last_line = now;
+    }
+    if (finished) return e;
+    if (timeout_seconds > 0 && elapsed > timeout_seconds)
+      throw std::runtime_error("gave up waiting for experiment " + std::to_string(id) + " after " +
+                               std::to_string(timeout_seconds) + " s; it goes on: `ttfb-lab wait " + std::to_string(id) + "`");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+int show(const json::object& e, bool as_json) {
+  if (as_json) {
+    std::cout << json::serialize(e) << "\n";
+  } else {
+    std::cout << ttfb::cli::format_experiment(e);
+  }
+  return ttfb::cli::exit_code(e);
+}
+
+int cmd_submit(const std::vector<std::string>& args) {
+  Common c;
+  std::string repo, base, diff_path, candidate, author, title, change_url, purpose;
+  std::vector<std::string> workflows;
+  int runs = 0, wait_timeout = 0;
+  bool wait = false;
+  po::options_description d("ttfb-lab submit: compare a diff (or a candidate revision) against a base");
+  d.add_options()("repo", po::value(&repo)->required(), "repository name (see `ttfb-lab repos`)")(
+      "base", po::value(&base), "base revision: branch, tag or SHA (default: the repository's default branch)")(
+      "diff", po::value(&diff_path), "unified diff file to apply on base, or - for standard input")(
+      "candidate", po::value(&candidate), "candidate revision instead of a diff")(
+      "workflow,w", po::value(&workflows), "workflow to run (repeatable; default: all of the repository's)")(
+      "author", po::value(&author), "who the change is by (name <e-mail>)")("title", po::value(&title), "the change's title")(
+      "change-url", po::value(&change_url), "link to the change under review")(
+      "purpose", po::value(&purpose), "presubmit (default), release, bisect, calibration")(
+      "runs", po::value(&runs), "measured runs per arm (default: the workflow's)")(
+      "wait", po::bool_switch(&wait), "wait for the verdict, showing progress, and exit by it")(
+      "timeout", po::value(&wait_timeout), "with --wait: give up after this many seconds (default: never)");
+  add_common(d, c);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).run(), vm);
+  if (vm.count("help")) {
+    std::cout << d << "\nexit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive\n";
+    return 0;
+  }
+  po::notify(vm);
+  if (diff_path.empty() == candidate.empty())
+    throw std::runtime_error("give exactly one of --diff FILE (or --diff - for stdin) and --candidate REV");
+
+  json::object body{{"repo", repo}};
+  if (!base.empty()) body["base"] = base;
+  if (!diff_path.empty()) body["diff"] = read_diff(diff_path);
+  if (!candidate.empty()) body["candidate"] = candidate;
+  if (!workflows.empty()) {
+    json::array w;
+    for (const auto& x : workflows) w.emplace_back(x);
+    body["workflows"] = std::move(w);
+  }
+  if (!author.empty()) body["author"] = author;
+  if (!title.empty()) body["title"] = title;
+  if (!change_url.empty()) body["change_url"] = change_url;
+  if (!purpose.empty()) body["purpose"] = purpose;
+  if (runs > 0) body["runs_per_arm"] = runs;
+
+  auto client = client_for(c);
+  auto r = client.post("/api/v1/experiments", json::serialize(body));
+  if (r.status != 201) fail_with(r, "submitting the experiment");
+  auto created = json::parse(r.body).as_object();
+  long id = created.at("id").as_int64();
+  if (!wait) {
+    if (c.json_output) {
+      std::cout << r.body << "\n";
+    } else {
+      std::cout << "submitted experiment " << id << ": " << created.at("url").as_string().c_str() << "\n"
+                << "wait for its verdict with: ttfb-lab wait " << id << "\n";
+    }
+    return 0;
+  }
+  std::cerr << "submitted experiment " << id << " (" << created.at("url").as_string().c_str() << ")\n";
+  return show(wait_for(client, id, wait_timeout), c.json_output);
+}
+
+int cmd_status_or_wait(const std::vector<std::string>& args, bool wait) {
+  Common c;
+  long id = 0;
+  int wait_timeout = 0;
+  po::options_description d(wait ? "ttfb-lab wait ID: wait for an experiment's verdict" : "ttfb-lab status ID: show an experiment");
+  d.add_options()("id", po::value(&id)->required(), "experiment id");
+  if (wait) d.add_options()("timeout", po::value(&wait_timeout), "give up after this many seconds");
+  add_common(d, c);
+  po::positional_options_description pos;
+  pos.add("id", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << d;
+    return 0;
+  }
+  po::notify(vm);
+  auto client = client_for(c);
+  json::object e = wait ? wait_for(client, id, wait_timeout) : get_json(client, "/api/v1/experiments/" + std::to_string(id));
+  return show(e, c.json_output);
+}
+
+int cmd_list(const std::vector<std::string>& args, const std::string& what) {
+  Common c;
+  po::options_description d("ttfb-lab " + what + ": list the server's " + what);
+  add_common(d, c);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).run(), vm);
+  if (vm.count("help")) {
+    std::cout << d;
+    return 0;
+  }
+  auto client = client_for(c);
+  auto o = get_json(client, "/api/v1/" + what);
+  if (c.json_output) {
+    std::cout << json::serialize(o) << "\n";
+    return 0;
+  }
+  for (const auto& v : o.at(what).as_array()) {
+    const auto& x = v.as_object();
+    std::cout << x.at("name").as_string().c_str();
+    if (what == "repos") std::cout << "  (" << x.at("default_branch").as_string().c_str() << ")  " << x.at("url").as_string().c_str();
+    if (what == "workflows") std::cout << "  repo " << x.at("repo").as_string().c_str() << "  " << x.at("description").as_string().c_str();
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+void usage() {
+  std::cout << "usage: ttfb-lab COMMAND [options]\n\n"
+               "commands:\n"
+               "  submit     compare a diff or candidate revision against a base (--wait for the verdict)\n"
+               "  status ID  show an experiment's state and results\n"
+               "  wait ID    wait for an experiment's verdict, showing progress\n"
+               "  repos      list repositories\n"
+               "  workflows  list workflows\n\n"
+               "`ttfb-lab COMMAND --help` shows a command's options. The server and token come from\n"
+               "--server/--token or TTFB_LAB_SERVER/TTFB_LAB_TOKEN.\n"
+               "exit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" || std::string(argv[1]) == "help") {
+    usage();
+    return argc < 2 ? kExitError : 0;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    if (cmd == "submit") return cmd_submit(args);
+    if (cmd == "status") return cmd_status_or_wait(args, false);
+    if (cmd == "wait") return cmd_status_or_wait(args, true);
+    if (cmd == "repos" || cmd == "workflows") return cmd_list(args, cmd);
+    std::cerr << "ttfb-lab: unknown command '" << cmd << "'\n\n";
+    usage();
+    return kExitError;
+  } catch (const po::error& e) {
+    std::cerr << "ttfb-lab " << cmd << ": " << e.what() << " (see `ttfb-lab " << cmd << " --help`)\n";
+    return kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "ttfb-lab " << cmd << ": " << e.what() << "\n";
+    return kExitError;
+  }
+}

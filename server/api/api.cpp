@@ -1,0 +1,417 @@
+#include "server/api/api.hpp"
+
+#include "common/errors.hpp"
+#include "server/scheduler/plan.hpp"
+#include "server/store/experiments.hpp"
+#include "server/store/jobs.hpp"
+#include "server/store/tokens.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <regex>
+#include <set>
+
+namespace ttfb {
+namespace {
+namespace json = boost::json;
+
+HttpAnswer json_answer(int status, const json::value& v) {
+  HttpAnswer a;
+  a.status = status;
+  a.body = json::serialize(v);
+  return a;
+}
+
+json::object parse_body(const HttpRequest& req) {
+  if (req.body.empty()) throw ApiError(ErrorCode::invalid_argument, "request body is empty: send a JSON object");
+  json::error_code ec;
+  json::value v = json::parse(req.body, ec);
+  if (ec) {
+    throw ApiError(ErrorCode::invalid_argument, "request body is not valid JSON: " + ec.message());
+  }
+  if (!v.is_object()) throw ApiError(ErrorCode::invalid_argument, "request body must be a JSON object, not " + std::string(json::to_string(v.kind())));
+  return std::move(v.as_object());
+}
+
+// Field access with messages that name the field and what it should be.
+std::optional<std::string> opt_string(const json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string()) throw ApiError(ErrorCode::invalid_argument, std::string("'") + key + "' must be a string");
+  return std::string(v->as_string());
+}
+std::string req_string(const json::object& o, const char* key, const std::string& hint) {
+  auto s = opt_string(o, key);
+  if (!s || s->empty()) throw ApiError(ErrorCode::invalid_argument, std::string("'") + key + "' is required: " + hint);
+  return *s;
+}
+std::optional<long> opt_int(const json::object& o, const char* key, long lo, long hi) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_int64() || v->as_int64() < lo || v->as_int64() > hi)
+    throw ApiError(ErrorCode::invalid_argument,
+                   std::string("'") + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+  return v->as_int64();
+}
+
+std::string sha256_hex(const std::string& s) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(s.data(), s.size(), d, &n, EVP_sha256(), nullptr);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < n; ++i) {
+    out += kHex[d[i] >> 4];
+    out += kHex[d[i] & 15];
+  }
+  return out;
+}
+
+long parse_id(const std::string& s, const char* what) {
+  static const std::regex kId("[1-9][0-9]{0,17}");
+  if (!std::regex_match(s, kId)) throw ApiError(ErrorCode::not_found, std::string(what) + " '" + s + "' does not exist");
+  return std::stol(s);
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out.empty() ? "(none)" : out;
+}
+
+WorkerFacts worker_facts(const json::object& body) {
+  const auto* w = body.if_contains("worker");
+  if (!w || !w->is_object()) throw ApiError(ErrorCode::invalid_argument, "'worker' must be an object with at least a 'name'");
+  const auto& o = w->as_object();
+  WorkerFacts f;
+  f.name = req_string(o, "name", "the worker's unique name");
+  f.host = opt_string(o, "host").value_or("");
+  f.cpu_model = opt_string(o, "cpu_model").value_or("");
+  f.kernel = opt_string(o, "kernel").value_or("");
+  f.version = opt_string(o, "version").value_or("");
+  f.cores = static_cast<int>(opt_int(o, "cores", 0, 100000).value_or(0));
+  return f;
+}
+
+std::string worker_name(const json::object& body) {
+  const auto* w = body.if_contains("worker");
+  if (w && w->is_string() && !w->as_string().empty()) return std::string(w->as_string());
+  if (w && w->is_object()) return worker_facts(body).name;
+  throw ApiError(ErrorCode::invalid_argument, "'worker' (the worker's name) is required");
+}
+
+}  // namespace
+
+Api::Api(const ServerConfig& config, Database& db, Metrics& metrics, RepoMirrors& mirrors,
+         boost::asio::thread_pool& blocking)
+    : config_(config), db_(db), metrics_(metrics), mirrors_(mirrors), blocking_(blocking) {}
+
+void Api::handle(HttpRequest request, std::function<void(HttpAnswer)> respond) {
+  auto started = std::chrono::steady_clock::now();
+  boost::asio::post(blocking_, [this, request = std::move(request), respond = std::move(respond), started] {
+    std::string route = "unmatched";
+    HttpAnswer answer = dispatch(request, route);
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics_.observe_request(route, request.method, answer.status, seconds);
+    respond(std::move(answer));
+  });
+}
+
+HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
+  const std::string& m = req.method;
+  const std::string& p = req.path;
+  static const std::regex kExperiment(R"(/api/v1/experiments/([^/]+))");
+  static const std::regex kExperimentSub(R"(/api/v1/experiments/([^/]+)/(samples|cancel))");
+  static const std::regex kWorkflow(R"(/api/v1/workflows/([^/]+))");
+  static const std::regex kJobAction(R"(/api/v1/worker/jobs/([^/]+)/(heartbeat|samples|complete|fail))");
+  std::smatch match;
+
+  // Authentication: resolved lazily, once per request.
+  std::optional<std::optional<TokenInfo>> token;
+  auto caller = [&]() -> const std::optional<TokenInfo>& {
+    if (!token) {
+      std::string secret;
+      if (req.authorization.rfind("Bearer ", 0) == 0) secret = req.authorization.substr(7);
+      token = secret.empty() ? std::nullopt : authenticate(db_, secret);
+      if (!secret.empty() && !*token)
+        throw ApiError(ErrorCode::unauthenticated, "the bearer token is unknown or revoked");
+    }
+    return *token;
+  };
+  auto require = [&](const std::string& scope) -> TokenInfo {
+    const auto& t = caller();
+    if (!t)
+      throw ApiError(ErrorCode::unauthenticated,
+                     "missing bearer token: send 'Authorization: Bearer <token>' (the ttfb-lab CLI reads TTFB_LAB_TOKEN)");
+    if (!t->has_scope(scope) && !t->has_scope("admin"))
+      throw ApiError(ErrorCode::permission_denied, "token '" + t->name + "' lacks the '" + scope + "' scope");
+    return *t;
+  };
+  auto require_read = [&] {
+    if (!config_.open_reads) {
+      const auto& t = caller();
+      if (!t) throw ApiError(ErrorCode::unauthenticated, "missing bearer token: reads need a token on this server");
+    }
+  };
+  auto method_not_allowed = [&](const char* allowed) -> HttpAnswer {
+    HttpAnswer a = json_answer(405, json::parse(error_body(ErrorCode::invalid_argument,
+                                                           "method " + m + " is not allowed on " + p + " (allowed: " + allowed + ")")));
+    a.headers.emplace_back("Allow", allowed);
+    return a;
+  };
+
+  try {
+    if (p == "/healthz") {
+      route = "/healthz";
+      return json_answer(200, json::object{{"status", "ok"}});
+    }
+    if (p == "/readyz") {
+      route = "/readyz";
+      int applied = db_.applied_version();
+      int available = Database::available_version(TTFB_LAB_SCHEMA_DIR);
+      if (applied < available)
+        throw ApiError(ErrorCode::unavailable, "database schema is at version " + std::to_string(applied) + ", expected " +
+                                                   std::to_string(available));
+      return json_answer(200, json::object{{"status", "ready"}, {"schema_version", applied}});
+    }
+    if (p == "/metrics") {
+      route = "/metrics";
+      HttpAnswer a;
+      a.content_type = "text/plain; version=0.0.4";
+      a.body = metrics_.serialize();
+      return a;
+    }
+    if (p == "/api/v1/repos") {
+      route = "/api/v1/repos";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      json::array out;
+      for (const auto& [name, r] : config_.repos) {
+        json::array wfs;
+        for (const auto& [wn, w] : config_.workflows)
+          if (w.repo == name) wfs.emplace_back(wn);
+        out.push_back(json::object{{"name", name}, {"url", r.url}, {"default_branch", r.default_branch},
+                                   {"description", r.description}, {"workflows", std::move(wfs)}});
+      }
+      return json_answer(200, json::object{{"repos", std::move(out)}});
+    }
+    if (p == "/api/v1/workflows") {
+      route = "/api/v1/workflows";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      json::array out;
+      for (const auto& [name, w] : config_.workflows) out.push_back(w.to_api_json());
+      return json_answer(200, json::object{{"workflows", std::move(out)}});
+    }
+    if (std::regex_match(p, match, kWorkflow)) {
+      route = "/api/v1/workflows/{name}";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      auto it = config_.workflows.find(match[1]);
+      if (it == config_.workflows.end())
+        throw ApiError(ErrorCode::not_found, "workflow '" + std::string(match[1]) + "' does not exist");
+      return json_answer(200, it->second.to_api_json());
+    }
+    if (p == "/api/v1/experiments") {
+      route = "/api/v1/experiments";
+      if (m == "GET") {
+        require_read();
+        std::optional<std::string> status, repo;
+        if (auto it = req.query.find("status"); it != req.query.end() && !it->second.empty()) {
+          static const std::set<std::string> kStatuses{"queued", "running", "done", "error", "cancelled"};
+          if (!kStatuses.count(it->second))
+            throw ApiError(ErrorCode::invalid_argument, "status must be one of queued, running, done, error, cancelled");
+          status = it->second;
+        }
+        if (auto it = req.query.find("repo"); it != req.query.end() && !it->second.empty()) repo = it->second;
+        int limit = 50;
+        if (auto it = req.query.find("limit"); it != req.query.end()) {
+          static const std::regex kNum("[0-9]{1,4}");
+          if (!std::regex_match(it->second, kNum) || std::stoi(it->second) < 1 || std::stoi(it->second) > 1000)
+            throw ApiError(ErrorCode::invalid_argument, "limit must be an integer from 1 to 1000");
+          limit = std::stoi(it->second);
+        }
+        return json_answer(200, json::object{{"experiments", list_experiments(db_, status, repo, limit, config_.public_url)}});
+      }
+      if (m != "POST") return method_not_allowed("GET, POST");
+      TokenInfo who = require("submit");
+      json::object body = parse_body(req);
+
+      NewExperiment e;
+      e.repo = req_string(body, "repo", "the name of a configured repository (GET /api/v1/repos)");
+      auto repo_it = config_.repos.find(e.repo);
+      if (repo_it == config_.repos.end()) {
+        std::vector<std::string> names;
+        for (const auto& [n, r] : config_.repos) names.push_back(n);
+        throw ApiError(ErrorCode::invalid_argument, "unknown repository '" + e.repo + "'; known: " + join(names));
+      }
+      e.purpose = opt_string(body, "purpose").value_or("presubmit");
+      static const std::set<std::string> kPurposes{"presubmit", "release", "bisect", "calibration"};
+      if (!kPurposes.count(e.purpose))
+        throw ApiError(ErrorCode::invalid_argument, "purpose must be one of presubmit, release, bisect, calibration");
+      e.base_ref = opt_string(body, "base").value_or(repo_it->second.default_branch);
+      if (e.base_ref.empty()) e.base_ref = repo_it->second.default_branch;
+      auto diff = opt_string(body, "diff");
+      auto candidate = opt_string(body, "candidate");
+      if (diff && candidate) throw ApiError(ErrorCode::invalid_argument, "give either 'diff' or 'candidate', not both");
+      if (!diff && !candidate)
+        throw ApiError(ErrorCode::invalid_argument, "give 'diff' (a unified diff against base) or 'candidate' (a revision)");
+      if (diff && diff->find_first_not_of(" \t\r\n") == std::string::npos)
+        throw ApiError(ErrorCode::invalid_argument, "'diff' is empty: there is nothing to compare");
+      e.author = opt_string(body, "author").value_or("");
+      e.title = opt_string(body, "title").value_or("");
+      e.change_url = opt_string(body, "change_url").value_or("");
+      auto runs_override = opt_int(body, "runs_per_arm", 2, 500);
+      auto warmup_override = opt_int(body, "warmup_runs", 0, 20);
+
+      std::vector<std::string> names;
+      if (const auto* w = body.if_contains("workflows"); w && !w->is_null()) {
+        if (!w->is_array()) throw ApiError(ErrorCode::invalid_argument, "'workflows' must be an array of workflow names");
+        for (const auto& x : w->as_array()) {
+          if (!x.is_string()) throw ApiError(ErrorCode::invalid_argument, "'workflows' must contain only names (strings)");
+          names.emplace_back(x.as_string());
+        }
+      }
+      std::vector<std::string> of_repo;
+      for (const auto& [n, wf] : config_.workflows)
+        if (wf.repo == e.repo) of_repo.push_back(n);
+      if (names.empty()) names = of_repo;
+      if (names.empty()) throw ApiError(ErrorCode::invalid_argument, "repository '" + e.repo + "' has no workflows configured");
+      std::set<std::string> seen;
+      for (const auto& n : names) {
+        auto it = config_.workflows.find(n);
+        if (it == config_.workflows.end() || it->second.repo != e.repo)
+          throw ApiError(ErrorCode::invalid_argument,
+                         "unknown workflow '" + n + "' for repository '" + e.repo + "'; known: " + join(of_repo));
+        if (!seen.insert(n).second) throw ApiError(ErrorCode::invalid_argument, "workflow '" + n + "' is listed twice");
+      }
+
+      // Git: resolve revisions and check the diff before anything is stored.
+      e.base_commit = mirrors_.resolve(e.repo, e.base_ref);
+      if (diff) {
+        mirrors_.check_diff(e.repo, e.base_commit, *diff);
+        e.diff = *diff;
+        e.diff_sha256 = sha256_hex(*diff);
+        e.candidate_commit = e.base_commit;
+      } else {
+        e.candidate_ref = *candidate;
+        e.candidate_commit = mirrors_.resolve(e.repo, *candidate);
+      }
+      e.submitted_by = who.name;
+      e.max_attempts = config_.max_attempts;
+
+      const RepoConfig& repo = repo_it->second;
+      for (const auto& n : names) {
+        const WorkflowConfig& wf = config_.workflows.at(n);
+        int runs = static_cast<int>(runs_override.value_or(wf.runs_per_arm));
+        int warmup = static_cast<int>(warmup_override.value_or(wf.warmup_runs));
+        NewJob job;
+        job.workflow = n;
+        job.workflow_config = wf.to_api_json();
+        job.workflow_config["runs_per_arm"] = runs;
+        job.workflow_config["warmup_runs"] = warmup;
+        json::array schedule = interleaved_schedule(warmup, runs);
+        job.runs_total = static_cast<int>(schedule.size());
+        job.payload = json::object{
+            {"repo", json::object{{"name", repo.name}, {"url", repo.url}}},
+            {"workflow", wf.to_job_json()},
+            {"arms", json::object{{"baseline", json::object{{"commit", e.base_commit}, {"diff", ""}}},
+                                  {"candidate", json::object{{"commit", e.candidate_commit}, {"diff", e.diff}}}}},
+            {"schedule", std::move(schedule)}};
+        e.jobs.push_back(std::move(job));
+      }
+      long id = insert_experiment(db_, e);
+      spdlog::info("experiment {} submitted by {}: repo {} base {} ({}), {} workflow(s)", id, who.name, e.repo, e.base_ref,
+                   e.base_commit.substr(0, 12), e.jobs.size());
+      std::string url = config_.public_url + "/api/v1/experiments/" + std::to_string(id);
+      HttpAnswer a = json_answer(201, json::object{{"id", id}, {"status", "queued"}, {"url", url},
+                                                   {"base_commit", e.base_commit}, {"candidate_commit", e.candidate_commit}});
+      a.headers.emplace_back("Location", "/api/v1/experiments/" + std::to_string(id));
+      return a;
+    }
+    if (std::regex_match(p, match, kExperimentSub)) {
+      long id = parse_id(match[1], "experiment");
+      if (match[2] == "samples") {
+        route = "/api/v1/experiments/{id}/samples";
+        if (m != "GET") return method_not_allowed("GET");
+        require_read();
+        return json_answer(200, json::object{{"experiment_id", id}, {"samples", get_samples(db_, id)}});
+      }
+      route = "/api/v1/experiments/{id}/cancel";
+      if (m != "POST") return method_not_allowed("POST");
+      require("submit");
+      return json_answer(200, cancel_experiment(db_, id, config_.public_url));
+    }
+    if (std::regex_match(p, match, kExperiment)) {
+      route = "/api/v1/experiments/{id}";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      return json_answer(200, get_experiment(db_, parse_id(match[1], "experiment"), config_.public_url));
+    }
+    if (p == "/api/v1/workers") {
+      route = "/api/v1/workers";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      return json_answer(200, json::object{{"workers", list_workers(db_, config_.worker_alive_seconds)}});
+    }
+    if (p == "/api/v1/worker/claim") {
+      route = "/api/v1/worker/claim";
+      if (m != "POST") return method_not_allowed("POST");
+      require("worker");
+      json::object body = parse_body(req);
+      auto job = claim_job(db_, worker_facts(body), config_.lease_seconds);
+      if (!job) {
+        HttpAnswer a;
+        a.status = 204;
+        return a;
+      }
+      return json_answer(200, json::object{{"job", std::move(*job)}});
+    }
+    if (std::regex_match(p, match, kJobAction)) {
+      std::string action = match[2];
+      route = "/api/v1/worker/jobs/{id}/" + action;
+      if (m != "POST") return method_not_allowed("POST");
+      require("worker");
+      long id = parse_id(match[1], "job");
+      json::object body = parse_body(req);
+      std::string worker = worker_name(body);
+      if (action == "heartbeat") {
+        int done = static_cast<int>(opt_int(body, "done", 0, 1000000).value_or(0));
+        heartbeat_job(db_, id, worker, config_.lease_seconds, done);
+        return json_answer(200, json::object{{"lease_seconds", config_.lease_seconds}});
+      }
+      if (action == "samples") {
+        const auto* s = body.if_contains("samples");
+        if (!s || !s->is_array()) throw ApiError(ErrorCode::invalid_argument, "'samples' must be an array");
+        auto counts = add_samples(db_, id, worker, s->as_array());
+        return json_answer(200, json::object{{"accepted", counts.accepted}, {"duplicates", counts.duplicates}});
+      }
+      if (action == "complete") {
+        complete_job(db_, id, worker);
+        return json_answer(200, json::object{{"status", "done"}});
+      }
+      const auto* err = body.if_contains("error");
+      if (!err || !err->is_object())
+        throw ApiError(ErrorCode::invalid_argument, "'error' must be an object with 'code' and 'message'");
+      bool retryable = false;
+      if (const auto* r = body.if_contains("retryable"); r && r->is_bool()) retryable = r->as_bool();
+      fail_job(db_, id, worker, err->as_object(), retryable);
+      return json_answer(200, json::object{{"status", retryable ? "requeued_or_failed" : "failed"}});
+    }
+    route = "unmatched";
+    throw ApiError(ErrorCode::not_found, "no such endpoint: " + m + " " + p);
+  } catch (const ApiError& e) {
+    if (e.code() == ErrorCode::internal || e.code() == ErrorCode::unavailable)
+      spdlog::warn("{} {}: {} ({})", m, p, e.what(), e.details());
+    return json_answer(http_status(e.code()), json::parse(error_body(e)));
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: unexpected error: {}", m, p, e.what());
+    return json_answer(500, json::parse(error_body(ErrorCode::internal, "internal error")));
+  }
+}
+
+}  // namespace ttfb

@@ -1,0 +1,287 @@
+#include "server/config.hpp"
+
+#include <boost/json.hpp>
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <set>
+
+namespace ttfb {
+namespace {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+std::string where_of(const std::string& file, const std::string& key) { return file + ": " + key; }
+
+std::string get_string(const toml::table& t, const std::string& key, const std::string& fallback,
+                       const std::string& file) {
+  auto node = t[key];
+  if (!node) return fallback;
+  auto v = node.value<std::string>();
+  if (!v) throw ConfigError(where_of(file, key) + " must be a string");
+  return expand_env(*v, where_of(file, key));
+}
+
+template <typename T>
+T get_number(const toml::table& t, const std::string& key, T fallback, const std::string& file, T min_value) {
+  auto node = t[key];
+  if (!node) return fallback;
+  std::optional<T> v;
+  if constexpr (std::is_floating_point_v<T>) {
+    v = node.value<double>();
+  } else {
+    v = node.value<int64_t>();
+  }
+  if (!v) throw ConfigError(where_of(file, key) + " must be a number");
+  if (*v < min_value) throw ConfigError(where_of(file, key) + " must be at least " + std::to_string(min_value));
+  return *v;
+}
+
+bool get_bool(const toml::table& t, const std::string& key, bool fallback, const std::string& file) {
+  auto node = t[key];
+  if (!node) return fallback;
+  auto v = node.value<bool>();
+  if (!v) throw ConfigError(where_of(file, key) + " must be true or false");
+  return *v;
+}
+
+std::vector<std::string> get_string_array(const toml::table& t, const std::string& key, const std::string& file) {
+  std::vector<std::string> out;
+  auto node = t[key];
+  if (!node) return out;
+  const toml::array* arr = node.as_array();
+  if (!arr) throw ConfigError(where_of(file, key) + " must be an array of strings, e.g. [\"python3\", \"train.py\"]");
+  for (const auto& el : *arr) {
+    auto s = el.value<std::string>();
+    if (!s) throw ConfigError(where_of(file, key) + " must contain only strings");
+    out.push_back(expand_env(*s, where_of(file, key)));
+  }
+  return out;
+}
+
+const toml::table* get_table(const toml::table& t, const std::string& key, const std::string& file) {
+  auto node = t[key];
+  if (!node) return nullptr;
+  const toml::table* tab = node.as_table();
+  if (!tab) throw ConfigError(where_of(file, key) + " must be a table");
+  return tab;
+}
+
+WorkflowPolicy read_policy(const toml::table* t, WorkflowPolicy p, const std::string& file) {
+  if (!t) return p;
+  p.alpha = get_number<double>(*t, "alpha", p.alpha, file, 1e-9);
+  p.min_effect_pct = get_number<double>(*t, "min_effect_pct", p.min_effect_pct, file, 0.0);
+  p.confidence = get_number<double>(*t, "confidence", p.confidence, file, 0.5);
+  if (p.alpha >= 0.5) throw ConfigError(where_of(file, "policy.alpha") + " must be below 0.5");
+  if (p.confidence >= 1.0) throw ConfigError(where_of(file, "policy.confidence") + " must be below 1");
+  return p;
+}
+
+toml::table parse_file(const std::string& path) {
+  try {
+    return toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    throw ConfigError(path + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column) +
+                      ": " + std::string(e.description()));
+  }
+}
+
+}  // namespace
+
+std::string expand_env(const std::string& text, const std::string& where) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (text.compare(i, 2, "${") == 0) {
+      auto end = text.find('}', i + 2);
+      if (end == std::string::npos) throw ConfigError(where + ": unterminated ${ in '" + text + "'");
+      std::string var = text.substr(i + 2, end - i - 2);
+      const char* value = std::getenv(var.c_str());
+      if (!value) throw ConfigError(where + ": environment variable " + var + " is not set");
+      out += value;
+      i = end + 1;
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+WorkflowConfig load_workflow_file(const std::string& path, const WorkflowPolicy& default_policy) {
+  toml::table t = parse_file(path);
+  WorkflowConfig w;
+  w.source_file = path;
+  w.name = get_string(t, "name", fs::path(path).stem().string(), path);
+  static const std::regex kName("[A-Za-z0-9][A-Za-z0-9._-]{0,99}");
+  if (!std::regex_match(w.name, kName)) throw ConfigError(where_of(path, "name") + " '" + w.name + "' may use only letters, digits, '.', '_' and '-'");
+  w.repo = get_string(t, "repo", "", path);
+  if (w.repo.empty()) throw ConfigError(where_of(path, "repo") + " is required (the name of a repository in server.toml)");
+  w.description = get_string(t, "description", "", path);
+  w.command = get_string_array(t, "command", path);
+  if (w.command.empty()) throw ConfigError(where_of(path, "command") + " is required, e.g. [\"python3\", \"train.py\"]");
+  w.build_command = get_string_array(t, "build_command", path);
+  w.workdir = get_string(t, "workdir", ".", path);
+  if (fs::path(w.workdir).is_absolute() || w.workdir.find("..") != std::string::npos)
+    throw ConfigError(where_of(path, "workdir") + " must be a relative path inside the repository");
+  w.probe = get_string(t, "probe", "fd", path);
+  if (w.probe != "fd" && w.probe != "stdout") throw ConfigError(where_of(path, "probe") + " must be \"fd\" or \"stdout\", not \"" + w.probe + "\"");
+  w.first_batch_regex = get_string(t, "first_batch_regex", "", path);
+  if (w.probe == "stdout") {
+    if (w.first_batch_regex.empty()) throw ConfigError(where_of(path, "first_batch_regex") + " is required when probe = \"stdout\"");
+    try {
+      std::regex re(w.first_batch_regex);
+    } catch (const std::regex_error& e) {
+      throw ConfigError(where_of(path, "first_batch_regex") + " does not compile: " + e.what());
+    }
+  }
+  w.stop_after_first_batch = get_bool(t, "stop_after_first_batch", true, path);
+  w.timeout_seconds = get_number<int>(t, "timeout_seconds", w.timeout_seconds, path, 1);
+  w.build_timeout_seconds = get_number<int>(t, "build_timeout_seconds", w.build_timeout_seconds, path, 1);
+  w.runs_per_arm = get_number<int>(t, "runs_per_arm", w.runs_per_arm, path, 2);
+  w.warmup_runs = get_number<int>(t, "warmup_runs", w.warmup_runs, path, 0);
+  if (const auto* shrink = get_table(t, "shrink", path)) {
+    w.shrink_args = get_string_array(*shrink, "args", path);
+    if (const auto* env = get_table(*shrink, "env", path)) {
+      for (const auto& [k, v] : *env) {
+        auto s = v.value<std::string>();
+        if (!s) throw ConfigError(where_of(path, "shrink.env." + std::string(k.str())) + " must be a string");
+        w.shrink_env[std::string(k.str())] = expand_env(*s, where_of(path, "shrink.env"));
+      }
+    }
+  }
+  if (const auto* lim = get_table(t, "limits", path)) {
+    w.limits.memory_mb = get_number<int>(*lim, "memory_mb", w.limits.memory_mb, path, 16);
+    w.limits.cpu_seconds = get_number<int>(*lim, "cpu_seconds", w.limits.cpu_seconds, path, 1);
+    w.limits.nofile = get_number<int>(*lim, "nofile", w.limits.nofile, path, 16);
+    w.limits.nproc = get_number<int>(*lim, "nproc", w.limits.nproc, path, 1);
+  }
+  w.policy = read_policy(get_table(t, "policy", path), default_policy, path);
+  return w;
+}
+
+ServerConfig load_server_config(const std::string& path) {
+  if (!fs::exists(path)) throw ConfigError("configuration file " + path + " does not exist");
+  toml::table t = parse_file(path);
+  ServerConfig c;
+  if (const auto* s = get_table(t, "server", path)) {
+    std::string listen = get_string(*s, "listen", "127.0.0.1:8080", path);
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) throw ConfigError(where_of(path, "server.listen") + " must be HOST:PORT");
+    c.listen_host = listen.substr(0, colon);
+    try {
+      int port = std::stoi(listen.substr(colon + 1));
+      if (port < 0 || port > 65535) throw std::out_of_range("port");
+      c.listen_port = static_cast<unsigned short>(port);
+    } catch (const std::exception&) {
+      throw ConfigError(where_of(path, "server.listen") + " has a bad port: '" + listen + "'");
+    }
+    c.io_threads = get_number<int>(*s, "threads", c.io_threads, path, 1);
+    c.blocking_threads = get_number<int>(*s, "blocking_threads", c.blocking_threads, path, 1);
+    c.body_limit_bytes = static_cast<std::size_t>(get_number<int64_t>(*s, "body_limit_bytes", static_cast<int64_t>(c.body_limit_bytes), path, 1024));
+    c.read_timeout_seconds = get_number<int>(*s, "read_timeout_seconds", c.read_timeout_seconds, path, 1);
+    c.public_url = get_string(*s, "public_url", "", path);
+    c.open_reads = get_bool(*s, "open_reads", c.open_reads, path);
+  }
+  if (c.public_url.empty()) c.public_url = "http://" + c.listen_host + ":" + std::to_string(c.listen_port);
+  if (const auto* d = get_table(t, "database", path)) {
+    c.database_dsn = get_string(*d, "dsn", "", path);
+    c.database_pool_size = get_number<int>(*d, "pool_size", c.database_pool_size, path, 1);
+  }
+  if (c.database_dsn.empty()) throw ConfigError(where_of(path, "database.dsn") + " is required");
+  if (const auto* s = get_table(t, "scheduler", path)) {
+    c.lease_seconds = get_number<int>(*s, "lease_seconds", c.lease_seconds, path, 2);
+    c.max_attempts = get_number<int>(*s, "max_attempts", c.max_attempts, path, 1);
+    c.scheduler_tick_ms = get_number<int>(*s, "tick_ms", c.scheduler_tick_ms, path, 10);
+    c.worker_alive_seconds = get_number<int>(*s, "worker_alive_seconds", c.worker_alive_seconds, path, 1);
+  }
+  fs::path base = fs::path(path).parent_path();
+  if (const auto* g = get_table(t, "git", path)) c.git_cache_dir = get_string(*g, "cache_dir", "", path);
+  if (c.git_cache_dir.empty()) throw ConfigError(where_of(path, "git.cache_dir") + " is required");
+
+  if (const auto* repos = get_table(t, "repos", path)) {
+    for (const auto& [name, node] : *repos) {
+      const toml::table* r = node.as_table();
+      std::string key = "repos." + std::string(name.str());
+      if (!r) throw ConfigError(where_of(path, key) + " must be a table");
+      RepoConfig rc;
+      rc.name = std::string(name.str());
+      rc.url = get_string(*r, "url", "", path);
+      if (rc.url.empty()) throw ConfigError(where_of(path, key + ".url") + " is required");
+      rc.default_branch = get_string(*r, "default_branch", "main", path);
+      rc.description = get_string(*r, "description", "", path);
+      c.repos[rc.name] = rc;
+    }
+  }
+  WorkflowPolicy default_policy;
+  int default_runs = 10, default_warmup = 1;
+  if (const auto* d = get_table(t, "defaults", path)) {
+    default_policy = read_policy(get_table(*d, "policy", path), default_policy, path);
+    default_runs = get_number<int>(*d, "runs_per_arm", default_runs, path, 2);
+    default_warmup = get_number<int>(*d, "warmup_runs", default_warmup, path, 0);
+  }
+  std::string wf_dir = "workflows";
+  if (const auto* w = get_table(t, "workflows", path)) wf_dir = get_string(*w, "dir", wf_dir, path);
+  fs::path dir = fs::path(wf_dir).is_absolute() ? fs::path(wf_dir) : base / wf_dir;
+  if (!fs::is_directory(dir)) throw ConfigError(where_of(path, "workflows.dir") + ": " + dir.string() + " is not a directory");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() == ".toml") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    // Defaults come from server.toml; a workflow's own keys win.
+    toml::table raw = parse_file(f.string());
+    WorkflowConfig w = load_workflow_file(f.string(), default_policy);
+    if (!raw.contains("runs_per_arm")) w.runs_per_arm = default_runs;
+    if (!raw.contains("warmup_runs")) w.warmup_runs = default_warmup;
+    if (!c.repos.count(w.repo)) throw ConfigError(f.string() + ": repo '" + w.repo + "' is not defined in " + path);
+    if (c.workflows.count(w.name)) throw ConfigError(f.string() + ": workflow '" + w.name + "' is defined twice");
+    c.workflows[w.name] = std::move(w);
+  }
+  return c;
+}
+
+json::object WorkflowConfig::to_job_json() const {
+  json::array cmd;
+  for (const auto& a : command) cmd.emplace_back(a);
+  for (const auto& a : shrink_args) cmd.emplace_back(a);
+  json::array build;
+  for (const auto& a : build_command) build.emplace_back(a);
+  json::object env;
+  for (const auto& [k, v] : shrink_env) env[k] = v;
+  return json::object{
+      {"name", name},
+      {"command", std::move(cmd)},
+      {"build_command", std::move(build)},
+      {"workdir", workdir},
+      {"env", std::move(env)},
+      {"probe", probe},
+      {"first_batch_regex", first_batch_regex},
+      {"stop_after_first_batch", stop_after_first_batch},
+      {"timeout_seconds", timeout_seconds},
+      {"build_timeout_seconds", build_timeout_seconds},
+      {"limits", json::object{{"memory_mb", limits.memory_mb},
+                              {"cpu_seconds", limits.cpu_seconds},
+                              {"nofile", limits.nofile},
+                              {"nproc", limits.nproc}}},
+  };
+}
+
+json::object WorkflowConfig::to_api_json() const {
+  json::object o = to_job_json();
+  o["repo"] = repo;
+  o["description"] = description;
+  json::array shrink;
+  for (const auto& a : shrink_args) shrink.emplace_back(a);
+  o["shrink_args"] = std::move(shrink);
+  o["runs_per_arm"] = runs_per_arm;
+  o["warmup_runs"] = warmup_runs;
+  o["policy"] = json::object{{"alpha", policy.alpha}, {"min_effect_pct", policy.min_effect_pct},
+                             {"confidence", policy.confidence}};
+  return o;
+}
+
+}  // namespace ttfb

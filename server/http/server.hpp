@@ -1,0 +1,67 @@
+// The HTTP front of the server (Boost.Beast on one io_context run by N threads): accepts
+// connections, reads requests with a timeout and a body cap, hands each request to a Handler
+// and writes the answer back on the connection's strand. It knows nothing of the API.
+//
+//   ttfb::HttpServer server(ioc, endpoint, handler, {.body_limit = 4 << 20});
+//   server.start();  ioc.run();
+//
+// The handler must call `respond` exactly once, from any thread (blocking work belongs on a
+// separate pool, never on the I/O threads).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ttfb {
+
+struct HttpRequest {
+  std::string method;
+  std::string target;                          // as sent, with the query
+  std::string path;                            // without the query, percent-decoded
+  std::map<std::string, std::string> query;    // decoded
+  std::string body;
+  std::string authorization;                   // the Authorization header
+  std::string accept;
+};
+
+struct HttpAnswer {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using HttpHandler = std::function<void(HttpRequest, std::function<void(HttpAnswer)> respond)>;
+
+struct HttpServerOptions {
+  std::size_t body_limit = 4 * 1024 * 1024;
+  std::chrono::seconds read_timeout{30};
+};
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& endpoint, HttpHandler handler,
+             HttpServerOptions options);
+  ~HttpServer();
+  void start();
+  void stop();
+  unsigned short port() const;  // the bound port (useful with port 0)
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Splits "a=1&b=x%20y" into a map, percent-decoding keys and values ('+' is a space).
+std::map<std::string, std::string> parse_query(const std::string& query);
+std::string percent_decode(const std::string& s);
+
+}  // namespace ttfb

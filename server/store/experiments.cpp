@@ -1,0 +1,220 @@
+#include "server/store/experiments.hpp"
+
+#include "common/errors.hpp"
+
+namespace ttfb {
+namespace {
+namespace json = boost::json;
+
+constexpr const char* kInsertExperiment = R"sql(
+INSERT INTO experiments (repo, purpose, base_ref, base_commit, candidate_ref, candidate_commit, diff, diff_sha256,
+  author, title, change_url, submitted_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id)sql";
+
+constexpr const char* kInsertExperimentWorkflow = R"sql(
+INSERT INTO experiment_workflows (experiment_id, workflow, config) VALUES ($1, $2, $3::jsonb))sql";
+
+constexpr const char* kInsertJob = R"sql(
+INSERT INTO jobs (experiment_id, workflow, payload, runs_total, priority, max_attempts)
+VALUES ($1, $2, $3::jsonb, $4, $5, $6))sql";
+
+// One experiment as JSON, built by PostgreSQL. $2 is the server's public URL.
+constexpr const char* kSelectExperimentJson = R"sql(
+SELECT json_build_object(
+  'id', e.id, 'url', $2 || '/api/v1/experiments/' || e.id, 'repo', e.repo, 'purpose', e.purpose,
+  'base', json_build_object('ref', e.base_ref, 'commit', e.base_commit),
+  'candidate', json_build_object('ref', e.candidate_ref, 'commit', e.candidate_commit,
+                                 'diff_sha256', nullif(e.diff_sha256, ''), 'diff_lines',
+                                 CASE WHEN e.diff = '' THEN 0 ELSE array_length(string_to_array(e.diff, E'\n'), 1) END),
+  'author', e.author, 'title', e.title, 'change_url', e.change_url, 'submitted_by', e.submitted_by,
+  'status', e.status, 'verdict', e.verdict, 'error', e.error,
+  'created_at', e.created_at, 'started_at', e.started_at, 'finished_at', e.finished_at,
+  'progress', (SELECT json_build_object(
+      'runs_done', coalesce(sum(j.runs_done), 0), 'runs_total', coalesce(sum(j.runs_total), 0),
+      'jobs', json_build_object('queued', count(*) FILTER (WHERE j.state = 'queued'),
+                                'running', count(*) FILTER (WHERE j.state = 'running'),
+                                'done', count(*) FILTER (WHERE j.state = 'done'),
+                                'failed', count(*) FILTER (WHERE j.state = 'failed'),
+                                'cancelled', count(*) FILTER (WHERE j.state = 'cancelled')))
+    FROM jobs j WHERE j.experiment_id = e.id),
+  'workflows', (SELECT coalesce(json_agg(json_build_object('workflow', w.workflow, 'verdict', w.verdict, 'result', w.result)
+                                         ORDER BY w.workflow), '[]'::json)
+                FROM experiment_workflows w WHERE w.experiment_id = e.id)
+)::text
+FROM experiments e WHERE e.id = $1)sql";
+
+constexpr const char* kListExperimentIds = R"sql(
+SELECT id FROM experiments
+WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR repo = $2)
+ORDER BY id DESC LIMIT $3)sql";
+
+constexpr const char* kSelectSamplesJson = R"sql(
+SELECT coalesce(json_agg(json_build_object(
+  'job_id', s.job_id, 'workflow', s.workflow, 'run_index', s.run_index, 'arm', s.arm, 'warmup', s.warmup,
+  'ttfb_ms', s.ttfb_ms, 'phases', s.phases, 'cpu_ms', s.cpu_ms, 'max_rss_kb', s.max_rss_kb, 'wall_ms', s.wall_ms,
+  'exit_status', s.exit_status, 'signal', s.signal, 'worker', s.worker, 'host', s.host, 'attempt', s.attempt,
+  'created_at', s.created_at) ORDER BY s.workflow, s.job_id, s.run_index), '[]'::json)::text
+FROM samples s WHERE s.experiment_id = $1)sql";
+
+constexpr const char* kExperimentStatus = "SELECT status FROM experiments WHERE id = $1 FOR UPDATE";
+constexpr const char* kCancelJobs = R"sql(
+UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, finished_at = now()
+WHERE experiment_id = $1 AND state IN ('queued', 'running'))sql";
+constexpr const char* kCancelExperiment = R"sql(
+UPDATE experiments SET status = 'cancelled', finished_at = now() WHERE id = $1)sql";
+
+constexpr const char* kReadyForAnalysis = R"sql(
+SELECT e.id FROM experiments e
+WHERE e.status IN ('queued', 'running')
+  AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.experiment_id = e.id AND j.state IN ('queued', 'running'))
+ORDER BY e.id LIMIT 50)sql";
+
+constexpr const char* kSelectWorkflowsForAnalysis = R"sql(
+SELECT w.workflow, w.config::text, j.state, coalesce(j.error::text, 'null')
+FROM experiment_workflows w JOIN jobs j ON j.experiment_id = w.experiment_id AND j.workflow = w.workflow
+WHERE w.experiment_id = $1 ORDER BY w.workflow)sql";
+
+constexpr const char* kSelectMeasuredSamples = R"sql(
+SELECT arm, ttfb_ms, phases::text FROM samples
+WHERE experiment_id = $1 AND workflow = $2 AND NOT warmup ORDER BY run_index)sql";
+
+constexpr const char* kUpdateWorkflowResult = R"sql(
+UPDATE experiment_workflows SET verdict = $3, result = $4::jsonb WHERE experiment_id = $1 AND workflow = $2)sql";
+
+constexpr const char* kFinishExperiment = R"sql(
+UPDATE experiments SET status = $2, verdict = $3, error = $4::jsonb, finished_at = now()
+WHERE id = $1 AND status IN ('queued', 'running'))sql";
+
+constexpr const char* kJobsByState = "SELECT state, count(*) FROM jobs GROUP BY state";
+constexpr const char* kExperimentsByVerdict =
+    "SELECT coalesce(verdict, 'pending'), count(*) FROM experiments GROUP BY 1";
+constexpr const char* kLiveWorkers =
+    "SELECT count(*) FROM workers WHERE last_seen > now() - make_interval(secs => $1)";
+
+constexpr const char* kListWorkersJson = R"sql(
+SELECT coalesce(json_agg(json_build_object(
+  'name', w.name, 'host', w.host, 'cpu_model', w.cpu_model, 'kernel', w.kernel, 'cores', w.cores,
+  'version', w.version, 'first_seen', w.first_seen, 'last_seen', w.last_seen,
+  'alive', w.last_seen > now() - make_interval(secs => $1),
+  'current_job', (SELECT json_build_object('id', j.id, 'experiment_id', j.experiment_id, 'workflow', j.workflow,
+                                           'runs_done', j.runs_done, 'runs_total', j.runs_total)
+                  FROM jobs j WHERE j.state = 'running' AND j.lease_owner = w.name ORDER BY j.id LIMIT 1)
+) ORDER BY w.name), '[]'::json)::text FROM workers w)sql";
+
+json::object experiment_json(pqxx::work& tx, long id, const std::string& public_url) {
+  auto r = tx.exec_params(kSelectExperimentJson, id, public_url);
+  if (r.empty()) throw ApiError(ErrorCode::not_found, "experiment " + std::to_string(id) + " does not exist");
+  return json::parse(r[0][0].as<std::string>()).as_object();
+}
+
+}  // namespace
+
+long insert_experiment(Database& db, const NewExperiment& e) {
+  return db.transact([&](pqxx::work& tx) {
+    long id = tx.exec_params1(kInsertExperiment, e.repo, e.purpose, e.base_ref, e.base_commit, e.candidate_ref,
+                              e.candidate_commit, e.diff, e.diff_sha256, e.author, e.title, e.change_url,
+                              e.submitted_by)[0]
+                  .as<long>();
+    for (const auto& j : e.jobs) {
+      tx.exec_params(kInsertExperimentWorkflow, id, j.workflow, json::serialize(j.workflow_config));
+      tx.exec_params(kInsertJob, id, j.workflow, json::serialize(j.payload), j.runs_total, j.priority, e.max_attempts);
+    }
+    return id;
+  });
+}
+
+json::object get_experiment(Database& db, long id, const std::string& public_url) {
+  return db.transact([&](pqxx::work& tx) { return experiment_json(tx, id, public_url); });
+}
+
+json::array list_experiments(Database& db, const std::optional<std::string>& status, const std::optional<std::string>& repo,
+                             int limit, const std::string& public_url) {
+  return db.transact([&](pqxx::work& tx) {
+    json::array out;
+    for (const auto& row : tx.exec_params(kListExperimentIds, status, repo, limit)) {
+      json::object e = experiment_json(tx, row[0].as<long>(), public_url);
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
+json::array get_samples(Database& db, long id) {
+  return db.transact([&](pqxx::work& tx) {
+    if (tx.exec_params("SELECT 1 FROM experiments WHERE id = $1", id).empty())
+      throw ApiError(ErrorCode::not_found, "experiment " + std::to_string(id) + " does not exist");
+    return json::parse(tx.exec_params1(kSelectSamplesJson, id)[0].as<std::string>()).as_array();
+  });
+}
+
+json::object cancel_experiment(Database& db, long id, const std::string& public_url) {
+  return db.transact([&](pqxx::work& tx) {
+    auto r = tx.exec_params(kExperimentStatus, id);
+    if (r.empty()) throw ApiError(ErrorCode::not_found, "experiment " + std::to_string(id) + " does not exist");
+    std::string status = r[0][0].as<std::string>();
+    if (status != "queued" && status != "running")
+      throw ApiError(ErrorCode::conflict, "experiment " + std::to_string(id) + " is already " + status);
+    tx.exec_params(kCancelJobs, id);
+    tx.exec_params(kCancelExperiment, id);
+    return experiment_json(tx, id, public_url);
+  });
+}
+
+std::vector<long> experiments_ready_for_analysis(Database& db) {
+  return db.transact([&](pqxx::work& tx) {
+    std::vector<long> ids;
+    for (const auto& row : tx.exec(kReadyForAnalysis)) ids.push_back(row[0].as<long>());
+    return ids;
+  });
+}
+
+std::vector<WorkflowToAnalyse> load_for_analysis(Database& db, long experiment_id) {
+  return db.transact([&](pqxx::work& tx) {
+    std::vector<WorkflowToAnalyse> out;
+    for (const auto& row : tx.exec_params(kSelectWorkflowsForAnalysis, experiment_id)) {
+      WorkflowToAnalyse w;
+      w.workflow = row[0].as<std::string>();
+      w.config = json::parse(row[1].as<std::string>()).as_object();
+      w.job_state = row[2].as<std::string>();
+      w.job_error = json::parse(row[3].as<std::string>());
+      for (const auto& s : tx.exec_params(kSelectMeasuredSamples, experiment_id, w.workflow)) {
+        bool baseline = s[0].as<std::string>() == "baseline";
+        json::array phases = json::parse(s[2].as<std::string>()).as_array();
+        (baseline ? w.samples.baseline : w.samples.candidate).push_back(s[1].as<double>());
+        (baseline ? w.samples.baseline_phases : w.samples.candidate_phases).push_back(std::move(phases));
+      }
+      out.push_back(std::move(w));
+    }
+    return out;
+  });
+}
+
+void store_analysis(Database& db, long experiment_id, const std::vector<WorkflowResult>& results, const std::string& status,
+                    const std::string& verdict, const json::value& error) {
+  db.transact([&](pqxx::work& tx) {
+    for (const auto& r : results)
+      tx.exec_params(kUpdateWorkflowResult, experiment_id, r.workflow, r.verdict, json::serialize(r.result));
+    std::optional<std::string> err;
+    if (!error.is_null()) err = json::serialize(error);
+    tx.exec_params(kFinishExperiment, experiment_id, status, verdict, err);
+  });
+}
+
+QueueCounts queue_counts(Database& db, int worker_alive_seconds) {
+  return db.transact([&](pqxx::work& tx) {
+    QueueCounts c;
+    for (const auto& row : tx.exec(kJobsByState)) c.jobs_by_state.emplace_back(row[0].as<std::string>(), row[1].as<long>());
+    for (const auto& row : tx.exec(kExperimentsByVerdict))
+      c.experiments_by_verdict.emplace_back(row[0].as<std::string>(), row[1].as<long>());
+    c.live_workers = tx.exec_params1(kLiveWorkers, worker_alive_seconds)[0].as<long>();
+    return c;
+  });
+}
+
+json::array list_workers(Database& db, int worker_alive_seconds) {
+  return db.transact([&](pqxx::work& tx) {
+    return json::parse(tx.exec_params1(kListWorkersJson, worker_alive_seconds)[0].as<std::string>()).as_array();
+  });
+}
+
+}  // namespace ttfb

@@ -1,0 +1,54 @@
+// The job queue in PostgreSQL: claim with FOR UPDATE SKIP LOCKED, leases extended by heartbeats,
+// expired leases requeued, samples stored idempotently. Every function is one transaction.
+//
+//   auto job = ttfb::claim_job(db, worker, 30);          // nullopt: queue empty
+//   ttfb::heartbeat_job(db, job_id, "w1", 30, 4);         // throws conflict when the lease is lost
+//   ttfb::add_samples(db, job_id, "w1", samples_json);
+//   ttfb::complete_job(db, job_id, "w1");
+#pragma once
+
+#include "server/store/db.hpp"
+
+#include <boost/json.hpp>
+
+#include <optional>
+#include <string>
+
+namespace ttfb {
+
+struct WorkerFacts {
+  std::string name, host, cpu_model, kernel, version;
+  int cores = 0;
+  boost::json::object to_json() const;
+};
+
+// Records the worker as seen now (insert or update).
+void touch_worker(pqxx::work& tx, const WorkerFacts& w);
+
+// Claims the oldest queued job of the highest priority, leased to the worker for lease_seconds.
+// Returns the job as workers receive it (docs/worker-protocol.md), or nullopt when none is queued.
+std::optional<boost::json::object> claim_job(Database& db, const WorkerFacts& worker, int lease_seconds);
+
+// Extends the lease; throws ApiError(conflict) when `worker` does not hold it (any more).
+void heartbeat_job(Database& db, long job_id, const std::string& worker, int lease_seconds, int runs_done);
+
+struct SampleCounts {
+  int accepted = 0;
+  int duplicates = 0;
+};
+// Stores samples (validated: run_index in the schedule, arm matching it, ttfb_ms > 0); a sample
+// already stored for (job, run_index) is counted as a duplicate and left as it was.
+SampleCounts add_samples(Database& db, long job_id, const std::string& worker, const boost::json::array& samples);
+
+// Marks the job done; throws invalid_argument when measured runs of the schedule lack samples.
+void complete_job(Database& db, long job_id, const std::string& worker);
+
+// Records a failure. retryable and attempts left: back to the queue; otherwise the job fails.
+void fail_job(Database& db, long job_id, const std::string& worker, const boost::json::object& error, bool retryable);
+
+// Requeues running jobs whose lease expired (their partial samples are discarded: a job's runs
+// must come from one worker's interleaved sequence), or fails them when attempts are spent.
+// Returns the number of jobs requeued or failed.
+int requeue_expired_jobs(Database& db);
+
+}  // namespace ttfb

@@ -1,0 +1,238 @@
+"""A throwaway ttfb-lab for functional tests: the real server and workers on a fresh PostgreSQL
+database, with a fresh copy of the example training repository.
+
+    with Lab(workers=2) as lab:
+        status, body = lab.api("POST", "/api/v1/experiments", {...}, token=lab.submit_token)
+
+Needs TTFB_LAB_BUILD_DIR, TTFB_LAB_SOURCE_DIR and TTFB_LAB_TEST_PG_ADMIN_DSN (./lab test sets
+them). Everything it starts is stopped and its database dropped on exit.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BUILD = os.environ.get("TTFB_LAB_BUILD_DIR", "")
+SOURCE = os.environ.get("TTFB_LAB_SOURCE_DIR", "")
+ADMIN_DSN = os.environ.get("TTFB_LAB_TEST_PG_ADMIN_DSN", "")
+
+SERVER_BIN = os.path.join(BUILD, "server", "ttfb-lab-server")
+WORKER_BIN = os.path.join(BUILD, "worker", "ttfb-lab-worker")
+CLI_BIN = os.path.join(BUILD, "cli", "ttfb-lab")
+
+# Extra workflows only the tests use: the example trainer with a short timeout.
+FAST_TIMEOUT_WORKFLOW = """
+name = "example-train-short-timeout"
+repo = "example"
+description = "The example trainer with a 3 s timeout, for the hanging-workload test"
+command = ["python3", "train.py"]
+probe = "fd"
+timeout_seconds = 3
+runs_per_arm = 4
+warmup_runs = 0
+[shrink]
+args = ["--steps", "1", "--device", "cpu", "--tiny"]
+"""
+
+
+def psql(dsn, sql):
+    subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, capture_output=True, text=True)
+
+
+class Lab:
+    def __init__(self, workers=2, lease_seconds=30):
+        for name, value in (("TTFB_LAB_BUILD_DIR", BUILD), ("TTFB_LAB_SOURCE_DIR", SOURCE),
+                            ("TTFB_LAB_TEST_PG_ADMIN_DSN", ADMIN_DSN)):
+            if not value:
+                raise RuntimeError(f"{name} is not set: run the functional tests through ./lab test")
+        self.n_workers = workers
+        self.lease_seconds = lease_seconds
+        self.procs = {}
+        self.workers = {}
+
+    # ---- set-up and tear-down ---------------------------------------------------------------
+    def __enter__(self):
+        self.tmp = tempfile.mkdtemp(prefix="ttfb-functional-")
+        os.chmod(self.tmp, 0o755)  # workloads may run as an unprivileged user
+        self.db = "ttfb_ft_%d_%d" % (os.getpid(), int(time.time() * 1000) % 100000)
+        psql(ADMIN_DSN, f"CREATE DATABASE {self.db}")
+        self.dsn = re.sub(r"dbname=\S+", f"dbname={self.db}", ADMIN_DSN)
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self):
+        self.repo = os.path.join(self.tmp, "repos", "example-trainer")
+        subprocess.run([os.path.join(SOURCE, "examples", "build-example-repo.sh"), self.repo], check=True,
+                       capture_output=True)
+        wf_dir = os.path.join(self.tmp, "workflows")
+        shutil.copytree(os.path.join(SOURCE, "configs", "workflows"), wf_dir)
+        with open(os.path.join(wf_dir, "example-train-short-timeout.toml"), "w") as f:
+            f.write(FAST_TIMEOUT_WORKFLOW)
+        self.config = os.path.join(self.tmp, "server.toml")
+        with open(self.config, "w") as f:
+            f.write(f"""
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:0"
+body_limit_bytes = 1048576
+open_reads = true
+[database]
+dsn = "{self.dsn}"
+[scheduler]
+lease_seconds = {self.lease_seconds}
+max_attempts = 3
+tick_ms = 200
+worker_alive_seconds = 30
+[git]
+cache_dir = "{self.tmp}/server-git"
+[workflows]
+dir = "{wf_dir}"
+[repos.example]
+url = "{self.repo}"
+default_branch = "main"
+""")
+        self.submit_token = self._token("tester", "submit")
+        self.worker_token = self._token("test-workers", "worker")
+        self.admin_token = self._token("test-admin", "admin")
+        self.start_server()
+        for i in range(1, self.n_workers + 1):
+            self.start_worker(f"w{i}")
+
+    def _token(self, name, scopes):
+        out = subprocess.run([SERVER_BIN, "--config", self.config, "--name", name, "--scopes", scopes, "token", "create"],
+                             check=True, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    def start_server(self):
+        log = open(os.path.join(self.tmp, "server.log"), "ab")
+        p = subprocess.Popen([SERVER_BIN, "--config", self.config], stdout=subprocess.PIPE, stderr=log)
+        self.procs["server"] = p
+        deadline = time.time() + 60
+        line = b""
+        while time.time() < deadline:
+            line = p.stdout.readline()
+            if not line:
+                raise RuntimeError("the server exited before listening: " + self.log("server"))
+            m = re.search(rb"listening on (http://\S+)", line)
+            if m:
+                self.url = m.group(1).decode()
+                break
+        else:
+            raise RuntimeError("the server did not start listening")
+        self.wait_until(lambda: self.api("GET", "/readyz")[0] == 200, 30, "the server to be ready")
+
+    def stop_server(self, sig=signal.SIGTERM):
+        p = self.procs.pop("server", None)
+        if p:
+            p.send_signal(sig)
+            p.wait(timeout=30)
+
+    def start_worker(self, name):
+        cache = os.path.join(self.tmp, "workers", name)
+        os.makedirs(cache, exist_ok=True)
+        os.chmod(cache, 0o755)
+        log = open(os.path.join(self.tmp, f"worker-{name}.log"), "ab")
+        env = dict(os.environ, TTFB_LAB_WORKER_TOKEN=self.worker_token)
+        p = subprocess.Popen([WORKER_BIN, "--server", self.url, "--name", name, "--cache-dir", cache,
+                              "--poll-interval-ms", "200"], stdout=log, stderr=log, env=env)
+        self.workers[name] = p
+        return p
+
+    def kill_worker(self, name, sig=signal.SIGKILL):
+        p = self.workers.pop(name)
+        p.send_signal(sig)
+        p.wait(timeout=30)
+
+    def __exit__(self, *exc):
+        for p in list(self.workers.values()) + list(self.procs.values()):
+            if p.poll() is None:
+                p.terminate()
+        for p in list(self.workers.values()) + list(self.procs.values()):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        failed = exc and exc[0] is not None
+        if failed or os.environ.get("TTFB_LAB_KEEP_LOGS"):
+            for name in sorted(os.listdir(self.tmp)):
+                if name.endswith(".log"):
+                    sys.stderr.write(f"\n----- {name} (last 40 lines) -----\n{self.log(name[:-4], 40)}\n")
+        try:
+            psql(ADMIN_DSN, f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return False
+
+    def log(self, name, lines=20):
+        try:
+            with open(os.path.join(self.tmp, f"{name}.log"), errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    # ---- talking to it ------------------------------------------------------------------------
+    def api(self, method, path, body=None, token=None, raw=None, headers=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", "Bearer " + token)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                text = r.read().decode()
+                return r.status, (json.loads(text) if text and r.headers.get("Content-Type", "").startswith("application/json") else text)
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, text
+
+    def submit(self, diff_file=None, diff=None, workflows=("example-train",), runs=None, **extra):
+        body = {"repo": "example", "base": "main", "workflows": list(workflows)}
+        if diff_file:
+            with open(os.path.join(SOURCE, "examples", "diffs", diff_file)) as f:
+                body["diff"] = f.read()
+        if diff is not None:
+            body["diff"] = diff
+        if runs:
+            body["runs_per_arm"] = runs
+        body.update(extra)
+        status, out = self.api("POST", "/api/v1/experiments", body, token=self.submit_token)
+        if status != 201:
+            raise AssertionError(f"submission failed: {status} {out}")
+        return out["id"]
+
+    def wait_experiment(self, exp_id, timeout=300):
+        def done():
+            status, e = self.api("GET", f"/api/v1/experiments/{exp_id}")
+            return e if status == 200 and e["status"] in ("done", "error", "cancelled") else None
+        return self.wait_until(done, timeout, f"experiment {exp_id} to finish")
+
+    def wait_until(self, fn, timeout, what):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            v = fn()
+            if v:
+                return v
+            time.sleep(0.2)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}\nserver log:\n{self.log('server')}")
+
+    def cli(self, *args, input=None, token=None):
+        env = dict(os.environ, TTFB_LAB_SERVER=self.url, TTFB_LAB_TOKEN=token or self.submit_token)
+        return subprocess.run([CLI_BIN, *args], capture_output=True, text=True, env=env, input=input, timeout=600)

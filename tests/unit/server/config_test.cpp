@@ -1,0 +1,92 @@
+#include "server/config.hpp"
+#include "server/scheduler/plan.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace ttfb {
+namespace {
+
+const std::string kData = TTFB_LAB_TEST_DATA "/config";
+
+TEST(Config, ReadsServerReposWorkflowsDefaultsAndOverrides) {
+  setenv("TTFB_TEST_DBNAME", "ttfb_x", 1);
+  ServerConfig c = load_server_config(kData + "/good/server.toml");
+  EXPECT_EQ(c.listen_host, "127.0.0.1");
+  EXPECT_EQ(c.listen_port, 9123);
+  EXPECT_EQ(c.io_threads, 3);
+  EXPECT_EQ(c.database_dsn, "host=/tmp dbname=ttfb_x");  // ${VAR} expanded
+  EXPECT_EQ(c.public_url, "http://127.0.0.1:9123");
+  ASSERT_EQ(c.repos.count("demo"), 1u);
+  EXPECT_EQ(c.repos.at("demo").default_branch, "trunk");
+  ASSERT_EQ(c.workflows.count("fast"), 1u);
+  const WorkflowConfig& w = c.workflows.at("fast");
+  EXPECT_EQ(w.runs_per_arm, 12) << "from [defaults]";
+  EXPECT_EQ(w.warmup_runs, 2) << "the workflow's own key wins";
+  EXPECT_DOUBLE_EQ(w.policy.alpha, 0.05) << "from [defaults.policy]";
+  EXPECT_DOUBLE_EQ(w.policy.min_effect_pct, 5.0) << "the workflow's override";
+  EXPECT_EQ(w.probe, "stdout");
+  auto job = w.to_job_json();
+  const auto& cmd = job.at("command").as_array();
+  ASSERT_EQ(cmd.size(), 3u);
+  EXPECT_EQ(cmd[2].as_string(), "--tiny") << "shrink args are appended";
+  EXPECT_EQ(job.at("env").as_object().at("SEED").as_string(), "1");
+}
+
+TEST(Config, UnsetVariableIsNamed) {
+  unsetenv("TTFB_TEST_DBNAME");
+  try {
+    load_server_config(kData + "/good/server.toml");
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("TTFB_TEST_DBNAME"), std::string::npos) << e.what();
+  }
+}
+
+void expect_config_error(const std::string& file, const std::string& text) {
+  try {
+    load_workflow_file(kData + "/bad/" + file);
+    FAIL() << file << ": expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << "the message names the file: " << e.what();
+  }
+}
+
+TEST(Config, BadWorkflowsSayWhatIsWrong) {
+  expect_config_error("bad_probe.toml", "probe must be \"fd\" or \"stdout\"");
+  expect_config_error("stdout_no_regex.toml", "first_batch_regex is required");
+  expect_config_error("syntax.toml", ":1:");
+  expect_config_error("command_not_array.toml", "command must be an array of strings");
+}
+
+TEST(Config, MissingFileIsAClearError) {
+  EXPECT_THROW(load_server_config(kData + "/nope.toml"), ConfigError);
+}
+
+TEST(Config, TheShippedConfigsLoad) {
+  setenv("TTFB_LAB_DIR", "/tmp/ttfb-lab-test", 1);
+  setenv("TTFB_LAB_DSN", "dbname=x", 1);
+  setenv("TTFB_LAB_LISTEN", "127.0.0.1:8080", 1);
+  setenv("TTFB_LAB_PUBLIC_URL", "http://127.0.0.1:8080", 1);
+  ServerConfig c = load_server_config(TTFB_LAB_SOURCE_DIR "/configs/lab/server.toml");
+  EXPECT_EQ(c.workflows.count("example-train"), 1u);
+  EXPECT_EQ(c.workflows.at("example-train").repo, "example");
+}
+
+TEST(Plan, ScheduleWarmsUpThenInterleavesABBA) {
+  auto s = interleaved_schedule(1, 4);
+  ASSERT_EQ(s.size(), 10u);
+  std::string order;
+  for (const auto& r : s) {
+    const auto& o = r.as_object();
+    order += o.at("arm").as_string() == "baseline" ? (o.at("warmup").as_bool() ? 'a' : 'A') : (o.at("warmup").as_bool() ? 'b' : 'B');
+    EXPECT_EQ(o.at("run_index").as_int64(), static_cast<long>(&r - &s[0]));
+  }
+  EXPECT_EQ(order, "abABBAABBA");
+}
+
+}  // namespace
+}  // namespace ttfb
