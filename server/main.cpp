@@ -18,6 +18,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/program_options.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -129,6 +130,8 @@ int main(int argc, char** argv) {
               << opts;
     return 0;
   }
+  // Logs go to stderr: stdout carries only what commands print (a token, the listening address).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("server"));
   spdlog::set_level(spdlog::level::from_str(vm["log-level"].as<std::string>()));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ server %v");
   try {

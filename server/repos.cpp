@@ -68,9 +68,10 @@ void RepoMirrors::check_diff(const std::string& repo, const std::string& commit,
   try {
     git::check_diff_applies(mirror_dir(repo), commit, diff);
   } catch (const git::GitError& err) {
+    // git.cpp's message already says "the diff does not apply to <sha>: <git's words>".
     throw ApiError(ErrorCode::invalid_argument,
-                   "the diff does not apply to " + commit.substr(0, 12) + " in repository '" + repo +
-                       "' (rebase it onto that base, or submit with the base it was made on): " + err.what());
+                   std::string(err.what()) + " (repository '" + repo +
+                       "'; rebase the diff onto that base, or submit it with the base it was made on)");
   }
 }
 
