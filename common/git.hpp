@@ -30,11 +30,16 @@ void check_diff_applies(const std::string& git_dir, const std::string& commit, c
 // Creates (or reuses, when it already exists at that commit) a detached worktree of `commit` at
 // `path`. Does not apply anything.
 void add_worktree(const std::string& git_dir, const std::string& commit, const std::string& path);
+// Removes the worktree at `path` (its directory, whatever it holds) and its registration in
+// git_dir. No error when it does not exist.
+void remove_worktree(const std::string& git_dir, const std::string& path);
 // Applies `diff` at the root of the worktree `path`: `git apply --check`, then `git apply`.
-// Throws GitError with git's message when it does not apply.
+// Throws GitError with git's message when it does not apply. An empty diff changes nothing.
 void apply_diff(const std::string& worktree, const std::string& diff);
 // Hash of the worktree's current content (tracked and untracked, not ignored files): equal
-// content gives an equal hash, so build results can be reused by content.
+// content gives an equal hash, so build results can be reused by content. Computed in a
+// throwaway repository: the worktree's .git file is not consulted (safe after untrusted code
+// ran there), and a committed file that .gitignore matches is not counted.
 std::string content_hash(const std::string& worktree);
 
 }  // namespace ttfb::git

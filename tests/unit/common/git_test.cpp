@@ -1,0 +1,257 @@
+// ttfb::git against the real git binary on a throwaway repository made in a temporary directory.
+#include "common/git.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "common/process.hpp"
+
+namespace ttfb::git {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_file(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+// A repository with two commits on `main`, a tag `v1` on the first, and a mirror of it.
+class GitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "ttfb-git-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    src_ = root_ / "src";
+    fs::create_directories(src_);
+    sh("git init -q -b main . && git config user.email t@example.com && git config user.name T");
+    write_file(src_ / "train.py", "import os\n\ndef main():\n    steps = 1\n    return steps\n");
+    write_file(src_ / "trainer" / "data.py", "BATCH = 8\n");
+    write_file(src_ / ".gitignore", "*.log\n");
+    sh("git add -A && git commit -qm first && git tag v1");
+    first_ = sh("git rev-parse HEAD");
+    write_file(src_ / "README", "hello\n");
+    sh("git add -A && git commit -qm second");
+    second_ = sh("git rev-parse HEAD");
+    mirror_ = (root_ / "mirror.git").string();
+    ensure_mirror(src_.string(), mirror_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  // Runs a shell command in the source repository; returns trimmed stdout.
+  std::string sh(const std::string& cmd, const fs::path& cwd = {}) {
+    ProcessOptions options;
+    options.cwd = cwd.empty() ? src_.string() : cwd.string();
+    auto r = run_process({"sh", "-c", cmd}, options);
+    EXPECT_TRUE(r.ok()) << cmd << ": " << r.err;
+    std::string out = r.out;
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    return out;
+  }
+
+  // A diff of the first commit's train.py (steps = 1 -> steps = 2).
+  static std::string steps_diff() {
+    return "diff --git a/train.py b/train.py\n"
+           "--- a/train.py\n"
+           "+++ b/train.py\n"
+           "@@ -1,5 +1,5 @@\n"
+           " import os\n"
+           " \n"
+           " def main():\n"
+           "-    steps = 1\n"
+           "+    steps = 2\n"
+           "     return steps\n";
+  }
+  // A diff that touches a file in a subdirectory and adds a new one there.
+  static std::string subdir_diff() {
+    return "diff --git a/trainer/data.py b/trainer/data.py\n"
+           "--- a/trainer/data.py\n"
+           "+++ b/trainer/data.py\n"
+           "@@ -1 +1 @@\n"
+           "-BATCH = 8\n"
+           "+BATCH = 16\n"
+           "diff --git a/trainer/extra.py b/trainer/extra.py\n"
+           "new file mode 100644\n"
+           "--- /dev/null\n"
+           "+++ b/trainer/extra.py\n"
+           "@@ -0,0 +1 @@\n"
+           "+EXTRA = True\n";
+  }
+
+  fs::path root_;
+  fs::path src_;
+  std::string mirror_;
+  std::string first_;
+  std::string second_;
+};
+
+TEST_F(GitTest, ResolvesBranchTagAndShortSha) {
+  EXPECT_EQ(resolve_commit(mirror_, "main"), second_);
+  EXPECT_EQ(resolve_commit(mirror_, "v1"), first_);
+  EXPECT_EQ(resolve_commit(mirror_, first_.substr(0, 8)), first_);
+  EXPECT_EQ(resolve_commit(mirror_, first_), first_);
+  EXPECT_EQ(resolve_commit(mirror_, "main~1"), first_);
+}
+
+TEST_F(GitTest, UnknownRevisionThrowsWithItsName) {
+  try {
+    resolve_commit(mirror_, "no-such-branch");
+    FAIL() << "expected GitError";
+  } catch (const GitError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown revision 'no-such-branch'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(resolve_commit(mirror_, "--output=/tmp/x"), GitError);
+  EXPECT_THROW(resolve_commit(mirror_, ""), GitError);
+}
+
+TEST_F(GitTest, HasCommit) {
+  EXPECT_TRUE(has_commit(mirror_, first_));
+  EXPECT_FALSE(has_commit(mirror_, std::string(40, 'a')));
+  EXPECT_FALSE(has_commit(mirror_, "-x"));
+}
+
+TEST_F(GitTest, FetchBringsNewCommits) {
+  write_file(src_ / "README", "hello again\n");
+  sh("git commit -qam third");
+  const std::string third = sh("git rev-parse HEAD");
+  EXPECT_FALSE(has_commit(mirror_, third));
+  fetch(mirror_);
+  EXPECT_TRUE(has_commit(mirror_, third));
+  EXPECT_EQ(resolve_commit(mirror_, "main"), third);
+}
+
+TEST_F(GitTest, EnsureMirrorIsIdempotentAndCloneFailureSaysWhy) {
+  EXPECT_NO_THROW(ensure_mirror(src_.string(), mirror_));
+  try {
+    ensure_mirror((root_ / "nope").string(), (root_ / "other.git").string());
+    FAIL() << "expected GitError";
+  } catch (const GitError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot clone"), std::string::npos) << e.what();
+    EXPECT_FALSE(fs::exists(root_ / "other.git"));
+  }
+}
+
+TEST_F(GitTest, DiffThatAppliesPasses) {
+  EXPECT_NO_THROW(check_diff_applies(mirror_, first_, steps_diff()));
+  EXPECT_NO_THROW(check_diff_applies(mirror_, second_, subdir_diff()));
+}
+
+TEST_F(GitTest, DiffThatDoesNotApplyCarriesGitsWords) {
+  std::string diff = steps_diff();
+  diff.replace(diff.find("-    steps = 1"), 14, "-    steps = 7");
+  try {
+    check_diff_applies(mirror_, first_, diff);
+    FAIL() << "expected GitError";
+  } catch (const GitError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("the diff does not apply to " + first_.substr(0, 12) + ": ", 0), 0u) << what;
+    EXPECT_NE(what.find("patch failed: train.py:1"), std::string::npos) << what;
+  }
+}
+
+TEST_F(GitTest, EmptyDiffIsRejected) {
+  try {
+    check_diff_applies(mirror_, first_, "  \n");
+    FAIL() << "expected GitError";
+  } catch (const GitError& e) {
+    EXPECT_NE(std::string(e.what()).find("empty"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(GitTest, GarbageTextIsRejected) {
+  try {
+    check_diff_applies(mirror_, first_, "this is not a diff at all\n");
+    FAIL() << "expected GitError";
+  } catch (const GitError& e) {
+    EXPECT_NE(std::string(e.what()).find("No valid patches"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(GitTest, UnknownCommitInCheckIsReported) {
+  EXPECT_THROW(check_diff_applies(mirror_, std::string(40, 'b'), steps_diff()), GitError);
+}
+
+TEST_F(GitTest, WorktreeAddThenApplyAtTheRoot) {
+  const fs::path wt = root_ / "worktrees" / "a";
+  add_worktree(mirror_, first_, wt.string());
+  EXPECT_TRUE(fs::exists(wt / "train.py"));
+  EXPECT_FALSE(fs::exists(wt / "README"));  // the first commit, not main
+  apply_diff(wt.string(), steps_diff() + subdir_diff());
+  EXPECT_NE(read_file(wt / "train.py").find("steps = 2"), std::string::npos);
+  EXPECT_EQ(read_file(wt / "trainer" / "data.py"), "BATCH = 16\n");
+  EXPECT_EQ(read_file(wt / "trainer" / "extra.py"), "EXTRA = True\n");
+}
+
+TEST_F(GitTest, WorktreeIsReusedAtTheSameCommitAndReplacedAtAnother) {
+  const fs::path wt = root_ / "worktrees" / "b";
+  add_worktree(mirror_, first_, wt.string());
+  write_file(wt / "marker", "x");
+  add_worktree(mirror_, first_, wt.string());
+  EXPECT_TRUE(fs::exists(wt / "marker"));  // reused as it was
+  add_worktree(mirror_, second_, wt.string());
+  EXPECT_FALSE(fs::exists(wt / "marker"));
+  EXPECT_TRUE(fs::exists(wt / "README"));
+}
+
+TEST_F(GitTest, ApplyDiffThatDoesNotApplyThrows) {
+  const fs::path wt = root_ / "worktrees" / "c";
+  add_worktree(mirror_, first_, wt.string());
+  std::string diff = steps_diff();
+  diff.replace(diff.find("-    steps = 1"), 14, "-    steps = 9");
+  try {
+    apply_diff(wt.string(), diff);
+    FAIL() << "expected GitError";
+  } catch (const GitError& e) {
+    EXPECT_NE(std::string(e.what()).find("the diff does not apply to " + first_.substr(0, 12)), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NE(read_file(wt / "train.py").find("steps = 1"), std::string::npos);  // untouched
+}
+
+TEST_F(GitTest, ContentHashIsEqualForEqualContent) {
+  const fs::path a = root_ / "worktrees" / "ha";
+  const fs::path b = root_ / "worktrees" / "hb";
+  add_worktree(mirror_, first_, a.string());
+  add_worktree(mirror_, second_, b.string());
+  const std::string ha = content_hash(a.string());
+  const std::string hb = content_hash(b.string());
+  EXPECT_EQ(ha.size(), 40u);
+  EXPECT_NE(ha, hb);  // README differs
+  // Make a equal to b: same files, same content.
+  write_file(a / "README", "hello\n");
+  EXPECT_EQ(content_hash(a.string()), hb);
+  // Ignored files do not count; untracked ones do.
+  write_file(a / "run.log", "noise\n");
+  EXPECT_EQ(content_hash(a.string()), hb);
+  write_file(a / "new.py", "x = 1\n");
+  EXPECT_NE(content_hash(a.string()), hb);
+  // The hash does not depend on the repository: a plain copy has the same.
+  const fs::path copy = root_ / "copy";
+  fs::copy(b, copy, fs::copy_options::recursive);
+  fs::remove(copy / ".git");
+  EXPECT_EQ(content_hash(copy.string()), hb);
+}
+
+TEST_F(GitTest, ContentHashSeesModeChanges) {
+  const fs::path a = root_ / "worktrees" / "m";
+  add_worktree(mirror_, first_, a.string());
+  const std::string before = content_hash(a.string());
+  fs::permissions(a / "train.py", fs::perms::owner_exec, fs::perm_options::add);
+  EXPECT_NE(content_hash(a.string()), before);
+}
+
+}  // namespace
+}  // namespace ttfb::git

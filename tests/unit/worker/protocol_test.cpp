@@ -1,0 +1,244 @@
+// The wire side of the worker: parsing the claim answer of docs/worker-protocol.md, the bodies it
+// sends, and the retry rule for calls to the server.
+#include "worker/protocol.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "worker/host.hpp"
+#include "worker/server_api.hpp"
+
+namespace ttfb::worker {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+// The example of docs/worker-protocol.md, comments removed.
+const char* kDocJob = R"({"job": {
+  "id": 17, "experiment_id": 5, "attempt": 1, "lease_seconds": 30,
+  "repo": {"name": "example", "url": "/abs/path/or/url/of/repo"},
+  "workflow": {
+    "name": "example-train",
+    "command": ["python3", "train.py", "--steps", "1"],
+    "build_command": ["python3", "-m", "compileall", "-q", "."],
+    "workdir": ".",
+    "env": {"TRAINER_DEVICE": "cpu"},
+    "probe": "fd",
+    "first_batch_regex": "",
+    "stop_after_first_batch": true,
+    "timeout_seconds": 60,
+    "build_timeout_seconds": 600,
+    "limits": {"memory_mb": 2048, "cpu_seconds": 120, "nofile": 1024, "nproc": 256}
+  },
+  "arms": {
+    "baseline":  {"commit": "1111111111111111111111111111111111111111", "diff": ""},
+    "candidate": {"commit": "2222222222222222222222222222222222222222", "diff": "diff --git a/x b/x\n"}
+  },
+  "schedule": [
+    {"run_index": 0, "arm": "baseline",  "warmup": true},
+    {"run_index": 1, "arm": "candidate", "warmup": true},
+    {"run_index": 2, "arm": "baseline",  "warmup": false},
+    {"run_index": 3, "arm": "candidate", "warmup": false},
+    {"run_index": 4, "arm": "candidate", "warmup": false},
+    {"run_index": 5, "arm": "baseline",  "warmup": false}
+  ]
+}})";
+
+TEST(ParseJob, ReadsTheDocumentedExample) {
+  Job job = parse_job(kDocJob);
+  EXPECT_EQ(job.id, 17);
+  EXPECT_EQ(job.experiment_id, 5);
+  EXPECT_EQ(job.attempt, 1);
+  EXPECT_EQ(job.lease_seconds, 30);
+  EXPECT_EQ(job.repo_name, "example");
+  EXPECT_EQ(job.repo_url, "/abs/path/or/url/of/repo");
+  EXPECT_EQ(job.workflow.name, "example-train");
+  EXPECT_EQ(job.workflow.command, (std::vector<std::string>{"python3", "train.py", "--steps", "1"}));
+  EXPECT_EQ(job.workflow.build_command.size(), 5u);
+  EXPECT_EQ(job.workflow.env.at("TRAINER_DEVICE"), "cpu");
+  EXPECT_EQ(job.workflow.probe, "fd");
+  EXPECT_TRUE(job.workflow.stop_after_first_batch);
+  EXPECT_EQ(job.workflow.timeout_seconds, 60);
+  EXPECT_EQ(job.workflow.build_timeout_seconds, 600);
+  EXPECT_EQ(job.workflow.limits.memory_mb, 2048u);
+  EXPECT_EQ(job.workflow.limits.cpu_seconds, 120u);
+  EXPECT_EQ(job.workflow.limits.nofile, 1024u);
+  EXPECT_EQ(job.workflow.limits.nproc, 256u);
+  EXPECT_EQ(job.baseline.commit, std::string(40, '1'));
+  EXPECT_EQ(job.candidate.diff, "diff --git a/x b/x\n");
+  ASSERT_EQ(job.schedule.size(), 6u);
+  EXPECT_EQ(job.schedule[1].arm, "candidate");
+  EXPECT_TRUE(job.schedule[1].warmup);
+  EXPECT_EQ(job.schedule[5].run_index, 5);
+  EXPECT_FALSE(job.schedule[5].warmup);
+}
+
+TEST(ParseJob, OptionalFieldsTakeDefaults) {
+  Job job = parse_job(R"({"job": {"id": 3, "repo": {"url": "/r"},
+    "workflow": {"command": ["true"], "build_command": null},
+    "arms": {"baseline": {"commit": "a"}, "candidate": {"commit": "b"}},
+    "schedule": [{"run_index": 0, "arm": "baseline"}]}})");
+  EXPECT_EQ(job.lease_seconds, 30);
+  EXPECT_TRUE(job.workflow.build_command.empty());
+  EXPECT_EQ(job.workflow.workdir, ".");
+  EXPECT_EQ(job.workflow.probe, "fd");
+  EXPECT_EQ(job.workflow.timeout_seconds, 60);
+  EXPECT_EQ(job.workflow.limits.memory_mb, 0u);
+  EXPECT_EQ(job.candidate.diff, "");
+  EXPECT_FALSE(job.schedule[0].warmup);
+}
+
+void expect_parse_error(const std::string& body, const std::string& words, std::optional<std::int64_t> id) {
+  try {
+    parse_job(body);
+    ADD_FAILURE() << "expected JobParseError for " << body;
+  } catch (const JobParseError& e) {
+    EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    EXPECT_EQ(e.job_id(), id);
+  }
+}
+
+TEST(ParseJob, SaysWhatIsWrongAndKeepsTheIdWhenKnown) {
+  expect_parse_error("not json", "not JSON", std::nullopt);
+  expect_parse_error(R"({"nojob": 1})", "body.job: missing", std::nullopt);
+  const std::string good = kDocJob;
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = good;
+    s.replace(s.find(from), from.size(), to);
+    return s;
+  };
+  expect_parse_error(with(R"("command": ["python3", "train.py", "--steps", "1"])", R"("command": [])"),
+                     "job.workflow.command: empty", 17);
+  expect_parse_error(with(R"("probe": "fd")", R"("probe": "tcp")"), "job.workflow.probe", 17);
+  expect_parse_error(with(R"("probe": "fd")", R"("probe": "stdout")"), "first_batch_regex: empty", 17);
+  expect_parse_error(with(R"("timeout_seconds": 60)", R"("timeout_seconds": "60")"),
+                     "job.workflow.timeout_seconds: expected an integer", 17);
+  expect_parse_error(with(R"({"run_index": 4, "arm": "candidate")", R"({"run_index": 3, "arm": "candidate")"),
+                     "duplicate 3", 17);
+  expect_parse_error(with(R"({"run_index": 4, "arm": "candidate")", R"({"run_index": 4, "arm": "treatment")"),
+                     "job.schedule[4].arm", 17);
+  expect_parse_error(with(R"("memory_mb": 2048)", R"("memory_mb": -1)"), "memory_mb: expected a number >= 0", 17);
+}
+
+TEST(Bodies, MatchTheProtocol) {
+  HostFacts h{"w1", "box-3", "AMD EPYC 7B13", "6.1.0-18-amd64", 2, "0.1.0"};
+  EXPECT_EQ(json::parse(claim_body(h)),
+            json::parse(R"({"worker": {"name": "w1", "host": "box-3", "cpu_model": "AMD EPYC 7B13",
+                                       "kernel": "6.1.0-18-amd64", "cores": 2, "version": "0.1.0"}})"));
+  EXPECT_EQ(json::parse(heartbeat_body("w1", 4, 22)), json::parse(R"({"worker": "w1", "done": 4, "total": 22})"));
+  Sample s;
+  s.run_index = 2;
+  s.arm = "baseline";
+  s.ttfb_ms = 143.25;
+  s.phases = {{"imports", 61.0}, {"config", 3.25}};
+  s.cpu_ms = 120.5;
+  s.max_rss_kb = 20480;
+  s.wall_ms = 150.5;
+  EXPECT_EQ(json::parse(samples_body("w1", {s})), json::parse(R"({"worker": "w1", "samples": [{
+      "run_index": 2, "arm": "baseline", "warmup": false, "ttfb_ms": 143.25,
+      "phases": [{"name": "imports", "ms": 61.0}, {"name": "config", "ms": 3.25}],
+      "cpu_ms": 120.5, "max_rss_kb": 20480, "exit_status": 0, "signal": 0, "wall_ms": 150.5}]})"));
+  EXPECT_EQ(json::parse(complete_body("w1")), json::parse(R"({"worker": "w1"})"));
+  EXPECT_EQ(json::parse(fail_body("w1", {"diff_does_not_apply", "error: patch failed", "tail", false})),
+            json::parse(R"({"worker": "w1", "retryable": false, "error": {"code": "diff_does_not_apply",
+                            "message": "error: patch failed", "details": "tail"}})"));
+}
+
+TEST(Bodies, ParsesAnswers) {
+  EXPECT_EQ(parse_lease_seconds(R"({"lease_seconds": 30})"), 30);
+  EXPECT_EQ(parse_lease_seconds(R"({})"), std::nullopt);
+  EXPECT_EQ(parse_lease_seconds("garbage"), std::nullopt);
+  EXPECT_EQ(describe_error_body(R"({"error": {"code": "conflict", "message": "lease lost", "details": ""}})"),
+            "conflict: lease lost");
+  EXPECT_EQ(describe_error_body("<html>bad gateway</html>"), "<html>bad gateway</html>");
+}
+
+TEST(HostFacts, CpuModelFromCpuinfo) {
+  EXPECT_EQ(cpu_model_from_cpuinfo("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n"),
+            "AMD EPYC 7B13");
+  EXPECT_EQ(cpu_model_from_cpuinfo("processor : 0\nHardware : BCM2835\n"), "BCM2835");
+  EXPECT_EQ(cpu_model_from_cpuinfo(""), "unknown");
+  HostFacts f = collect_host_facts("w9");
+  EXPECT_EQ(f.name, "w9");
+  EXPECT_FALSE(f.host.empty());
+  EXPECT_FALSE(f.kernel.empty());
+  EXPECT_GE(f.cores, 1);
+  EXPECT_EQ(f.version, kWorkerVersion);
+}
+
+RetryPolicy fast_policy(std::chrono::milliseconds budget = 2s) { return RetryPolicy{budget, 10ms, 40ms}; }
+
+TEST(Retries, TransportErrorsAnd5xxAreRetriedUntilAnAnswer) {
+  int calls = 0;
+  CallResult r = call_with_retries(
+      [&]() -> HttpResponse {
+        ++calls;
+        if (calls == 1) throw TransportError("connection refused");
+        if (calls == 2) return {503, R"({"error": {"code": "unavailable", "message": "database away"}})", ""};
+        return {200, R"({"accepted": 1, "duplicates": 0})", "application/json"};
+      },
+      fast_policy());
+  EXPECT_EQ(r.status, CallStatus::ok);
+  EXPECT_EQ(calls, 3);
+}
+
+TEST(Retries, GivesUpWhenTheBudgetIsSpent) {
+  int calls = 0;
+  const auto start = std::chrono::steady_clock::now();
+  CallResult r = call_with_retries(
+      [&]() -> HttpResponse {
+        ++calls;
+        return {502, "bad gateway", ""};
+      },
+      fast_policy(300ms));
+  EXPECT_EQ(r.status, CallStatus::unreachable);
+  EXPECT_GT(calls, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  EXPECT_NE(r.message.find("HTTP 502"), std::string::npos) << r.message;
+}
+
+TEST(Retries, ConflictAndClientErrorsAreFinal) {
+  int calls = 0;
+  auto answer = [&](int status) {
+    calls = 0;
+    return call_with_retries(
+        [&]() -> HttpResponse {
+          ++calls;
+          return {status, R"({"error": {"code": "x", "message": "m"}})", ""};
+        },
+        fast_policy());
+  };
+  EXPECT_EQ(answer(409).status, CallStatus::lease_lost);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(answer(400).status, CallStatus::rejected);
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(answer(401).status, CallStatus::rejected);
+  EXPECT_EQ(answer(429).status, CallStatus::unreachable);  // retried, then out of budget... quickly
+}
+
+TEST(Retries, StopsWhenToldToGiveUp) {
+  int calls = 0;
+  CallResult r = call_with_retries(
+      [&]() -> HttpResponse {
+        ++calls;
+        throw TransportError("down");
+      },
+      fast_policy(10s), [&] { return calls >= 2; });
+  EXPECT_EQ(r.status, CallStatus::gave_up);
+  EXPECT_EQ(calls, 2);
+}
+
+TEST(Retries, ClassifiesStatuses) {
+  EXPECT_EQ(classify_status(200), CallStatus::ok);
+  EXPECT_EQ(classify_status(201), CallStatus::ok);
+  EXPECT_EQ(classify_status(204), CallStatus::no_job);
+  EXPECT_EQ(classify_status(409), CallStatus::lease_lost);
+  EXPECT_EQ(classify_status(404), CallStatus::rejected);
+  EXPECT_EQ(classify_status(503), CallStatus::unreachable);
+  EXPECT_EQ(classify_status(408), CallStatus::unreachable);
+}
+
+}  // namespace
+}  // namespace ttfb::worker

@@ -1,0 +1,132 @@
+// The worker's side of docs/worker-protocol.md as C++ values: the job a claim returns, the
+// samples, heartbeats and failures the worker sends, and their JSON (Boost.JSON, in
+// protocol.cpp only).
+//
+//   Job job = parse_job(response.body);      // throws JobParseError
+//   client.post("/api/v1/worker/jobs/" + std::to_string(job.id) + "/samples",
+//               samples_body("w1", {sample}));
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ttfb::worker {
+
+inline constexpr const char* kWorkerVersion = "0.1.0";
+
+struct HostFacts {
+  std::string name;       // the worker's name (--name)
+  std::string host;       // gethostname
+  std::string cpu_model;  // /proc/cpuinfo "model name"
+  std::string kernel;     // uname release
+  int cores = 0;          // CPUs this process may run on
+  std::string version = kWorkerVersion;
+};
+
+struct WorkflowLimits {
+  std::uint64_t memory_mb = 0;  // 0: not set
+  std::uint64_t cpu_seconds = 0;
+  std::uint64_t nofile = 0;
+  std::uint64_t nproc = 0;
+};
+
+struct Workflow {
+  std::string name;
+  std::vector<std::string> command;
+  std::vector<std::string> build_command;  // empty: none
+  std::string workdir = ".";
+  std::map<std::string, std::string> env;
+  std::string probe = "fd";  // "fd" | "stdout"
+  std::string first_batch_regex;
+  bool stop_after_first_batch = true;
+  int timeout_seconds = 60;
+  int build_timeout_seconds = 600;
+  WorkflowLimits limits;
+};
+
+struct ArmRevision {
+  std::string commit;
+  std::string diff;
+};
+
+struct ScheduledRun {
+  int run_index = 0;
+  std::string arm;  // "baseline" | "candidate"
+  bool warmup = false;
+};
+
+struct Job {
+  std::int64_t id = 0;
+  std::int64_t experiment_id = 0;
+  int attempt = 1;
+  int lease_seconds = 30;
+  std::string repo_name;
+  std::string repo_url;
+  Workflow workflow;
+  ArmRevision baseline;
+  ArmRevision candidate;
+  std::vector<ScheduledRun> schedule;
+
+  const ArmRevision& arm(const std::string& name) const { return name == "baseline" ? baseline : candidate; }
+};
+
+struct PhaseSample {
+  std::string name;
+  double ms = 0;
+};
+
+struct Sample {
+  int run_index = 0;
+  std::string arm;
+  bool warmup = false;
+  double ttfb_ms = 0;
+  std::vector<PhaseSample> phases;
+  double cpu_ms = 0;
+  long max_rss_kb = 0;
+  int exit_status = 0;
+  int signal = 0;
+  double wall_ms = 0;
+};
+
+// Codes: diff_does_not_apply, revision_unavailable, build_failed, workload_failed,
+// workload_timeout, no_first_batch, internal.
+struct JobFailure {
+  std::string code;
+  std::string message;  // users see it verbatim
+  std::string details;  // last lines of output
+  bool retryable = false;
+};
+
+// A claim answer the worker cannot use. job_id is set when the job's id could be read, so the
+// job can still be failed rather than left to time out.
+class JobParseError : public std::runtime_error {
+ public:
+  JobParseError(const std::string& message, std::optional<std::int64_t> job_id)
+      : std::runtime_error(message), job_id_(job_id) {}
+  std::optional<std::int64_t> job_id() const { return job_id_; }
+
+ private:
+  std::optional<std::int64_t> job_id_;
+};
+
+// Parses the body of a 200 answer to a claim ({"job": {...}}). Optional fields take the defaults
+// above; required: id, repo.url, workflow.command (non-empty), both arms' commits, a schedule
+// whose arms are baseline/candidate and whose run_index values are unique.
+Job parse_job(const std::string& body);
+
+std::string claim_body(const HostFacts& host);
+std::string heartbeat_body(const std::string& worker, int done, int total);
+std::string samples_body(const std::string& worker, const std::vector<Sample>& samples);
+std::string complete_body(const std::string& worker);
+std::string fail_body(const std::string& worker, const JobFailure& failure);
+
+// lease_seconds from a heartbeat answer, when present.
+std::optional<int> parse_lease_seconds(const std::string& body);
+// "code: message" from an error body {"error": {...}}, or the body itself (shortened).
+std::string describe_error_body(const std::string& body);
+
+}  // namespace ttfb::worker

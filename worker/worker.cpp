@@ -1,0 +1,296 @@
+#include "worker/worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "worker/heartbeat.hpp"
+#include "worker/host.hpp"
+
+namespace ttfb::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr std::size_t kDetailsBytes = 4000;               // output tail sent with a failure
+constexpr auto kMaxClaimBackoff = std::chrono::milliseconds(30s);  // server away: poll at least this often
+
+std::string last_line(const std::string& text) {
+  std::string_view v(text);
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ' || v.back() == '\r')) v.remove_suffix(1);
+  const auto nl = v.rfind('\n');
+  std::string line(nl == std::string_view::npos ? v : v.substr(nl + 1));
+  if (line.size() > 300) line = line.substr(0, 300) + "...";
+  return line;
+}
+
+std::string tail_of(const std::string& text, std::size_t max) {
+  return text.size() <= max ? text : text.substr(text.size() - max);
+}
+
+// The workflow's workdir, inside the worktree: relative, no "..".
+std::optional<fs::path> resolve_workdir(const std::string& worktree, const std::string& workdir) {
+  const fs::path rel = fs::path(workdir.empty() ? "." : workdir).lexically_normal();
+  if (rel.is_absolute()) return std::nullopt;
+  for (const auto& part : rel) {
+    if (part == "..") return std::nullopt;
+  }
+  return (fs::path(worktree) / rel).lexically_normal();
+}
+
+}  // namespace
+
+std::string_view to_string(JobEnd end) {
+  switch (end) {
+    case JobEnd::completed: return "completed";
+    case JobEnd::failed: return "failed";
+    case JobEnd::lease_lost: return "lease_lost";
+    case JobEnd::abandoned: return "abandoned";
+  }
+  return "unknown";
+}
+
+JobFailure failure_for_run(const RunResult& result, const ScheduledRun& run) {
+  JobFailure f;
+  f.code = std::string(to_string(result.outcome));
+  f.message = result.message + " (run " + std::to_string(run.run_index) + ", " + run.arm +
+              (run.warmup ? ", warm-up" : "") + ")";
+  if (result.outcome == RunOutcome::workload_failed) {
+    if (const auto line = last_line(result.output_tail); !line.empty()) f.message += ": " + line;
+  }
+  f.details = tail_of(result.output_tail, kDetailsBytes);
+  f.retryable = false;  // the same code fails the same way on any worker
+  return f;
+}
+
+Worker::Worker(WorkerOptions options, ServerApi& api, StopFlag& stop)
+    : options_(std::move(options)),
+      api_(api),
+      stop_(stop),
+      host_(collect_host_facts(options_.name)),
+      revisions_(RevisionCacheOptions{options_.cache_dir, options_.run_as, options_.max_worktrees}) {}
+
+int Worker::run() {
+  spdlog::info("worker {} on {} ({}, {} cores, kernel {}), cache {}{}", host_.name, host_.host, host_.cpu_model,
+               host_.cores, host_.kernel, revisions_.options().cache_dir,
+               options_.run_as ? ", workloads run as " + options_.run_as->name : "");
+  auto backoff = options_.poll_interval;
+  // Since when claims have failed (the server away, or rejecting): for --once's give-up rule.
+  bool unreachable = false;
+  Clock::time_point unreachable_since{};
+  while (!stop_.shutdown()) {
+    // Phase: claim.
+    ClaimResult c = api_.claim(host_);
+    switch (c.call.status) {
+      case CallStatus::ok: {
+        unreachable = false;
+        backoff = options_.poll_interval;
+        if (!c.job) {
+          spdlog::error("cannot use the claimed job: {}", c.bad_job);
+          if (c.bad_job_id) {
+            fail_job(Job{.id = *c.bad_job_id}, JobFailure{"internal", "the worker cannot read the job: " + c.bad_job, "", false});
+          }
+          if (options_.once) return 1;
+          continue;
+        }
+        const JobEnd end = run_job(*c.job);
+        stop_.clear(StopFlag::kLeaseLost);  // that job's business; the idle wait must not see it
+        spdlog::info("job {}: {}", c.job->id, to_string(end));
+        if (options_.once) return end == JobEnd::completed || end == JobEnd::failed ? 0 : 1;
+        continue;
+      }
+      case CallStatus::no_job:
+        unreachable = false;
+        backoff = options_.poll_interval;
+        if (options_.once) {
+          spdlog::info("no job to run");
+          return 0;
+        }
+        stop_.wait_for_ms(options_.poll_interval.count());
+        continue;
+      case CallStatus::rejected:
+        if (c.call.http_status == 401 || c.call.http_status == 403) {
+          spdlog::critical("the server rejects this worker ({}): check the worker token", c.call.message);
+          return 1;
+        }
+        spdlog::error("claim rejected: {}", c.call.message);
+        break;
+      case CallStatus::lease_lost:
+      case CallStatus::unreachable:
+      case CallStatus::gave_up:
+        spdlog::warn("cannot claim: {}", c.call.message);
+        break;
+    }
+    if (!unreachable) {
+      unreachable = true;
+      unreachable_since = Clock::now();
+    }
+    if (options_.once && Clock::now() - unreachable_since >= options_.unreachable_budget) {
+      spdlog::error("giving up: the server was not reachable for {} s",
+                    std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - unreachable_since).count());
+      return 1;
+    }
+    stop_.wait_for_ms(backoff.count());
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxClaimBackoff);
+  }
+  spdlog::info("worker {} stopping", host_.name);
+  return 0;
+}
+
+JobEnd Worker::fail_job(const Job& job, const JobFailure& failure) {
+  if (heartbeat_ != nullptr) heartbeat_->stop();  // no heartbeat for a job that is over
+  if (stop_.lease_lost()) return JobEnd::lease_lost;
+  spdlog::error("job {}: failing with {} ({}retryable): {}", job.id, failure.code, failure.retryable ? "" : "not ",
+                failure.message);
+  const CallResult r = api_.fail(job.id, failure);
+  if (r.ok()) return JobEnd::failed;
+  if (r.status == CallStatus::lease_lost) return JobEnd::lease_lost;
+  spdlog::error("job {}: the server was not told of the failure ({}); its lease will expire", job.id, r.message);
+  return JobEnd::abandoned;
+}
+
+JobEnd Worker::interrupted(const Job& job) {
+  if (stop_.lease_lost()) {
+    spdlog::warn("job {}: lease lost, dropping the job", job.id);
+    return JobEnd::lease_lost;
+  }
+  return fail_job(job, JobFailure{"internal",
+                                  "worker " + host_.name + " was shut down during the job; the job can run again", "",
+                                  true});
+}
+
+WorkloadSpec Worker::workload_spec(const Job& job, const std::string& worktree) const {
+  const Workflow& w = job.workflow;
+  WorkloadSpec spec;
+  spec.argv = w.command;
+  spec.cwd = resolve_workdir(worktree, w.workdir).value_or(fs::path(worktree)).string();
+  spec.env = w.env;
+  spec.probe = w.probe == "stdout" ? ProbeMode::stdout_regex : ProbeMode::fd;
+  spec.first_batch_regex = w.first_batch_regex;
+  spec.stop_after_first_batch = w.stop_after_first_batch;
+  spec.timeout = std::chrono::seconds(w.timeout_seconds);
+  spec.limits = ResourceLimits{w.limits.memory_mb, w.limits.cpu_seconds, w.limits.nofile, w.limits.nproc};
+  spec.run_as = options_.run_as;
+  spec.scratch_root = revisions_.scratch_dir();
+  spec.kill_grace = options_.kill_grace;
+  spec.cancel_fd = stop_.fd();
+  return spec;
+}
+
+JobEnd Worker::run_job(const Job& job) {
+  stop_.clear(StopFlag::kLeaseLost);
+  const int total = static_cast<int>(job.schedule.size());
+  spdlog::info("job {}: workflow {} of experiment {} (attempt {}), {} runs, repo {}", job.id, job.workflow.name,
+               job.experiment_id, job.attempt, total, job.repo_name);
+  Heartbeat heartbeat(api_, job.id, job.lease_seconds, total, stop_);
+  heartbeat_ = &heartbeat;
+  struct Forget {
+    Heartbeat*& ref;
+    ~Forget() { ref = nullptr; }
+  } forget{heartbeat_};
+
+  // Phase: prepare both arms (one worktree when they are the same revision).
+  std::map<std::string, PreparedRevision> prepared;
+  for (const char* arm : {"baseline", "candidate"}) {
+    const ArmRevision& rev = job.arm(arm);
+    RevisionSpec spec{job.repo_name,
+                      job.repo_url,
+                      rev.commit,
+                      rev.diff,
+                      job.workflow.build_command,
+                      job.workflow.env,
+                      std::chrono::seconds(job.workflow.build_timeout_seconds)};
+    try {
+      prepared[arm] = revisions_.prepare(spec, stop_.fd());
+    } catch (const PrepareError& e) {
+      if (stop_.raised()) return interrupted(job);
+      return fail_job(job, JobFailure{e.code(), e.what(), e.details(), e.retryable()});
+    } catch (const std::exception& e) {
+      if (stop_.raised()) return interrupted(job);
+      return fail_job(job, JobFailure{"internal", std::string("preparing the ") + arm + " failed: " + e.what(), "", true});
+    }
+    if (stop_.raised()) return interrupted(job);
+    const auto& p = prepared[arm];
+    spdlog::info("job {}: {} ready at {} ({}{})", job.id, arm, p.worktree, p.created ? "new worktree" : "reused worktree",
+                 p.built ? ", built" : "");
+  }
+  kill_adopted_processes();  // leftovers of the builds
+  revisions_.evict({prepared["baseline"].worktree, prepared["candidate"].worktree});
+
+  for (const char* arm : {"baseline", "candidate"}) {
+    auto dir = resolve_workdir(prepared[arm].worktree, job.workflow.workdir);
+    if (!dir) {
+      return fail_job(job, JobFailure{"internal", "the workflow's workdir '" + job.workflow.workdir +
+                                                      "' must be a relative path inside the repository", "", false});
+    }
+    std::error_code ec;
+    if (!fs::is_directory(*dir, ec)) {
+      return fail_job(job, JobFailure{"workload_failed", "the workflow's workdir '" + job.workflow.workdir +
+                                                              "' does not exist in the " + arm + " revision", "", false});
+    }
+  }
+
+  // Phase: measure, in the server's order (warm-up runs first, then interleaved arms).
+  int done = 0;
+  for (const ScheduledRun& run : job.schedule) {
+    RunResult r;
+    try {
+      r = run_workload(workload_spec(job, prepared[run.arm].worktree));
+    } catch (const std::regex_error& e) {
+      return fail_job(job, JobFailure{"internal", "invalid first_batch_regex '" + job.workflow.first_batch_regex + "': " + e.what(), "", false});
+    } catch (const std::exception& e) {
+      return fail_job(job, JobFailure{"internal", std::string("cannot start the workload: ") + e.what(), "", true});
+    }
+    if (const auto n = kill_adopted_processes(); n > 0) {
+      spdlog::warn("job {}: run {} left {} process(es) outside its process group; killed", job.id, run.run_index, n);
+    }
+    if (r.outcome == RunOutcome::cancelled || stop_.raised()) return interrupted(job);
+    if (r.outcome != RunOutcome::first_batch) return fail_job(job, failure_for_run(r, run));
+
+    Sample s;
+    s.run_index = run.run_index;
+    s.arm = run.arm;
+    s.warmup = run.warmup;
+    s.ttfb_ms = r.ttfb_ms;
+    for (const auto& p : r.phases) s.phases.push_back({p.name, p.ms});
+    s.cpu_ms = r.cpu_ms;
+    s.max_rss_kb = r.max_rss_kb;
+    s.exit_status = r.exit_status < 0 ? 0 : r.exit_status;
+    s.signal = r.signal;
+    s.wall_ms = r.wall_ms;
+    spdlog::info("job {}: run {} {}{}: ttfb {:.1f} ms, wall {:.1f} ms, cpu {:.1f} ms, rss {} kB{}", job.id,
+                 run.run_index, run.arm, run.warmup ? " (warm-up)" : "", r.ttfb_ms, r.wall_ms, r.cpu_ms, r.max_rss_kb,
+                 r.ignored_probe_lines > 0 ? ", " + std::to_string(r.ignored_probe_lines) + " probe lines ignored" : "");
+
+    // Phase: report, at once.
+    const CallResult posted = api_.post_samples(job.id, {s});
+    if (!posted.ok()) {
+      if (posted.status == CallStatus::lease_lost || stop_.raised()) {
+        if (posted.status == CallStatus::lease_lost) stop_.raise(StopFlag::kLeaseLost);
+        return interrupted(job);
+      }
+      if (posted.status == CallStatus::rejected) {
+        return fail_job(job, JobFailure{"internal", "the server rejected a sample: " + posted.message, "", false});
+      }
+      spdlog::error("job {}: cannot report samples ({}); dropping the job", job.id, posted.message);
+      return JobEnd::abandoned;
+    }
+    heartbeat.set_done(++done);
+  }
+
+  // Phase: complete.
+  heartbeat.stop();
+  const CallResult completed = api_.complete(job.id);
+  if (completed.ok()) return JobEnd::completed;
+  if (completed.status == CallStatus::lease_lost) return JobEnd::lease_lost;
+  if (stop_.raised()) return interrupted(job);
+  spdlog::error("job {}: /complete failed: {}", job.id, completed.message);
+  return completed.status == CallStatus::rejected
+             ? fail_job(job, JobFailure{"internal", "the server refused to complete the job: " + completed.message, "", false})
+             : JobEnd::abandoned;
+}
+
+}  // namespace ttfb::worker
