@@ -9,6 +9,12 @@ namespace ttfb {
 namespace {
 // A branch is fetched again at most this often: submissions in a burst share one fetch.
 constexpr auto kFetchInterval = std::chrono::seconds(2);
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (auto pos = text.find(from); !from.empty() && pos != std::string::npos; pos = text.find(from, pos + to.size()))
+    text.replace(pos, from.size(), to);
+  return text;
+}
 }  // namespace
 
 RepoMirrors::RepoMirrors(std::string cache_dir, std::map<std::string, RepoConfig> repos)
@@ -57,7 +63,7 @@ std::string RepoMirrors::resolve(const std::string& repo, const std::string& rev
   } catch (const git::GitError& err) {
     throw ApiError(ErrorCode::invalid_argument,
                    "revision '" + rev + "' was not found in repository '" + repo + "': use a branch, tag or commit SHA that exists there",
-                   err.what());
+                   replace_all(err.what(), dir, "repository '" + repo + "'"));  // never show the server's paths
   }
 }
 

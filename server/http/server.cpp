@@ -9,6 +9,8 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 namespace ttfb {
 namespace {
 namespace beast = boost::beast;
@@ -91,7 +93,24 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // best effort: the peer may be gone
+    // Lingering close: a client still sending a body we refused (413) would get a reset, and lose
+    // our answer, if we closed with unread data. Read and discard for a bounded time and amount.
+    drained_ = 0;
+    drain();
   }
+
+  void drain() {
+    stream_.expires_after(std::chrono::seconds(2));
+    stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > kMaxDrainBytes) return;  // peer done, timed out, or too much: the socket closes
+      self->drain();
+    });
+  }
+
+  static constexpr std::size_t kMaxDrainBytes = 64 * 1024 * 1024;
+  std::array<char, 16 * 1024> drain_buf_{};
+  std::size_t drained_ = 0;
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;

@@ -115,8 +115,8 @@ default_branch = "main"
         return out.stdout.strip()
 
     def start_server(self):
-        log = open(os.path.join(self.tmp, "server.log"), "ab")
-        p = subprocess.Popen([SERVER_BIN, "--config", self.config], stdout=subprocess.PIPE, stderr=log)
+        with open(os.path.join(self.tmp, "server.log"), "ab") as log:
+            p = subprocess.Popen([SERVER_BIN, "--config", self.config], stdout=subprocess.PIPE, stderr=log)
         self.procs["server"] = p
         deadline = time.time() + 60
         line = b""
@@ -142,10 +142,10 @@ default_branch = "main"
         cache = os.path.join(self.tmp, "workers", name)
         os.makedirs(cache, exist_ok=True)
         os.chmod(cache, 0o755)
-        log = open(os.path.join(self.tmp, f"worker-{name}.log"), "ab")
         env = dict(os.environ, TTFB_LAB_WORKER_TOKEN=self.worker_token)
-        p = subprocess.Popen([WORKER_BIN, "--server", self.url, "--name", name, "--cache-dir", cache,
-                              "--poll-interval-ms", "200"], stdout=log, stderr=log, env=env)
+        with open(os.path.join(self.tmp, f"worker-{name}.log"), "ab") as log:
+            p = subprocess.Popen([WORKER_BIN, "--server", self.url, "--name", name, "--cache-dir", cache,
+                                  "--poll-interval-ms", "200"], stdout=log, stderr=log, env=env)
         self.workers[name] = p
         return p
 
@@ -163,6 +163,8 @@ default_branch = "main"
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+            if p.stdout:
+                p.stdout.close()
         failed = exc and exc[0] is not None
         if failed or os.environ.get("TTFB_LAB_KEEP_LOGS"):
             for name in sorted(os.listdir(self.tmp)):
