@@ -42,6 +42,18 @@ args = ["--steps", "1", "--device", "cpu", "--tiny"]
 """
 
 
+def pg_ctl(*args):
+    """Runs pg_ctl on the test cluster (as postgres when we are root, as ./lab does)."""
+    data = os.environ.get("TTFB_LAB_TEST_PG_DATA")
+    pg_bin = os.environ.get("TTFB_LAB_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
+    if not data:
+        raise RuntimeError("TTFB_LAB_TEST_PG_DATA is not set: run the functional tests through ./lab test")
+    cmd = [os.path.join(pg_bin, "pg_ctl"), "-D", data, *args]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+
 def psql(dsn, sql):
     subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, capture_output=True, text=True)
 

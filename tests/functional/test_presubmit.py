@@ -7,7 +7,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Lab, SOURCE  # noqa: E402
+from harness import Lab, SOURCE, pg_ctl  # noqa: E402
 
 RUNS = 8  # measured runs per arm: enough for a +25% effect at a few % noise
 
@@ -177,6 +177,32 @@ class WorkerFailures(unittest.TestCase):
             self.assertEqual(e2["status"], "done", e2)
             self.assertIn("w1", lab.workers)
             self.assertIsNone(lab.workers["w1"].poll(), "the worker must still be running")
+
+
+class DatabaseRestart(unittest.TestCase):
+    def test_server_answers_503_while_the_database_is_away_and_work_goes_on(self):
+        with Lab(workers=1) as lab:
+            exp = lab.submit("neutral.diff", runs=10)
+            lab.wait_until(lambda: len(lab.api("GET", f"/api/v1/experiments/{exp}/samples")[1]["samples"]) >= 2, 120,
+                           "the first samples")
+            pg_ctl("-m", "fast", "-w", "stop")
+            try:
+                status, body = lab.api("GET", f"/api/v1/experiments/{exp}")
+                self.assertEqual(status, 503, body)
+                self.assertEqual(body["error"]["code"], "unavailable")
+                self.assertIn("database", body["error"]["message"])
+                self.assertEqual(lab.api("GET", "/readyz")[0], 503)
+                self.assertEqual(lab.api("GET", "/healthz")[0], 200, "the process itself is alive")
+                time.sleep(2)  # the worker's reports fail meanwhile and are retried
+            finally:
+                pg_ctl("-w", "-l", os.path.join(os.environ["TTFB_LAB_TEST_PG_DATA"], "..", "postgres.log"), "start")
+            e = lab.wait_experiment(exp, timeout=300)
+            self.assertEqual(e["status"], "done", e)
+            _, s = lab.api("GET", f"/api/v1/experiments/{exp}/samples")
+            runs = [x["run_index"] for x in s["samples"]]
+            self.assertEqual(len(runs), len(set(runs)), "duplicate samples")
+            self.assertEqual(len([x for x in s["samples"] if not x["warmup"]]), 20, "no sample was lost")
+            self.assertEqual(lab.api("GET", "/readyz")[0], 200)
 
 
 if __name__ == "__main__":
