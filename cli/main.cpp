@@ -271,6 +271,10 @@ int main(int argc, char** argv) {
     std::cerr << "ttfb-lab: unknown command '" << cmd << "'\n\n";
     usage();
     return kExitError;
+  } catch (const ttfb::TransportError& e) {
+    std::cerr << "ttfb-lab " << cmd << ": " << e.what()
+              << "\n  is the server running? Check the URL in TTFB_LAB_SERVER or --server (locally: ./lab status, ./lab up)\n";
+    return kExitError;
   } catch (const po::error& e) {
     std::cerr << "ttfb-lab " << cmd << ": " << e.what() << " (see `ttfb-lab " << cmd << " --help`)\n";
     return kExitError;
