@@ -1,7 +1,6 @@
 #include "worker/revisions.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -15,6 +14,7 @@
 #include <system_error>
 
 #include "common/git.hpp"
+#include "common/text.hpp"
 
 namespace ttfb::worker {
 namespace {
@@ -130,35 +130,9 @@ void write_state(const fs::path& file, const WorktreeState& s) {
   fs::rename(tmp, file);  // atomic: a crash leaves the old state or the new one
 }
 
-std::string last_line(const std::string& text) {
-  std::string_view v(text);
-  while (!v.empty() && (v.back() == '\n' || v.back() == ' ' || v.back() == '\r')) v.remove_suffix(1);
-  const auto nl = v.rfind('\n');
-  std::string line(nl == std::string_view::npos ? v : v.substr(nl + 1));
-  if (line.size() > 300) line = line.substr(0, 300) + "...";
-  return line;
-}
-
-std::string tail_of(const std::string& text, std::size_t max) {
-  return text.size() <= max ? text : text.substr(text.size() - max);
-}
 
 }  // namespace
 
-std::string sha256_hex(const std::string& text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("SHA-256 failed");
-  }
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
 
 std::string RevisionCache::worktree_key(const std::string& commit, const std::string& diff) {
   const bool blank = std::all_of(diff.begin(), diff.end(), [](unsigned char c) { return std::isspace(c) != 0; });

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text.hpp"
 #include "worker/sandbox.hpp"
 
 namespace ttfb::worker {
@@ -112,6 +113,6 @@ class RevisionCache {
 };
 
 // Hex SHA-256 of `text`.
-std::string sha256_hex(const std::string& text);
+using ttfb::sha256_hex;  // common/text.hpp
 
 }  // namespace ttfb::worker

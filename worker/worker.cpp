@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "common/text.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/host.hpp"
 
@@ -18,18 +19,6 @@ using namespace std::chrono_literals;
 constexpr std::size_t kDetailsBytes = 4000;               // output tail sent with a failure
 constexpr auto kMaxClaimBackoff = std::chrono::milliseconds(30s);  // server away: poll at least this often
 
-std::string last_line(const std::string& text) {
-  std::string_view v(text);
-  while (!v.empty() && (v.back() == '\n' || v.back() == ' ' || v.back() == '\r')) v.remove_suffix(1);
-  const auto nl = v.rfind('\n');
-  std::string line(nl == std::string_view::npos ? v : v.substr(nl + 1));
-  if (line.size() > 300) line = line.substr(0, 300) + "...";
-  return line;
-}
-
-std::string tail_of(const std::string& text, std::size_t max) {
-  return text.size() <= max ? text : text.substr(text.size() - max);
-}
 
 // The workflow's workdir, inside the worktree: relative, no "..".
 std::optional<fs::path> resolve_workdir(const std::string& worktree, const std::string& workdir) {

@@ -1,6 +1,7 @@
 #include "server/api/api.hpp"
 
 #include "common/errors.hpp"
+#include "common/text.hpp"
 #include "server/scheduler/plan.hpp"
 #include "server/store/experiments.hpp"
 #include "server/store/jobs.hpp"
@@ -8,7 +9,6 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -56,19 +56,6 @@ std::optional<long> opt_int(const json::object& o, const char* key, long lo, lon
     throw ApiError(ErrorCode::invalid_argument,
                    std::string("'") + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
   return v->as_int64();
-}
-
-std::string sha256_hex(const std::string& s) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), d, &n, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += kHex[d[i] >> 4];
-    out += kHex[d[i] & 15];
-  }
-  return out;
 }
 
 long parse_id(const std::string& s, const char* what) {

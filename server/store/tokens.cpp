@@ -1,8 +1,8 @@
 #include "server/store/tokens.hpp"
 
 #include "common/errors.hpp"
+#include "common/text.hpp"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -16,30 +16,13 @@ constexpr const char* kSelectToken =
     "SELECT id, name, array_to_string(scopes, ',') FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL";
 constexpr const char* kRevokeTokens = "UPDATE tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL";
 
-std::string to_hex(const unsigned char* data, std::size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out += kDigits[data[i] >> 4];
-    out += kDigits[data[i] & 0xf];
-  }
-  return out;
-}
-
 }  // namespace
 
 bool TokenInfo::has_scope(const std::string& scope) const {
   return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
 }
 
-std::string hash_token(const std::string& secret) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(secret.data(), secret.size(), digest, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 failed");
-  return to_hex(digest, len);
-}
+std::string hash_token(const std::string& secret) { return sha256_hex(secret); }
 
 std::string create_token(Database& db, const std::string& name, const std::vector<std::string>& scopes) {
   for (const auto& s : scopes) {

@@ -1,0 +1,23 @@
+// Small text helpers shared by the server, the worker and the CLI: hashes for content
+// addressing and token storage, and the trimming of process output into error messages.
+//
+//   std::string key = ttfb::sha256_hex(diff).substr(0, 12);
+//   std::string why = ttfb::last_line(result.err);   // "error: patch failed: train.py:1"
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace ttfb {
+
+// Lower-case hex of the bytes.
+std::string to_hex(const unsigned char* data, std::size_t n);
+// Lower-case hex SHA-256 of the text (OpenSSL). Throws std::runtime_error if OpenSSL fails.
+std::string sha256_hex(std::string_view text);
+// The last non-blank line of text, cut to `max` characters with "..." after: the line people read.
+std::string last_line(const std::string& text, std::size_t max = 300);
+// The last `max` bytes of text (all of it when shorter).
+std::string tail_of(const std::string& text, std::size_t max);
+
+}  // namespace ttfb
