@@ -6,6 +6,7 @@
 // The server comes from --server or TTFB_LAB_SERVER, the token from --token or TTFB_LAB_TOKEN
 // (`./lab up` writes both into .lab/env). Exit codes: 0 no regression, 1 regression, 2 error,
 // 3 inconclusive.
+#include "cli/compare.hpp"
 #include "cli/report.hpp"
 #include "common/errors.hpp"
 #include "common/http_client.hpp"
@@ -241,6 +242,45 @@ int cmd_list(const std::vector<std::string>& args, const std::string& what) {
   return 0;
 }
 
+int cmd_compare(const std::vector<std::string>& args) {
+  std::string a, b, arm_a, arm_b;
+  bool as_json = false;
+  ttfb::stats::Policy policy;
+  po::options_description d(
+      "ttfb-lab compare A B: judge two files of TTFB samples measured elsewhere (B is the candidate)\n"
+      "A file holds one number (ms) per line, or JSON: an array of numbers or the API's samples");
+  d.add_options()("a", po::value(&a)->required(), "baseline samples file (- for stdin)")(
+      "b", po::value(&b)->required(), "candidate samples file")(
+      "alpha", po::value(&policy.alpha)->default_value(policy.alpha), "significance level")(
+      "min-effect", po::value(&policy.min_effect_pct)->default_value(policy.min_effect_pct),
+      "smallest slowdown (%) called a regression")(
+      "confidence", po::value(&policy.confidence)->default_value(policy.confidence), "level of the effect's interval")(
+      "arm-a", po::value(&arm_a), "with the API's samples JSON: take this arm from A (e.g. baseline)")(
+      "arm-b", po::value(&arm_b), "with the API's samples JSON: take this arm from B (e.g. candidate)")(
+      "json", po::bool_switch(&as_json), "print JSON")("help,h", "show this help");
+  po::positional_options_description pos;
+  pos.add("a", 1).add("b", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << d << "\nexit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive\n";
+    return 0;
+  }
+  po::notify(vm);
+  auto base = ttfb::cli::read_samples(a, arm_a);
+  auto cand = ttfb::cli::read_samples(b, arm_b);
+  json::object c = ttfb::cli::compare_samples(base, cand, policy);
+  if (as_json) {
+    std::cout << json::serialize(c) << "\n";
+  } else {
+    std::cout << ttfb::cli::format_comparison(c, a, b);
+  }
+  std::string verdict(c.at("verdict").as_string());
+  return verdict == "regression" ? ttfb::cli::kExitRegression
+         : verdict == "inconclusive" ? ttfb::cli::kExitInconclusive
+                                     : ttfb::cli::kExitNoRegression;
+}
+
 void usage() {
   std::cout << "usage: ttfb-lab COMMAND [options]\n\n"
                "commands:\n"
@@ -248,7 +288,8 @@ void usage() {
                "  status ID  show an experiment's state and results\n"
                "  wait ID    wait for an experiment's verdict, showing progress\n"
                "  repos      list repositories\n"
-               "  workflows  list workflows\n\n"
+               "  workflows  list workflows\n"
+               "  compare A B  judge two files of samples measured elsewhere (like benchstat)\n\n"
                "`ttfb-lab COMMAND --help` shows a command's options. The server and token come from\n"
                "--server/--token or TTFB_LAB_SERVER/TTFB_LAB_TOKEN.\n"
                "exit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive\n";
@@ -268,6 +309,7 @@ int main(int argc, char** argv) {
     if (cmd == "status") return cmd_status_or_wait(args, false);
     if (cmd == "wait") return cmd_status_or_wait(args, true);
     if (cmd == "repos" || cmd == "workflows") return cmd_list(args, cmd);
+    if (cmd == "compare") return cmd_compare(args);
     std::cerr << "ttfb-lab: unknown command '" << cmd << "'\n\n";
     usage();
     return kExitError;
