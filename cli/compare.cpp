@@ -1,6 +1,6 @@
 #include "cli/compare.hpp"
 
-#include "server/stats/descriptive.hpp"
+#include "server/stats/comparison.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -23,8 +23,6 @@ double as_number(const json::value& v, const std::string& where) {
 void check_positive(double x, const std::string& where) {
   if (!std::isfinite(x) || x <= 0) throw std::runtime_error(where + ": a TTFB must be a positive number of ms");
 }
-
-json::value finite_or_null(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
 
 std::string fmt(const char* f, double x) {
   char buf[64];
@@ -103,49 +101,44 @@ std::vector<double> read_samples(const std::string& path, const std::string& arm
 }
 
 json::object compare_samples(const std::vector<double>& a, const std::vector<double>& b, const stats::Policy& policy) {
-  stats::Decision d = stats::compare(a, b, policy);
-  auto arm = [](const std::vector<double>& x) {
-    return json::object{{"n", x.size()},
-                        {"median_ms", stats::median(x)},
-                        {"mean_ms", stats::mean(x)},
-                        {"cv", x.size() >= 2 ? finite_or_null(stats::coefficient_of_variation(x)) : json::value(nullptr)}};
-  };
-  return json::object{{"baseline", arm(a)},
-                      {"candidate", arm(b)},
-                      {"test", "welch_log_t"},
-                      {"effect_pct", finite_or_null(d.welch.effect_pct)},
-                      {"ci_low_pct", finite_or_null(d.welch.effect_ci_low_pct)},
-                      {"ci_high_pct", finite_or_null(d.welch.effect_ci_high_pct)},
-                      {"confidence", policy.confidence},
-                      {"p_value", finite_or_null(d.welch.p_value)},
-                      {"alpha", policy.alpha},
-                      {"threshold_pct", policy.min_effect_pct},
-                      {"verdict", std::string(stats::to_string(d.verdict))},
-                      {"reason", d.reason},
-                      {"warning", d.warning}};
+  return stats::to_json(stats::compare_arms(a, b, policy));
 }
 
 std::string format_comparison(const json::object& c, const std::string& name_a, const std::string& name_b) {
   std::ostringstream out;
-  auto num = [](const json::value& v) { return v.is_double() ? v.as_double() : v.is_int64() ? double(v.as_int64()) : NAN; };
+  auto num = [](const json::value* v) -> double {
+    if (!v) return NAN;
+    return v->is_double() ? v->as_double() : v->is_int64() ? double(v->as_int64()) : v->is_uint64() ? double(v->as_uint64()) : NAN;
+  };
+  auto pct = [](double x, const char* f) { return std::isfinite(x) ? fmt(f, x) : std::string("-"); };
   std::size_t w = std::max<std::size_t>({name_a.size(), name_b.size(), 9});
   char line[512];
-  std::snprintf(line, sizeof line, "  %-*s  %5s  %12s  %12s  %7s\n", int(w), "", "n", "median", "mean", "CV");
+  std::snprintf(line, sizeof line, "  %-*s  %5s  %9s  %12s  %12s  %7s\n", int(w), "", "n", "outliers", "median", "mean", "CV");
   out << line;
   for (auto [label, key] : {std::pair{name_a, "baseline"}, std::pair{name_b, "candidate"}}) {
-    const auto& a = c.at(key).as_object();
-    std::snprintf(line, sizeof line, "  %-*s  %5lld  %9.2f ms  %9.2f ms  %6.2f%%\n", int(w), label.c_str(),
-                  static_cast<long long>(a.at("n").as_uint64()), num(a.at("median_ms")), num(a.at("mean_ms")),
-                  100 * num(a.at("cv")));
+    std::string k(key);
+    std::snprintf(line, sizeof line, "  %-*s  %5.0f  %9.0f  %9.2f ms  %9.2f ms  %7s\n", int(w), label.c_str(),
+                  num(c.if_contains("n_" + k)), num(c.if_contains("outliers_" + k)), num(c.if_contains("median_" + k + "_ms")),
+                  num(c.if_contains("mean_" + k + "_ms")), pct(100 * num(c.if_contains("cv_" + k)), "%.2f%%").c_str());
     out << line;
   }
-  double eff = num(c.at("effect_pct")), lo = num(c.at("ci_low_pct")), hi = num(c.at("ci_high_pct"));
-  out << "\n  effect " << (std::isfinite(eff) ? fmt("%+.2f%%", eff) : "-") << "  ["
-      << (std::isfinite(lo) ? fmt("%+.2f", lo) : "-") << ", " << (std::isfinite(hi) ? fmt("%+.2f", hi) : "-") << "] at "
-      << fmt("%.0f%%", 100 * num(c.at("confidence"))) << "   p " << fmt("%.3g", num(c.at("p_value"))) << "   threshold "
-      << fmt("%.1f%%", num(c.at("threshold_pct"))) << "\n";
-  out << "  verdict: " << c.at("verdict").as_string().c_str() << " — " << c.at("reason").as_string().c_str() << "\n";
-  if (!c.at("warning").as_string().empty()) out << "  warning: " << c.at("warning").as_string().c_str() << "\n";
+  out << "\n  welch (log)     effect " << pct(num(c.if_contains("effect_pct")), "%+.2f%%") << "  ["
+      << pct(num(c.if_contains("ci_low_pct")), "%+.2f") << ", " << pct(num(c.if_contains("ci_high_pct")), "%+.2f") << "] at "
+      << fmt("%.0f%%", 100 * num(c.if_contains("confidence"))) << "   p " << pct(num(c.if_contains("p_value")), "%.3g") << "\n";
+  if (const auto* r = c.if_contains("rank_test"); r && r->is_object()) {
+    const auto& ro = r->as_object();
+    out << "  mann-whitney    shift  " << pct(num(ro.if_contains("hl_shift_pct")), "%+.2f%%") << " (Hodges-Lehmann)   p "
+        << pct(num(ro.if_contains("p_value")), "%.3g") << " (" << ro.at("method").as_string().c_str() << ")\n";
+  }
+  if (const auto* e = c.if_contains("equivalence"); e && e->is_object()) {
+    const auto& eo = e->as_object();
+    out << "  equivalence     within +/-" << pct(num(eo.if_contains("margin_pct")), "%.1f%%") << ": "
+        << (eo.at("equivalent").as_bool() ? "yes" : "not shown") << "   p " << pct(num(eo.if_contains("p_value")), "%.3g") << "\n";
+  }
+  out << "\n  verdict: " << c.at("verdict").as_string().c_str() << " (threshold "
+      << pct(num(c.if_contains("threshold_pct")), "%.1f%%") << ") - " << c.at("reason").as_string().c_str() << "\n";
+  if (const auto* ws = c.if_contains("warnings"); ws && ws->is_array())
+    for (const auto& x : ws->as_array()) out << "  warning: " << x.as_string().c_str() << "\n";
   return out.str();
 }
 

@@ -1,8 +1,7 @@
 #include "server/scheduler/analysis.hpp"
 
+#include "server/stats/comparison.hpp"
 #include "server/stats/descriptive.hpp"
-#include "server/stats/verdict.hpp"
-#include "server/stats/welch.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -74,36 +73,11 @@ WorkflowResult analyse_workflow(const WorkflowToAnalyse& w) {
     policy.confidence = num(p->as_object(), "confidence", policy.confidence);
   }
   const auto& s = w.samples;
-  stats::Decision d = stats::compare(s.baseline, s.candidate, policy);
-  const stats::WelchResult& t = d.welch;
-  out.verdict = std::string(stats::to_string(d.verdict));
-  json::array warnings;
-  if (!d.warning.empty()) warnings.emplace_back(d.warning);
-  out.result = json::object{
-      {"test", "welch_log_t"},
-      {"n_baseline", s.baseline.size()},
-      {"n_candidate", s.candidate.size()},
-      {"median_baseline_ms", s.baseline.empty() ? json::value(nullptr) : json::value(stats::median(s.baseline))},
-      {"median_candidate_ms", s.candidate.empty() ? json::value(nullptr) : json::value(stats::median(s.candidate))},
-      {"mean_baseline_ms", s.baseline.empty() ? json::value(nullptr) : json::value(stats::mean(s.baseline))},
-      {"mean_candidate_ms", s.candidate.empty() ? json::value(nullptr) : json::value(stats::mean(s.candidate))},
-      {"cv_baseline", s.baseline.size() < 2 ? json::value(nullptr) : finite_or_null(stats::coefficient_of_variation(s.baseline))},
-      {"cv_candidate", s.candidate.size() < 2 ? json::value(nullptr) : finite_or_null(stats::coefficient_of_variation(s.candidate))},
-      {"effect_pct", finite_or_null(t.effect_pct)},
-      {"ci_low_pct", finite_or_null(t.effect_ci_low_pct)},
-      {"ci_high_pct", finite_or_null(t.effect_ci_high_pct)},
-      {"confidence", policy.confidence},
-      {"t", finite_or_null(t.t)},
-      {"df", finite_or_null(t.df)},
-      {"p_value", finite_or_null(t.p_value)},
-      {"alpha", policy.alpha},
-      {"threshold_pct", policy.min_effect_pct},
-      {"verdict", out.verdict},
-      {"reason", d.reason},
-      {"confirmed", false},
-      {"warnings", std::move(warnings)},
-      {"phases", phase_medians(s)},
-  };
+  stats::Comparison c = stats::compare_arms(s.baseline, s.candidate, policy);
+  out.verdict = std::string(stats::to_string(c.decision.verdict));
+  out.result = stats::to_json(c);
+  out.result["confirmed"] = false;  // confirmation reruns come with the full engine (issue 3)
+  out.result["phases"] = phase_medians(s);
   return out;
 }
 

@@ -54,5 +54,24 @@ TEST(Compare, MatchesRsWelchTestOnLogs) {
   EXPECT_NE(table.find("verdict: regression"), std::string::npos) << table;
 }
 
+TEST(Compare, ReportsTheRankTestAndRemovesCountedOutliers) {
+  // R: wilcox.test(b, a) with complete separation, 6 vs 6, exact: p = 2 / choose(12, 6) = 0.002164502
+  std::vector<double> a{100, 102, 98, 101, 99, 100.5}, b{110, 112, 109, 111, 113, 110.5};
+  auto c = compare_samples(a, b, stats::Policy{});
+  const auto& rank = c.at("rank_test").as_object();
+  EXPECT_NEAR(rank.at("p_value").as_double(), 2.0 / 924.0, 1e-12);
+  EXPECT_EQ(rank.at("method").as_string(), "exact");
+
+  // One wild value among ten is removed by the MAD rule on logs, counted, and the test runs on the rest.
+  std::vector<double> noisy{812, 790, 845, 801, 820, 9400, 808, 799, 830, 815};
+  std::vector<double> same{811, 795, 840, 805, 818, 809, 802, 826, 813, 800};
+  auto d = compare_samples(noisy, same, stats::Policy{});
+  EXPECT_EQ(d.at("outliers_baseline").as_uint64(), 1u);
+  EXPECT_EQ(d.at("n_baseline").as_uint64(), 9u);
+  EXPECT_EQ(d.at("outliers_candidate").as_uint64(), 0u);
+  EXPECT_EQ(d.at("verdict").as_string(), "no_change");
+  EXPECT_TRUE(d.at("equivalence").as_object().at("equivalent").as_bool()) << boost::json::serialize(d);
+}
+
 }  // namespace
 }  // namespace ttfb::cli
