@@ -88,6 +88,14 @@ std::string format_experiment(const json::object& e) {
       if (eff && lo && hi) effect += " [" + fmt("%+.1f", *lo) + ", " + fmt("%+.1f", *hi) + "]";
       rows.push_back({name, n, mb ? fmt("%.1f ms", *mb) : "-", mc ? fmt("%.1f ms", *mc) : "-", effect,
                       p ? format_p(*p) : "-", thr ? fmt("%.1f%%", *thr) : "-", verdict});
+      if (const auto* rk = r.if_contains("rank_test"); rk && rk->is_object()) {
+        auto rp = num(rk->as_object(), "p_value"), hl = num(rk->as_object(), "hl_shift_pct");
+        if (rp && hl) notes.push_back(name + ": rank test (Mann-Whitney) p " + format_p(*rp) + ", Hodges-Lehmann shift " + fmt("%+.1f%%", *hl));
+      }
+      auto ob = num(r, "outliers_baseline").value_or(0), oc = num(r, "outliers_candidate").value_or(0);
+      if (ob + oc > 0)
+        notes.push_back(name + ": outliers removed (|ln x - median| > 3.5 MAD): " + std::to_string(static_cast<long>(ob)) +
+                        " baseline, " + std::to_string(static_cast<long>(oc)) + " candidate");
       if (const auto* ph = r.if_contains("phases"); ph && ph->is_array()) {
         std::string line;
         for (const auto& pv : ph->as_array()) {
