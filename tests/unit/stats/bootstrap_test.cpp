@@ -18,17 +18,8 @@
 namespace ttfb::stats {
 namespace {
 
+using testing::expect_invalid;
 using testing::near_rel;
-
-template <typename Fn>
-void expect_invalid(Fn fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected std::invalid_argument mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
 
 const std::vector<double> kBaseline = {812.0, 790.5, 845.2, 801.7, 820.3, 803.0, 811.1, 799.9};
 const std::vector<double> kCandidate = {861.9, 840.2, 899.0, 850.4, 872.8, 805.5, 866.0};

@@ -15,22 +15,13 @@
 namespace ttfb::stats {
 namespace {
 
+using testing::expect_invalid;
 using testing::near_rel;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // Expects fn() to throw std::invalid_argument whose message contains `needle`.
-template <typename Fn>
-void expect_invalid(Fn fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected std::invalid_argument mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
 TEST(Descriptive, HandComputedValues) {
   const std::vector<double> xs = {2, 4, 4, 4, 5, 5, 7, 9};  // sum 40, squares about 5: 32
   EXPECT_DOUBLE_EQ(mean(xs), 5.0);

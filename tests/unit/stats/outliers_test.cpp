@@ -16,17 +16,8 @@
 namespace ttfb::stats {
 namespace {
 
+using testing::expect_invalid;
 using testing::near_rel;
-
-template <typename Fn>
-void expect_invalid(Fn fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected std::invalid_argument mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
 
 TEST(Outliers, HeaderExampleRemovesTheOneSlowValueAndKeepsOrder) {
   const std::vector<double> ms = {812, 790, 845, 801, 820, 9400, 808, 799, 830, 815};

@@ -102,4 +102,15 @@ inline ::testing::AssertionResult near_rel(double actual, double expected, doubl
   return ::testing::AssertionFailure() << msg.str();
 }
 
+// Expects fn() to throw std::invalid_argument whose message contains needle (edge-case tests).
+template <typename Fn>
+void expect_invalid(Fn fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected std::invalid_argument mentioning '" << needle << "'";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace ttfb::stats::testing

@@ -16,17 +16,8 @@
 namespace ttfb::stats {
 namespace {
 
+using testing::expect_invalid;
 using testing::near_rel;
-
-template <typename Fn>
-void expect_invalid(Fn fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected std::invalid_argument mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
 
 std::vector<double> exp_of(std::vector<double> logs) {
   for (double& x : logs) x = std::exp(x);

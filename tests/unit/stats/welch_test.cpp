@@ -17,6 +17,7 @@
 namespace ttfb::stats {
 namespace {
 
+using testing::expect_invalid;
 using testing::near_rel;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -25,16 +26,6 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 std::vector<double> exp_of(std::vector<double> logs) {
   for (double& x : logs) x = std::exp(x);
   return logs;
-}
-
-template <typename Fn>
-void expect_invalid(Fn fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected std::invalid_argument mentioning '" << needle << "'";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
 }
 
 // logs {0, 2} vs {1, 3}: means 1 and 2, variances 2 and 2, so se = sqrt(2/2 + 2/2) = sqrt(2),
