@@ -95,20 +95,6 @@ Pipe make_pipe() {
   return {fds[0], fds[1]};
 }
 
-void close_fd(int& fd) {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-
-int pidfd_open(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  errno = ENOSYS;
-  return -1;
-#endif
-}
 
 // True once `pid` has exited; the child is left a zombie (WNOWAIT) so its group id stays ours.
 bool has_exited(pid_t pid) {
@@ -445,6 +431,21 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   result.out = out_capture.take();
   result.err = err_capture.take();
   return result;
+}
+
+void close_fd(int& fd) noexcept {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+int pidfd_open(int pid) noexcept {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
 }
 
 }  // namespace ttfb

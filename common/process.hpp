@@ -57,5 +57,10 @@ std::map<std::string, std::string> current_environment();
 std::vector<std::string> exec_candidates(const std::string& argv0, const std::string& search_path);
 // Closes every file descriptor >= lowfd. Async-signal-safe: for a child between fork and exec.
 void close_fds_from(int lowfd) noexcept;
+// Closes fd when it is open and sets it to -1, so a second call does nothing.
+void close_fd(int& fd) noexcept;
+// A pidfd for pid (readable once it exits, for poll), or -1 with errno set where the kernel or
+// libc lacks pidfd_open: callers then fall back to polling waitpid.
+int pidfd_open(int pid) noexcept;
 
 }  // namespace ttfb

@@ -59,19 +59,6 @@ class TailBuffer {
   std::string text_;
 };
 
-void close_fd(int& fd) {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-
-int pidfd_open_or_minus_one(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  return -1;
-#endif
-}
 
 bool has_exited(pid_t pid) {
   siginfo_t info{};
@@ -341,7 +328,7 @@ RunResult run_workload(const WorkloadSpec& spec) {
   int out_read = -1, out_write = -1, err_read = -1, err_write = -1, probe_read = -1, probe_write = -1;
   int devnull = -1;
   auto close_all = [&] {
-    for (int* fd : {&out_read, &out_write, &err_read, &err_write, &probe_read, &probe_write, &devnull}) close_fd(*fd);
+    for (int* fd : {&out_read, &out_write, &err_read, &err_write, &probe_read, &probe_write, &devnull}) ttfb::close_fd(*fd);
   };
   auto make_pipe = [&](int& r, int& w) {
     int fds[2];
@@ -383,10 +370,10 @@ RunResult run_workload(const WorkloadSpec& spec) {
   if (pid == 0) run_child(plan);
 
   ::setpgid(pid, pid);  // also here: a kill right after fork must reach the group
-  close_fd(out_write);
-  close_fd(err_write);
-  close_fd(probe_write);
-  close_fd(devnull);
+  ttfb::close_fd(out_write);
+  ttfb::close_fd(err_write);
+  ttfb::close_fd(probe_write);
+  ttfb::close_fd(devnull);
   for (int fd : {out_read, err_read, probe_read}) {
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
@@ -394,7 +381,7 @@ RunResult run_workload(const WorkloadSpec& spec) {
   ProbeParser parser;
   TailBuffer tail(spec.tail_bytes);
   RunResult result;
-  int pidfd = pidfd_open_or_minus_one(pid);
+  int pidfd = ttfb::pidfd_open(pid);
   bool exited = false;
   bool first_batch = false;
   bool timed_out = false;
@@ -478,7 +465,7 @@ RunResult run_workload(const WorkloadSpec& spec) {
         ssize_t r = ::read(p.fd, buf, sizeof buf);
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (r <= 0) {  // EOF; EIO on a pty whose other side is closed
-          close_fd(p.fd == probe_read ? probe_read : (p.fd == out_read ? out_read : err_read));
+          ttfb::close_fd(p.fd == probe_read ? probe_read : (p.fd == out_read ? out_read : err_read));
           continue;
         }
         const std::string_view bytes(buf, static_cast<std::size_t>(r));
