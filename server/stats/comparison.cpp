@@ -20,8 +20,9 @@ json::value stat_or_null(const std::vector<double>& xs, double (*f)(std::span<co
 
 Comparison compare_arms(std::span<const double> baseline_ms, std::span<const double> candidate_ms, const Policy& policy) {
   Comparison c;
-  c.baseline_outliers = remove_outliers(baseline_ms);
-  c.candidate_outliers = remove_outliers(candidate_ms);
+  PooledOutliers o = remove_outliers_pooled(baseline_ms, candidate_ms);
+  c.baseline_outliers = std::move(o.baseline);
+  c.candidate_outliers = std::move(o.candidate);
   const auto& b = c.baseline_outliers.kept;
   const auto& k = c.candidate_outliers.kept;
   c.decision = compare(b, k, policy);

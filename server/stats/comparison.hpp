@@ -1,6 +1,6 @@
 // The full comparison of two arms, as the server's analysis and `ttfb-lab compare` both report
-// it: the documented outlier rule applied to each arm (removals counted), Welch's t-test on log
-// TTFB and the verdict on the kept values, Mann-Whitney U with the Hodges-Lehmann shift alongside
+// it: the documented outlier rule (outliers.hpp, center and MAD of both arms pooled; removals
+// counted per arm), Welch's t-test on log TTFB and the verdict on the kept values, Mann-Whitney U with the Hodges-Lehmann shift alongside
 // (it does not assume log-normal noise), and TOST equivalence within the workflow's threshold.
 //
 //   auto c = ttfb::stats::compare_arms(baseline_ms, candidate_ms, policy);

@@ -3,6 +3,8 @@
 // tests/data/stats/outliers_reference.csv.
 #include "server/stats/outliers.hpp"
 
+#include "server/stats/descriptive.hpp"
+
 #include "reference_csv.hpp"
 
 #include <gtest/gtest.h>
@@ -114,6 +116,43 @@ TEST(Outliers, MatchesRReference) {
     EXPECT_EQ(o.removed_indices, expected);
     EXPECT_EQ(o.kept.size() + o.removed_count, xs.size());
   }
+}
+
+}  // namespace
+}  // namespace ttfb::stats
+
+namespace ttfb::stats {
+namespace {
+
+TEST(PooledOutliers, CenterAndMadComeFromBothArms) {
+  // Baseline alone is tight around 200; with the candidate pooled the MAD is wider, so 240 is
+  // kept; the 900 ms burst is removed in either arm.
+  std::vector<double> b = {200, 204, 196, 208, 192, 200, 206, 194, 900, 240};
+  std::vector<double> c = {220, 180, 225, 175, 210, 190, 230, 170, 200, 200};
+  PooledOutliers p = remove_outliers_pooled(b, c);
+  std::vector<double> logs;
+  for (double x : b) logs.push_back(std::log(x));
+  for (double x : c) logs.push_back(std::log(x));
+  EXPECT_DOUBLE_EQ(p.center_log, median(logs));
+  EXPECT_DOUBLE_EQ(p.mad_log, mad(logs, kMadNormalScale));
+  EXPECT_DOUBLE_EQ(p.baseline.center_log, p.center_log) << "each arm is judged against the pooled center";
+  EXPECT_EQ(p.baseline.removed_indices, std::vector<std::size_t>{8});
+  EXPECT_EQ(p.candidate.removed_count, 0u);
+  OutlierResult alone = remove_outliers(b);
+  EXPECT_GT(alone.removed_count, p.baseline.removed_count) << "alone, the tight arm would also lose 240";
+}
+
+TEST(PooledOutliers, CapAppliesPerArmAndBadInputThrows) {
+  std::vector<double> b = {100, 100, 101, 99, 100};
+  std::vector<double> c = {100, 300, 320, 310, 100};  // 3 of 5 flagged: over the 20% cap
+  PooledOutliers p = remove_outliers_pooled(b, c);
+  EXPECT_TRUE(p.candidate.cap_exceeded);
+  EXPECT_EQ(p.candidate.kept.size(), 5u);
+  EXPECT_THROW(remove_outliers_pooled(std::vector<double>{1.0, -1.0}, c), std::invalid_argument);
+  EXPECT_THROW(remove_outliers_pooled(b, c, 0.0), std::invalid_argument);
+  PooledOutliers empty = remove_outliers_pooled({}, {});
+  EXPECT_TRUE(std::isnan(empty.center_log));
+  EXPECT_TRUE(empty.baseline.kept.empty());
 }
 
 }  // namespace
