@@ -1,0 +1,195 @@
+#include "server/stats/calibration.hpp"
+
+#include "server/stats/bootstrap.hpp"
+#include "server/stats/descriptive.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+namespace ttfb::stats {
+namespace {
+namespace json = boost::json;
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("calibration: " + what);
+}
+
+void validate(std::span<const AaExperiment> pool, const CalibrationSettings& s) {
+  require(!pool.empty(), "no A/A experiments to calibrate from");
+  for (std::size_t i = 0; i < pool.size(); ++i) {
+    for (const auto* arm : {&pool[i].baseline, &pool[i].candidate}) {
+      const char* name = arm == &pool[i].baseline ? "baseline" : "candidate";
+      require(arm->size() >= 2, "A/A experiment " + std::to_string(i) + " has " + std::to_string(arm->size()) + " " +
+                                    name + " runs; at least 2 are needed");
+      for (std::size_t j = 0; j < arm->size(); ++j) {
+        const double x = (*arm)[j];
+        require(std::isfinite(x) && x > 0.0, "A/A experiment " + std::to_string(i) + " " + name + " value " +
+                                                 std::to_string(j) + " is not a positive finite number");
+      }
+    }
+  }
+  validate(s.design);
+  require(std::isfinite(s.min_effect_pct) && s.min_effect_pct >= 0.0, "min_effect_pct must be finite and >= 0");
+  require(std::isfinite(s.fp_budget_per_week) && s.fp_budget_per_week > 0.0, "fp_budget_per_week must be > 0");
+  require(std::isfinite(s.experiments_per_week) && s.experiments_per_week > 0.0, "experiments_per_week must be > 0");
+  require(s.null_experiments >= 100, "null_experiments must be at least 100");
+  for (double e : s.injected_effects_pct) {
+    require(std::isfinite(e) && e > -100.0, "injected effects must be finite and above -100%");
+  }
+  for (std::size_t i = 0; i < s.k_grid.size(); ++i) {
+    require(std::isfinite(s.k_grid[i]) && s.k_grid[i] >= 0.0, "k grid values must be finite and >= 0");
+    require(i == 0 || s.k_grid[i] > s.k_grid[i - 1], "the k grid must be strictly increasing");
+  }
+}
+
+// Every simulated experiment of one effect, as its looks: computed once, judged for every k.
+std::vector<std::vector<LookSummary>> simulate(std::span<const AaExperiment> pool, const CalibrationSettings& s,
+                                               std::span<const LookPlan> plan, double effect_pct, std::uint64_t seed) {
+  std::mt19937_64 engine(seed);
+  const auto n = static_cast<std::size_t>(plan.back().runs_per_arm);
+  const double factor = 1.0 + effect_pct / 100.0;
+  std::vector<double> b(n), c(n);
+  std::vector<std::vector<LookSummary>> out;
+  out.reserve(static_cast<std::size_t>(s.null_experiments));
+  for (int e = 0; e < s.null_experiments; ++e) {
+    const AaExperiment& aa = pool[bootstrap_draw_index(engine, pool.size())];
+    for (std::size_t i = 0; i < n; ++i) b[i] = aa.baseline[bootstrap_draw_index(engine, aa.baseline.size())];
+    for (std::size_t i = 0; i < n; ++i) c[i] = factor * aa.candidate[bootstrap_draw_index(engine, aa.candidate.size())];
+    out.push_back(summarize_looks(b, c, plan));
+  }
+  return out;
+}
+
+json::value num(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
+
+}  // namespace
+
+std::pair<double, double> wilson_interval(std::size_t successes, std::size_t n) {
+  if (n == 0) return {0.0, 1.0};
+  const double z = 1.959963984540054;
+  const double p = static_cast<double>(successes) / static_cast<double>(n);
+  const double nn = static_cast<double>(n);
+  const double denom = 1.0 + z * z / nn;
+  const double centre = (p + z * z / (2.0 * nn)) / denom;
+  const double half = z * std::sqrt(p * (1.0 - p) / nn + z * z / (4.0 * nn * nn)) / denom;
+  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+}
+
+Calibration calibrate(std::span<const AaExperiment> pool, const CalibrationSettings& settings) {
+  validate(pool, settings);
+  Calibration out;
+  out.settings = settings;
+  if (out.settings.k_grid.empty()) {
+    for (int i = 0; i <= 40; ++i) out.settings.k_grid.push_back(i / 10.0);
+  }
+  const CalibrationSettings& s = out.settings;
+  out.aa_experiments = pool.size();
+  for (const auto& aa : pool) out.samples += aa.baseline.size() + aa.candidate.size();
+  out.target_fpr = s.fp_budget_per_week / s.experiments_per_week;
+
+  const auto plan = plan_looks(s.design);
+  // Each effect gets its own stream (seed + index) so adding an effect does not change the others.
+  const auto nulls = simulate(pool, s, plan, 0.0, s.seed);
+  std::vector<std::vector<std::vector<LookSummary>>> injected;
+  for (std::size_t i = 0; i < s.injected_effects_pct.size(); ++i) {
+    injected.push_back(simulate(pool, s, plan, s.injected_effects_pct[i], s.seed + 1 + i));
+  }
+
+  std::vector<double> first_look_effects;
+  for (const auto& looks : nulls) {
+    if (looks.front().valid) first_look_effects.push_back(looks.front().effect_pct);
+  }
+  out.sigma_aa_pct = first_look_effects.size() >= 2 ? stddev(first_look_effects) : 0.0;
+
+  const auto total = static_cast<double>(s.null_experiments);
+  bool chosen = false;
+  for (double k : s.k_grid) {
+    RocPoint point;
+    point.k = k;
+    point.threshold_pct = std::max(s.min_effect_pct, k * out.sigma_aa_pct);
+    std::size_t false_positives = 0;
+    double null_runs = 0.0;
+    for (const auto& looks : nulls) {
+      const RulesOutcome r = apply_rules(looks, plan, point.threshold_pct);
+      if (r.outcome == Outcome::different) ++false_positives;
+      null_runs += r.runs_per_arm;
+    }
+    point.fpr = static_cast<double>(false_positives) / total;
+    std::vector<EffectPower> power;
+    for (std::size_t i = 0; i < injected.size(); ++i) {
+      std::size_t detected = 0;
+      double runs = 0.0;
+      for (const auto& looks : injected[i]) {
+        const RulesOutcome r = apply_rules(looks, plan, point.threshold_pct);
+        if (r.verdict == Verdict::regression) ++detected;
+        runs += r.runs_per_arm;
+      }
+      point.tpr.push_back(static_cast<double>(detected) / total);
+      power.push_back(EffectPower{s.injected_effects_pct[i], point.tpr.back(), runs / total});
+    }
+    const bool last = k == s.k_grid.back();
+    if (!chosen && (point.fpr <= out.target_fpr || last)) {
+      chosen = true;
+      out.k = k;
+      out.threshold_pct = point.threshold_pct;
+      out.achieved_fpr = point.fpr;
+      std::tie(out.achieved_fpr_ci_low, out.achieved_fpr_ci_high) = wilson_interval(false_positives, nulls.size());
+      out.budget_met = point.fpr <= out.target_fpr;
+      out.null_mean_runs_per_arm = null_runs / total;
+      out.power = power;
+    }
+    out.roc.push_back(std::move(point));
+  }
+  for (const auto& p : out.power) {
+    if (p.power >= 0.9 && (out.smallest_effect_90_pct < 0.0 || p.effect_pct < out.smallest_effect_90_pct)) {
+      out.smallest_effect_90_pct = p.effect_pct;
+    }
+  }
+  return out;
+}
+
+json::object to_json(const Calibration& c) {
+  const auto& s = c.settings;
+  json::array power, roc, effects;
+  for (const auto& p : c.power) {
+    power.push_back(json::object{{"effect_pct", p.effect_pct}, {"power", p.power}, {"mean_runs_per_arm", p.mean_runs_per_arm}});
+  }
+  for (double e : s.injected_effects_pct) effects.push_back(e);
+  for (const auto& p : c.roc) {
+    json::array tpr;
+    for (double t : p.tpr) tpr.push_back(t);
+    roc.push_back(json::object{{"k", p.k}, {"threshold_pct", p.threshold_pct}, {"fpr", p.fpr}, {"tpr", std::move(tpr)}});
+  }
+  return json::object{
+      {"aa_experiments", c.aa_experiments},
+      {"samples", c.samples},
+      {"sigma_aa_pct", num(c.sigma_aa_pct)},
+      {"k", c.k},
+      {"threshold_pct", num(c.threshold_pct)},
+      {"min_effect_pct", s.min_effect_pct},
+      {"target_fpr", c.target_fpr},
+      {"achieved_fpr", c.achieved_fpr},
+      {"achieved_fpr_ci", json::array{c.achieved_fpr_ci_low, c.achieved_fpr_ci_high}},
+      {"budget_met", c.budget_met},
+      {"fp_budget_per_week", s.fp_budget_per_week},
+      {"experiments_per_week", s.experiments_per_week},
+      {"null_experiments", s.null_experiments},
+      {"null_mean_runs_per_arm", c.null_mean_runs_per_arm},
+      {"power", std::move(power)},
+      {"smallest_effect_90_pct", c.smallest_effect_90_pct < 0 ? json::value(nullptr) : json::value(c.smallest_effect_90_pct)},
+      {"injected_effects_pct", std::move(effects)},
+      {"roc", std::move(roc)},
+      {"design", json::object{{"alpha", s.design.alpha},
+                              {"runs_per_block", s.design.runs_per_block},
+                              {"max_runs_per_arm", s.design.max_runs_per_arm},
+                              {"spending", to_string(s.design.spending)}}},
+      {"seed", s.seed},
+  };
+}
+
+}  // namespace ttfb::stats

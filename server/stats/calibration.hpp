@@ -1,0 +1,98 @@
+// A/A calibration: how noisy is a workflow, and how large must a change be before we call it,
+// so that false alarms stay within the workflow's budget (DESIGN.md §5, after Meta's AI Lab:
+// "a threshold based on the standard deviation of the test and a tuned ROC").
+//
+//   std::vector<ttfb::stats::AaExperiment> pool = ...;   // A/A runs: the same commit in both arms
+//   ttfb::stats::CalibrationSettings s;                   // design, budget, effects, seed
+//   ttfb::stats::Calibration c = ttfb::stats::calibrate(pool, s);
+//   c.threshold_pct;   // max(min_effect_pct, k * sigma_aa_pct)
+//
+// Method (all of it seeded, so the same pool and settings give the same answer):
+// 1. Null experiments: pick one real A/A experiment of the pool at random (keeping whatever
+//    systematic difference its two arms had, e.g. the order of runs), draw max_runs_per_arm runs
+//    per arm from its arms with replacement, and run the adaptive design (adaptive.hpp) on them,
+//    look by look. Repeated null_experiments times.
+// 2. Injected experiments: the same draws with every candidate value multiplied by
+//    (1 + e / 100), for each injected effect e (default 1, 2, 5, 10 %).
+// 3. sigma_aa_pct: the standard deviation, over the null experiments, of the effect (percent)
+//    measured at the first look (one block of runs_per_block runs per arm): the A/A noise of one
+//    block's comparison. k is therefore in units of "block standard errors".
+// 4. For each k of the grid (0, 0.1, ... 4 by default) the threshold is
+//    max(min_effect_pct, k sigma_aa_pct); a false positive is a null experiment that ends as a
+//    regression or an improvement, a true positive an injected one that ends as a regression.
+//    These (FPR, TPR per effect) pairs are the ROC points.
+// 5. The target false-positive rate is fp_budget_per_week / experiments_per_week (one false
+//    alarm a week at 200 experiments a week: 0.5%). k is the smallest grid value whose FPR is
+//    at most the target; if none is, the largest, with budget_met = false.
+// The experiments are simulated with common random numbers: every k sees the same draws, so the
+// ROC curve is monotone (see adaptive.hpp: a larger threshold never adds a false positive).
+//
+// Edge cases: an empty pool, an A/A experiment with fewer than 2 runs in an arm, a value <= 0
+// or not finite, fp_budget_per_week or experiments_per_week <= 0, null_experiments < 100, an
+// empty or unsorted k grid, an injected effect <= -100 or not finite: std::invalid_argument
+// naming the problem.
+#pragma once
+
+#include "server/stats/adaptive.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace ttfb::stats {
+
+struct AaExperiment {
+  std::vector<double> baseline, candidate;  // ms, measured runs (no warm-ups)
+};
+
+struct CalibrationSettings {
+  AdaptiveDesign design;            // alpha, blocks, budget of runs, spending; threshold_pct unused
+  double min_effect_pct = 3.0;      // the floor of the threshold
+  double fp_budget_per_week = 1.0;
+  double experiments_per_week = 200.0;
+  std::vector<double> injected_effects_pct = {1.0, 2.0, 5.0, 10.0};
+  std::vector<double> k_grid;       // empty: 0, 0.1, ..., 4.0
+  int null_experiments = 4000;      // per effect (and for the null)
+  std::uint64_t seed = 20261123;
+};
+
+struct RocPoint {
+  double k = 0.0;
+  double threshold_pct = 0.0;
+  double fpr = 0.0;
+  std::vector<double> tpr;          // per injected effect, in the settings' order
+};
+
+struct EffectPower {
+  double effect_pct = 0.0;
+  double power = 0.0;               // share of injected experiments ending as a regression
+  double mean_runs_per_arm = 0.0;   // runs the adaptive design used on them
+};
+
+struct Calibration {
+  std::size_t aa_experiments = 0, samples = 0;
+  double sigma_aa_pct = 0.0;
+  double k = 0.0;
+  double threshold_pct = 0.0;
+  double target_fpr = 0.0;
+  double achieved_fpr = 0.0;
+  double achieved_fpr_ci_low = 0.0, achieved_fpr_ci_high = 0.0;  // Wilson 95% interval
+  bool budget_met = false;
+  double null_mean_runs_per_arm = 0.0;   // runs the design used on null experiments at k
+  std::vector<EffectPower> power;        // at the chosen k
+  double smallest_effect_90_pct = -1.0;  // smallest injected effect with power >= 0.9; -1: none
+  std::vector<RocPoint> roc;
+  CalibrationSettings settings;
+};
+
+Calibration calibrate(std::span<const AaExperiment> pool, const CalibrationSettings& settings);
+
+// The fields GET /api/v1/workflows/{name} shows under "calibration" (settings included).
+boost::json::object to_json(const Calibration& c);
+
+// Wilson score interval of a binomial proportion (successes of n) at 95%: {low, high}.
+std::pair<double, double> wilson_interval(std::size_t successes, std::size_t n);
+
+}  // namespace ttfb::stats

@@ -1,0 +1,144 @@
+// A/A calibration (server/stats/calibration.hpp): sigma_AA against its theoretical value, the
+// ROC's shape, k as the smallest value within budget, a biased pool reported over budget,
+// determinism, and input errors.
+#include "server/stats/calibration.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+namespace ttfb::stats {
+namespace {
+
+std::vector<AaExperiment> pool(int experiments, std::size_t runs, double sigma, double candidate_bias, std::uint64_t seed) {
+  std::mt19937_64 engine(seed);
+  std::normal_distribution<double> z(0.0, 1.0);
+  std::vector<AaExperiment> out(static_cast<std::size_t>(experiments));
+  for (auto& e : out) {
+    for (std::size_t i = 0; i < runs; ++i) e.baseline.push_back(200.0 * std::exp(sigma * z(engine)));
+    for (std::size_t i = 0; i < runs; ++i) e.candidate.push_back(200.0 * (1 + candidate_bias) * std::exp(sigma * z(engine)));
+  }
+  return out;
+}
+
+CalibrationSettings settings() {
+  CalibrationSettings s;
+  s.design = AdaptiveDesign{.alpha = 0.01, .threshold_pct = 0.0, .runs_per_block = 10, .max_runs_per_arm = 40};
+  s.min_effect_pct = 0.0;
+  s.null_experiments = 1000;
+  s.fp_budget_per_week = 1.0;
+  s.experiments_per_week = 400.0;  // target 0.25%
+  return s;
+}
+
+TEST(Calibration, SigmaAaIsTheNoiseOfOneBlocksEffect) {
+  // Log-normal noise sigma = 3%: the effect of one block of 10 per arm has sd ~ 3% sqrt(2/10).
+  auto p = pool(4, 200, 0.03, 0.0, 1);
+  Calibration c = calibrate(p, settings());
+  const double expected = 100.0 * 0.03 * std::sqrt(2.0 / 10.0);  // 1.34%
+  EXPECT_NEAR(c.sigma_aa_pct, expected, 0.15 * expected);
+  EXPECT_EQ(c.aa_experiments, 4u);
+  EXPECT_EQ(c.samples, 1600u);
+  EXPECT_DOUBLE_EQ(c.target_fpr, 1.0 / 400.0);
+}
+
+TEST(Calibration, TheRocIsMonotoneAndKIsTheSmallestWithinBudget) {
+  auto p = pool(4, 100, 0.04, 0.0, 2);
+  Calibration c = calibrate(p, settings());
+  ASSERT_EQ(c.roc.size(), 41u) << "default grid 0, 0.1, ..., 4";
+  for (std::size_t i = 1; i < c.roc.size(); ++i) {
+    EXPECT_LE(c.roc[i].fpr, c.roc[i - 1].fpr) << "a larger threshold never adds a false positive";
+    for (std::size_t e = 0; e < c.roc[i].tpr.size(); ++e) EXPECT_LE(c.roc[i].tpr[e], c.roc[i - 1].tpr[e]);
+  }
+  for (const auto& point : c.roc)
+    for (std::size_t e = 1; e < point.tpr.size(); ++e) EXPECT_GE(point.tpr[e], point.tpr[e - 1] - 0.02) << "larger effects are found more often";
+  EXPECT_TRUE(c.budget_met);
+  EXPECT_LE(c.achieved_fpr, c.target_fpr);
+  std::size_t chosen = 0;
+  while (c.roc[chosen].k != c.k) ++chosen;
+  if (chosen > 0) {
+    EXPECT_GT(c.roc[chosen - 1].fpr, c.target_fpr) << "k is the smallest that meets the budget";
+  }
+  EXPECT_DOUBLE_EQ(c.threshold_pct, std::max(0.0, c.k * c.sigma_aa_pct));
+  EXPECT_LE(c.achieved_fpr_ci_low, c.achieved_fpr);
+  EXPECT_GE(c.achieved_fpr_ci_high, c.achieved_fpr);
+  ASSERT_EQ(c.power.size(), 4u);
+  EXPECT_GT(c.power[3].power, 0.99) << "+10% against 4% noise";
+  EXPECT_LT(c.power[3].mean_runs_per_arm, c.power[0].mean_runs_per_arm) << "large effects stop early";
+  EXPECT_EQ(c.smallest_effect_90_pct, c.power[2].power >= 0.9 ? (c.power[1].power >= 0.9 ? (c.power[0].power >= 0.9 ? 1.0 : 2.0) : 5.0) : 10.0);
+}
+
+TEST(Calibration, TheMinimumEffectIsTheThresholdsFloor) {
+  auto s = settings();
+  s.min_effect_pct = 5.0;
+  Calibration c = calibrate(pool(2, 60, 0.03, 0.0, 3), s);
+  for (const auto& point : c.roc) EXPECT_GE(point.threshold_pct, 5.0);
+  EXPECT_GE(c.threshold_pct, 5.0);
+}
+
+TEST(Calibration, ABiasedPoolIsOverBudget) {
+  // The A/A arms differ systematically by 8% (say, one arm always on a slower worker): no
+  // threshold up to 4 sigma_AA (~5%) removes those false positives, and the result says so.
+  Calibration c = calibrate(pool(3, 80, 0.02, 0.08, 4), settings());
+  EXPECT_FALSE(c.budget_met);
+  EXPECT_DOUBLE_EQ(c.k, 4.0) << "the largest k of the grid";
+  EXPECT_GT(c.achieved_fpr, 0.5);
+}
+
+TEST(Calibration, IsDeterministicForASeed) {
+  auto p = pool(3, 50, 0.05, 0.0, 5);
+  auto s = settings();
+  Calibration a = calibrate(p, s), b = calibrate(p, s);
+  EXPECT_EQ(boost::json::serialize(to_json(a)), boost::json::serialize(to_json(b)));
+  s.seed += 1;
+  Calibration c = calibrate(p, s);
+  EXPECT_NE(a.sigma_aa_pct, c.sigma_aa_pct);
+}
+
+TEST(Calibration, JsonCarriesWhatTheApiShows) {
+  Calibration c = calibrate(pool(2, 40, 0.03, 0.0, 6), settings());
+  auto j = to_json(c);
+  for (const char* key : {"sigma_aa_pct", "k", "threshold_pct", "target_fpr", "achieved_fpr", "achieved_fpr_ci",
+                          "budget_met", "power", "roc", "smallest_effect_90_pct", "design", "seed"})
+    EXPECT_TRUE(j.contains(key)) << key;
+  EXPECT_EQ(j.at("roc").as_array().size(), 41u);
+}
+
+TEST(Calibration, RejectsBadInput) {
+  auto s = settings();
+  EXPECT_THROW(calibrate({}, s), std::invalid_argument) << "empty pool";
+  std::vector<AaExperiment> tiny{AaExperiment{{200.0}, {200.0, 201.0}}};
+  EXPECT_THROW(calibrate(tiny, s), std::invalid_argument) << "one baseline run";
+  std::vector<AaExperiment> bad{AaExperiment{{200.0, -1.0}, {200.0, 201.0}}};
+  EXPECT_THROW(calibrate(bad, s), std::invalid_argument) << "a negative TTFB";
+  auto p = pool(1, 20, 0.03, 0.0, 7);
+  auto s2 = s;
+  s2.fp_budget_per_week = 0.0;
+  EXPECT_THROW(calibrate(p, s2), std::invalid_argument);
+  s2 = s;
+  s2.null_experiments = 10;
+  EXPECT_THROW(calibrate(p, s2), std::invalid_argument);
+  s2 = s;
+  s2.k_grid = {1.0, 0.5};
+  EXPECT_THROW(calibrate(p, s2), std::invalid_argument);
+  s2 = s;
+  s2.injected_effects_pct = {-100.0};
+  EXPECT_THROW(calibrate(p, s2), std::invalid_argument);
+}
+
+TEST(Calibration, WilsonIntervalMatchesR) {
+  // R: prop.test(3, 1000, correct = FALSE)$conf.int -> 0.001020784, 0.008783014 (Wilson score).
+  auto [lo, hi] = wilson_interval(3, 1000);
+  EXPECT_NEAR(lo, 0.001020784, 1e-8);
+  EXPECT_NEAR(hi, 0.008783014, 1e-8);
+  auto [lo0, hi0] = wilson_interval(0, 100);
+  EXPECT_NEAR(lo0, 0.0, 1e-15);
+  EXPECT_NEAR(hi0, 0.0369935, 1e-7);  // prop.test(0, 100, correct = FALSE)
+}
+
+}  // namespace
+}  // namespace ttfb::stats
