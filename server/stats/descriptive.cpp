@@ -1,9 +1,14 @@
 #include "server/stats/descriptive.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ttfb::stats {
 namespace {
@@ -36,15 +41,78 @@ double accurate_mean(std::span<const double> xs) {
   return static_cast<double>(m);
 }
 
+// The values of 0-based ranks r and r + 1 (r + 1 < size) of a scratch buffer that may be
+// reordered; with `one`, rank r twice. Exact, whatever the path: nth_element at the end, as
+// before. From kBucketSelectMinN values on, the buffer is first narrowed by bucketing: 4096
+// equal-width buckets between the minimum and maximum, one pass counting, one copying out the
+// buckets that hold the ranks (about a thousand values for TTFB-like data, on log scale and for
+// absolute deviations too), repeated while that still shrinks them. The bucket index is a
+// monotone function of the value, so every value in a lower bucket is <= every value in a
+// higher one and the ranks carry over. Three cheap passes instead of nth_element over
+// everything: ~3x faster at 10^6 values, and one comparison (compare_arms) takes several
+// medians and MADs of 500,000 to 10^6 values.
+std::pair<double, double> adjacent_order_statistics(std::vector<double>& v, std::size_t r,
+                                                    bool one) {
+  constexpr std::size_t kBucketSelectMinN = 16384;  // below, nth_element is as fast
+  constexpr std::int64_t kBuckets = 4096;
+  std::span<double> live(v);
+  std::vector<double> narrowed, spare;
+  for (int round = 0; round < 4 && live.size() >= kBucketSelectMinN; ++round) {
+    // Four running minima and maxima: one would make every step wait for the last.
+    std::array<double, 4> lows, highs;
+    lows.fill(live.front());
+    highs.fill(live.front());
+    const std::size_t n = live.size();
+    for (std::size_t i = 0; i + 4 <= n; i += 4) {
+      for (std::size_t k = 0; k < 4; ++k) {
+        lows[k] = std::min(lows[k], live[i + k]);
+        highs[k] = std::max(highs[k], live[i + k]);
+      }
+    }
+    for (std::size_t i = n - n % 4; i < n; ++i) {
+      lows[0] = std::min(lows[0], live[i]);
+      highs[0] = std::max(highs[0], live[i]);
+    }
+    const double lo = *std::min_element(lows.begin(), lows.end());
+    const double hi = *std::max_element(highs.begin(), highs.end());
+    if (lo == hi) return {lo, lo};  // everything left is one value, both ranks included
+    const double scale = static_cast<double>(kBuckets) / (hi - lo);
+    if (!(std::isfinite(scale) && scale > 0.0)) break;  // a range beyond DBL_MAX
+    auto bucket = [lo, scale](double x) {  // in [0, kBuckets); signed conversion is the cheap one
+      return std::min<std::int64_t>(kBuckets - 1, static_cast<std::int64_t>((x - lo) * scale));
+    };
+    std::array<std::size_t, kBuckets> counts{};
+    for (double x : live) ++counts[static_cast<std::size_t>(bucket(x))];
+    const std::size_t last = one ? r : r + 1;
+    std::size_t first_bucket = 0, below = 0;
+    while (below + counts[first_bucket] <= r) below += counts[first_bucket++];
+    std::size_t last_bucket = first_bucket, through = below + counts[first_bucket];
+    while (through <= last) through += counts[++last_bucket];
+    if (through - below == n) break;  // no narrower: the range is all one bucket
+    spare.clear();
+    spare.reserve(through - below);
+    const auto from = static_cast<std::int64_t>(first_bucket);
+    const auto width = static_cast<std::uint64_t>(last_bucket - first_bucket);
+    for (double x : live) {
+      // One unsigned comparison: `k >= from && k <= to` as two would be a coin toss per value.
+      if (static_cast<std::uint64_t>(bucket(x) - from) <= width) spare.push_back(x);
+    }
+    narrowed.swap(spare);
+    live = std::span<double>(narrowed);
+    r -= below;
+  }
+  const auto at = live.begin() + static_cast<std::ptrdiff_t>(r);
+  std::nth_element(live.begin(), at, live.end());
+  const double first = *at;
+  return {first, one ? first : *std::min_element(at + 1, live.end())};
+}
+
 // Median of a scratch buffer that may be reordered. Precondition: !v.empty().
 double median_in_place(std::vector<double>& v) {
   const std::size_t n = v.size();
   const std::size_t half = n / 2;
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(half), v.end());
-  const double upper = v[half];
-  if (n % 2 == 1) return upper;
-  // After nth_element the lower middle is the largest of the first half.
-  const double lower = *std::max_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(half));
+  if (n % 2 == 1) return adjacent_order_statistics(v, half, true).first;
+  const auto [lower, upper] = adjacent_order_statistics(v, half - 1, false);
   // R's median averages the two with mean(): long double, no overflow for huge values.
   return static_cast<double>((static_cast<long double>(lower) + upper) / 2.0L);
 }

@@ -31,6 +31,16 @@
 // The reference tests hold it to R within 1e-12 relative (W, exact p) and 1e-9 (normal p),
 // see tests/data/stats/make_reference_rank.R.
 //
+// Cost: O(N log N) time and O(N) memory for N = n_b + n_c values, so 500,000 per arm is fine.
+// The test sorts each arm once and merges them for the ranks. The Hodges-Lehmann medians are
+// order statistics of the n_b n_c pairwise differences: up to kHodgesLehmannMaxMaterializedPairs
+// pairs they are materialised and selected with nth_element, as always; above it they are
+// selected from the two sorted arms without storing the pairs (each pass counts the differences
+// <= d in O(N) with two pointers; a sample, then interpolation, then bisection narrow the rank
+// bracket in a handful of passes until its few differences are copied out). Both give the
+// identical double: the same differences, computed the same way, ranked the same way. The exact
+// p-value, O(n_b^2 n_c^2), only ever runs below kMannWhitneyExactMaxN per arm.
+//
 // Edge cases (all defined, none crash):
 // - A value that is <= 0, NaN or infinite: throws std::invalid_argument naming the arm and index
 //   (durations only; the log-scale shift needs positive values). Checked first, for any n.
@@ -58,6 +68,18 @@ inline constexpr std::size_t kMannWhitneyExactMaxN = 50;
 
 enum class MannWhitneyMethod { kExact, kNormal };
 
+// Up to this many pairs (n_b n_c) the Hodges-Lehmann estimates and interval are computed from all
+// pairwise differences materialised (8 bytes each, nth_element or sort); above it by selection
+// from the sorted arms. The results are the same double either way (the tests hold the two paths
+// to ==), so the number is only about speed: near 2^16 pairs (e.g. 256 per arm) the two cost
+// about the same, below it materialising wins by skipping the passes' fixed costs, above it it
+// loses fast (1000 per arm: ~8 MB and milliseconds; 500,000 per arm: 2 TB, impossible).
+inline constexpr std::size_t kHodgesLehmannMaxMaterializedPairs = std::size_t{1} << 16;
+
+// Which path computes the Hodges-Lehmann order statistics. kAuto picks by the constant above;
+// the other two force a path, for tests that compare them and for benchmarks.
+enum class HodgesLehmannAlgorithm { kAuto, kAllPairs, kSortedSelection };
+
 struct MannWhitneyResult {
   bool valid = false;   // false: too few samples, see `reason`; numbers are NaN
   std::string reason;   // empty when valid
@@ -76,18 +98,64 @@ struct MannWhitneyResult {
 // "exact" or "normal", for reports.
 const char* to_string(MannWhitneyMethod m);
 
-// The test of the header comment. Allocates O(n_b n_c) for the Hodges-Lehmann differences and,
-// for the exact method, O(n_b * n_b n_c) for the counts.
-MannWhitneyResult mann_whitney_u_test(std::span<const double> baseline_ms,
-                                      std::span<const double> candidate_ms);
+// The test of the header comment. Allocates O(N) (O(n_b n_c) for the Hodges-Lehmann
+// differences while that is at most kHodgesLehmannMaxMaterializedPairs) and, for the exact
+// method, O(n_b * n_b n_c) for the counts.
+MannWhitneyResult mann_whitney_u_test(
+    std::span<const double> baseline_ms, std::span<const double> candidate_ms,
+    HodgesLehmannAlgorithm algorithm = HodgesLehmannAlgorithm::kAuto);
 
 // Hodges-Lehmann shift alone: median of candidate_i - baseline_j over all pairs. Any finite
 // values (not only durations); empty arm or non-finite value throws std::invalid_argument.
-double hodges_lehmann_shift(std::span<const double> baseline, std::span<const double> candidate);
+// O(N log N) above kHodgesLehmannMaxMaterializedPairs pairs, as mann_whitney_u_test.
+double hodges_lehmann_shift(std::span<const double> baseline, std::span<const double> candidate,
+                            HodgesLehmannAlgorithm algorithm = HodgesLehmannAlgorithm::kAuto);
 
 // The same on log scale as percent, 100 (exp(HL(ln candidate, ln baseline)) - 1). Values must be
 // finite and > 0, arms non-empty, else std::invalid_argument naming arm and index.
 double hodges_lehmann_shift_pct(std::span<const double> baseline_ms,
-                                std::span<const double> candidate_ms);
+                                std::span<const double> candidate_ms,
+                                HodgesLehmannAlgorithm algorithm = HodgesLehmannAlgorithm::kAuto);
+
+// Distribution-free confidence interval for the Hodges-Lehmann shift (candidate - baseline), the
+// interval R reports as wilcox.test(candidate, baseline, conf.int = TRUE, conf.level =
+// confidence)$conf.int (Bauer 1972). The method follows the test's rule above: exact when
+// neither arm has kMannWhitneyExactMaxN values or more and no value occurs twice in the pooled
+// sample, normal otherwise.
+// - exact: with D_(1) <= ... <= D_(mn) the sorted differences and q = qwilcox((1 - confidence)
+//   / 2, n_c, n_b) (raised to 1 when it is 0), the interval is [D_(q), D_(mn + 1 - q)], as R.
+//   Its level is exact: `confidence` = 1 - 2 P(W <= q - 1), at least the requested level, except
+//   for arms so small that even [min D, max D] covers less (e.g. 2 vs 2: 2/3; 3 vs 3: 0.9 for a
+//   requested 0.95). R reports the requested level unless it misses by more than half of
+//   1 - confidence; we always report the achieved one.
+// - normal: each end is where R's continuity-corrected, tie-corrected normal statistic of the
+//   shifted candidate, (W(d) - n_b n_c / 2 - 0.5 sign(.)) / sigma(d), crosses -/+ z_(1 -
+//   (1 - confidence) / 2). That statistic is a step function of d that jumps only at pairwise
+//   differences, so each end is a pairwise difference, found by bisection over them: R's
+//   uniroot (tol = 1e-4) lands within 1e-4 of the same point. When the statistic is beyond the
+//   quantile already at the smallest (largest) difference, the end is that difference, as in R.
+//   `confidence` is the requested level (the approximation's nominal level).
+// Edge cases: both arms constant (every difference equal; R warns "all observations are tied"
+// and has no usable interval): the degenerate interval [D, D], method normal. Any finite values are allowed (not
+// only durations); an empty arm, a non-finite value or confidence outside (0, 1) throws
+// std::invalid_argument. Allocates O(n_b n_c) for the differences up to
+// kHodgesLehmannMaxMaterializedPairs pairs and, exact, the counts of mann_whitney_u_test.
+// Above that, O(N log N): no list of differences, and each evaluation of the statistic is a
+// merge of the sorted arms. There the end is found as the order statistic the quantile implies
+// (between two neighbouring differences the statistic depends only on how many differences lie
+// below), then checked with the statistic itself on the midpoints on both sides and moved to the
+// neighbouring difference until the check holds, so it is the same difference the bisection
+// over the list finds (they could part only if rounding made the statistic non-monotone across
+// midpoints, which it is not in exact arithmetic).
+struct HodgesLehmannInterval {
+  MannWhitneyMethod method = MannWhitneyMethod::kNormal;
+  double low = 0.0;          // candidate - baseline, the values' unit
+  double high = 0.0;
+  double confidence = 0.0;   // the level the interval has, see above
+};
+
+HodgesLehmannInterval hodges_lehmann_ci(
+    std::span<const double> baseline, std::span<const double> candidate, double confidence = 0.95,
+    HodgesLehmannAlgorithm algorithm = HodgesLehmannAlgorithm::kAuto);
 
 }  // namespace ttfb::stats
