@@ -74,8 +74,24 @@ WorkflowPolicy read_policy(const toml::table* t, WorkflowPolicy p, const std::st
   p.alpha = get_number<double>(*t, "alpha", p.alpha, file, 1e-9);
   p.min_effect_pct = get_number<double>(*t, "min_effect_pct", p.min_effect_pct, file, 0.0);
   p.confidence = get_number<double>(*t, "confidence", p.confidence, file, 0.5);
+  p.fp_budget_per_week = get_number<double>(*t, "fp_budget_per_week", p.fp_budget_per_week, file, 1e-9);
+  p.experiments_per_week = get_number<double>(*t, "experiments_per_week", p.experiments_per_week, file, 1e-9);
+  p.runs_per_block = get_number<int>(*t, "runs_per_block", p.runs_per_block, file, 2);
+  p.max_runs_per_arm = get_number<int>(*t, "max_runs_per_arm", p.max_runs_per_arm, file, 2);
+  p.spending = get_string(*t, "spending", p.spending, file);
+  p.confirm = get_bool(*t, "confirm", p.confirm, file);
+  p.calibration_runs_per_arm = get_number<int>(*t, "calibration_runs_per_arm", p.calibration_runs_per_arm, file, 5);
+  p.calibration_batches = get_number<int>(*t, "calibration_batches", p.calibration_batches, file, 1);
+  p.recalibrate_after_days = get_number<int>(*t, "recalibrate_after_days", p.recalibrate_after_days, file, 1);
+  p.recalibrate_after_experiments =
+      get_number<int>(*t, "recalibrate_after_experiments", p.recalibrate_after_experiments, file, 1);
   if (p.alpha >= 0.5) throw ConfigError(where_of(file, "policy.alpha") + " must be below 0.5");
   if (p.confidence >= 1.0) throw ConfigError(where_of(file, "policy.confidence") + " must be below 1");
+  if (p.max_runs_per_arm < p.runs_per_block)
+    throw ConfigError(where_of(file, "policy.max_runs_per_arm") + " (" + std::to_string(p.max_runs_per_arm) +
+                      ") must be at least policy.runs_per_block (" + std::to_string(p.runs_per_block) + ")");
+  if (p.spending != "pocock" && p.spending != "obrien_fleming")
+    throw ConfigError(where_of(file, "policy.spending") + " must be \"pocock\" or \"obrien_fleming\", not \"" + p.spending + "\"");
   return p;
 }
 
@@ -140,7 +156,10 @@ WorkflowConfig load_workflow_file(const std::string& path, const WorkflowPolicy&
   w.stop_after_first_batch = get_bool(t, "stop_after_first_batch", true, path);
   w.timeout_seconds = get_number<int>(t, "timeout_seconds", w.timeout_seconds, path, 1);
   w.build_timeout_seconds = get_number<int>(t, "build_timeout_seconds", w.build_timeout_seconds, path, 1);
-  w.runs_per_arm = get_number<int>(t, "runs_per_arm", w.runs_per_arm, path, 2);
+  if (t.contains("runs_per_arm"))
+    throw ConfigError(where_of(path, "runs_per_arm") +
+                      " is gone: runs come in blocks now; set [policy] runs_per_block (runs per arm in each block) "
+                      "and max_runs_per_arm (the budget)");
   w.warmup_runs = get_number<int>(t, "warmup_runs", w.warmup_runs, path, 0);
   if (const auto* shrink = get_table(t, "shrink", path)) {
     w.shrink_args = get_string_array(*shrink, "args", path);
@@ -196,6 +215,7 @@ ServerConfig load_server_config(const std::string& path) {
     c.max_attempts = get_number<int>(*s, "max_attempts", c.max_attempts, path, 1);
     c.scheduler_tick_ms = get_number<int>(*s, "tick_ms", c.scheduler_tick_ms, path, 10);
     c.worker_alive_seconds = get_number<int>(*s, "worker_alive_seconds", c.worker_alive_seconds, path, 1);
+    c.auto_recalibrate = get_bool(*s, "auto_recalibrate", c.auto_recalibrate, path);
   }
   fs::path base = fs::path(path).parent_path();
   if (const auto* g = get_table(t, "git", path)) c.git_cache_dir = get_string(*g, "cache_dir", "", path);
@@ -216,10 +236,12 @@ ServerConfig load_server_config(const std::string& path) {
     }
   }
   WorkflowPolicy default_policy;
-  int default_runs = 10, default_warmup = 1;
+  int default_warmup = 1;
   if (const auto* d = get_table(t, "defaults", path)) {
     default_policy = read_policy(get_table(*d, "policy", path), default_policy, path);
-    default_runs = get_number<int>(*d, "runs_per_arm", default_runs, path, 2);
+    if (d->contains("runs_per_arm"))
+      throw ConfigError(where_of(path, "defaults.runs_per_arm") +
+                        " is gone: set [defaults.policy] runs_per_block and max_runs_per_arm");
     default_warmup = get_number<int>(*d, "warmup_runs", default_warmup, path, 0);
   }
   std::string wf_dir = "workflows";
@@ -235,7 +257,6 @@ ServerConfig load_server_config(const std::string& path) {
     // Defaults come from server.toml; a workflow's own keys win.
     toml::table raw = parse_file(f.string());
     WorkflowConfig w = load_workflow_file(f.string(), default_policy);
-    if (!raw.contains("runs_per_arm")) w.runs_per_arm = default_runs;
     if (!raw.contains("warmup_runs")) w.warmup_runs = default_warmup;
     if (!c.repos.count(w.repo)) throw ConfigError(f.string() + ": repo '" + w.repo + "' is not defined in " + path);
     if (c.workflows.count(w.name)) throw ConfigError(f.string() + ": workflow '" + w.name + "' is defined twice");
@@ -277,10 +298,20 @@ json::object WorkflowConfig::to_api_json() const {
   json::array shrink;
   for (const auto& a : shrink_args) shrink.emplace_back(a);
   o["shrink_args"] = std::move(shrink);
-  o["runs_per_arm"] = runs_per_arm;
   o["warmup_runs"] = warmup_runs;
-  o["policy"] = json::object{{"alpha", policy.alpha}, {"min_effect_pct", policy.min_effect_pct},
-                             {"confidence", policy.confidence}};
+  o["policy"] = json::object{{"alpha", policy.alpha},
+                             {"min_effect_pct", policy.min_effect_pct},
+                             {"confidence", policy.confidence},
+                             {"fp_budget_per_week", policy.fp_budget_per_week},
+                             {"experiments_per_week", policy.experiments_per_week},
+                             {"runs_per_block", policy.runs_per_block},
+                             {"max_runs_per_arm", policy.max_runs_per_arm},
+                             {"spending", policy.spending},
+                             {"confirm", policy.confirm},
+                             {"calibration_runs_per_arm", policy.calibration_runs_per_arm},
+                             {"calibration_batches", policy.calibration_batches},
+                             {"recalibrate_after_days", policy.recalibrate_after_days},
+                             {"recalibrate_after_experiments", policy.recalibrate_after_experiments}};
   return o;
 }
 

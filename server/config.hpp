@@ -34,12 +34,24 @@ struct ResourceLimits {
   int nproc = 512;
 };
 
-// How results of a workflow are judged. Global defaults in [defaults.policy] of server.toml,
-// overridden per workflow in its [policy] table.
+// How results of a workflow are judged and how many runs it may take. Global defaults in
+// [defaults.policy] of server.toml, overridden key by key in a workflow's [policy] table.
+// docs/configuration.md explains each key; server/stats/adaptive.hpp and calibration.hpp the
+// statistics behind them.
 struct WorkflowPolicy {
-  double alpha = 0.01;           // significance level of the test
-  double min_effect_pct = 3.0;   // smaller slowdowns are never called regressions
-  double confidence = 0.95;      // of the reported interval on the effect
+  double alpha = 0.01;           // false-positive rate of the whole adaptive test (all looks)
+  double min_effect_pct = 3.0;   // the threshold's floor: smaller changes are never called
+  double confidence = 0.95;      // of the interval `ttfb-lab compare` reports (one fixed look)
+  double fp_budget_per_week = 1.0;     // false alarms allowed a week ...
+  double experiments_per_week = 200.0;  // ... at this many experiments: the ROC's target FPR
+  int runs_per_block = 10;       // runs per arm in each block (a job); a look after each block
+  int max_runs_per_arm = 60;     // the budget: no block beyond this many runs per arm
+  std::string spending = "pocock";  // alpha spending: pocock | obrien_fleming
+  bool confirm = true;           // rerun significant results as an independent batch
+  int calibration_runs_per_arm = 30;  // runs per arm of each A/A batch of a calibration
+  int calibration_batches = 4;        // A/A batches (jobs) per calibration
+  int recalibrate_after_days = 7;     // a calibration older than this is stale ...
+  int recalibrate_after_experiments = 500;  // ... and so is one followed by this many experiments
 };
 
 struct WorkflowConfig {
@@ -54,8 +66,7 @@ struct WorkflowConfig {
   bool stop_after_first_batch = true;
   int timeout_seconds = 120;
   int build_timeout_seconds = 900;
-  int runs_per_arm = 10;
-  int warmup_runs = 1;
+  int warmup_runs = 1;            // per arm, at the start of every block
   std::vector<std::string> shrink_args;
   std::map<std::string, std::string> shrink_env;
   ResourceLimits limits;
@@ -85,6 +96,7 @@ struct ServerConfig {
   int max_attempts = 3;
   int scheduler_tick_ms = 500;
   int worker_alive_seconds = 60;   // a worker not seen for longer is not counted as live
+  bool auto_recalibrate = true;    // redo stale calibrations at low priority
 
   std::string git_cache_dir;
 

@@ -77,7 +77,7 @@ int serve(ttfb::ServerConfig& config, const std::string& listen_override) {
   if (config.listen_port == 0 && config.public_url.find(":0") != std::string::npos) {
     config.public_url = "http://" + config.listen_host + ":" + std::to_string(server.port());
   }
-  ttfb::Scheduler scheduler(config, db, metrics);
+  ttfb::Scheduler scheduler(config, db, metrics, mirrors);
   scheduler.start();
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);

@@ -2,7 +2,9 @@
 
 #include "common/errors.hpp"
 #include "common/text.hpp"
+#include "server/scheduler/calibrate.hpp"
 #include "server/scheduler/plan.hpp"
+#include "server/store/calibrations.hpp"
 #include "server/store/experiments.hpp"
 #include "server/store/jobs.hpp"
 #include "server/store/tokens.hpp"
@@ -114,6 +116,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
   static const std::regex kExperiment(R"(/api/v1/experiments/([^/]+))");
   static const std::regex kExperimentSub(R"(/api/v1/experiments/([^/]+)/(samples|cancel))");
   static const std::regex kWorkflow(R"(/api/v1/workflows/([^/]+))");
+  static const std::regex kWorkflowCalibrate(R"(/api/v1/workflows/([^/]+)/calibrate)");
   static const std::regex kJobAction(R"(/api/v1/worker/jobs/([^/]+)/(heartbeat|samples|complete|fail))");
   std::smatch match;
 
@@ -191,8 +194,34 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       if (m != "GET") return method_not_allowed("GET");
       require_read();
       json::array out;
-      for (const auto& [name, w] : config_.workflows) out.push_back(w.to_api_json());
+      for (const auto& [name, w] : config_.workflows) {
+        json::object o = w.to_api_json();
+        auto cal = current_calibration(db_, name);
+        o["threshold_pct"] = design_snapshot(w, cal, std::nullopt, std::nullopt).at("threshold_pct");
+        o["calibrated"] = cal.has_value();
+        out.push_back(std::move(o));
+      }
       return json_answer(200, json::object{{"workflows", std::move(out)}});
+    }
+    if (std::regex_match(p, match, kWorkflowCalibrate)) {
+      route = "/api/v1/workflows/{name}/calibrate";
+      if (m != "POST") return method_not_allowed("POST");
+      TokenInfo who = require("submit");
+      json::object body = req.body.empty() ? json::object{} : parse_body(req);
+      CalibrationRequest r;
+      r.workflow = match[1];
+      r.base = opt_string(body, "base");
+      if (auto v = opt_int(body, "runs_per_arm", 5, 500)) r.runs_per_arm = static_cast<int>(*v);
+      if (auto v = opt_int(body, "batches", 1, 20)) r.batches = static_cast<int>(*v);
+      r.requested_by = who.name;
+      StartedCalibration c = request_calibration(config_, db_, mirrors_, r);
+      std::string url = config_.public_url + "/api/v1/workflows/" + r.workflow;
+      HttpAnswer a = json_answer(202, json::object{{"calibration_id", c.id}, {"experiment_id", c.experiment_id},
+                                                   {"workflow", r.workflow}, {"url", url},
+                                                   {"experiment_url", config_.public_url + "/api/v1/experiments/" +
+                                                                          std::to_string(c.experiment_id)}});
+      a.headers.emplace_back("Location", "/api/v1/workflows/" + r.workflow);
+      return a;
     }
     if (std::regex_match(p, match, kWorkflow)) {
       route = "/api/v1/workflows/{name}";
@@ -201,7 +230,23 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       auto it = config_.workflows.find(match[1]);
       if (it == config_.workflows.end())
         throw ApiError(ErrorCode::not_found, "workflow '" + std::string(match[1]) + "' does not exist");
-      return json_answer(200, it->second.to_api_json());
+      json::object o = it->second.to_api_json();
+      json::object status = calibration_status(db_, it->first, it->second.policy);
+      auto cal = current_calibration(db_, it->first);
+      o["threshold_pct"] = design_snapshot(it->second, cal, std::nullopt, std::nullopt).at("threshold_pct");
+      // The current calibration's numbers at the top level, the whole record under "calibration".
+      for (const char* key : {"sigma_aa_pct", "k", "achieved_fpr", "target_fpr", "budget_met", "power",
+                              "smallest_effect_90_pct", "roc"})
+        o[key] = nullptr;
+      if (const auto& cur = status["current"]; cur.is_object()) {
+        if (const auto* res = cur.as_object().if_contains("result"); res && res->is_object()) {
+          for (const char* key : {"sigma_aa_pct", "k", "achieved_fpr", "target_fpr", "budget_met", "power",
+                                  "smallest_effect_90_pct", "roc"})
+            if (const auto* v = res->as_object().if_contains(key)) o[key] = *v;
+        }
+      }
+      o["calibration"] = std::move(status);
+      return json_answer(200, o);
     }
     if (p == "/api/v1/experiments") {
       route = "/api/v1/experiments";
@@ -294,21 +339,20 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       const RepoConfig& repo = repo_it->second;
       for (const auto& n : names) {
         const WorkflowConfig& wf = config_.workflows.at(n);
-        int runs = static_cast<int>(runs_override.value_or(wf.runs_per_arm));
-        int warmup = static_cast<int>(warmup_override.value_or(wf.warmup_runs));
+        std::optional<int> fixed_runs, warmup_runs;
+        if (runs_override) fixed_runs = static_cast<int>(*runs_override);
+        if (warmup_override) warmup_runs = static_cast<int>(*warmup_override);
+        // The design (threshold from the latest calibration) is frozen here: a later calibration
+        // or config change does not rewrite this experiment.
+        json::object design = design_snapshot(wf, current_calibration(db_, n), fixed_runs, warmup_runs);
+        const int block = static_cast<int>(design.at("runs_per_block").as_int64());
+        const int warmup = static_cast<int>(design.at("warmup_runs").as_int64());
         NewJob job;
         job.workflow = n;
         job.workflow_config = wf.to_api_json();
-        job.workflow_config["runs_per_arm"] = runs;
-        job.workflow_config["warmup_runs"] = warmup;
-        json::array schedule = interleaved_schedule(warmup, runs);
-        job.runs_total = static_cast<int>(schedule.size());
-        job.payload = json::object{
-            {"repo", json::object{{"name", repo.name}, {"url", repo.url}}},
-            {"workflow", wf.to_job_json()},
-            {"arms", json::object{{"baseline", json::object{{"commit", e.base_commit}, {"diff", ""}}},
-                                  {"candidate", json::object{{"commit", e.candidate_commit}, {"diff", e.diff}}}}},
-            {"schedule", std::move(schedule)}};
+        job.workflow_config["design"] = std::move(design);
+        job.payload = job_payload(repo, wf, e.base_commit, e.candidate_commit, e.diff, warmup, block);
+        job.runs_total = runs_total(warmup, block);
         e.jobs.push_back(std::move(job));
       }
       long id = insert_experiment(db_, e);
@@ -350,7 +394,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       if (m != "POST") return method_not_allowed("POST");
       require("worker");
       json::object body = parse_body(req);
-      auto job = claim_job(db_, worker_facts(body), config_.lease_seconds);
+      auto job = claim_job(db_, worker_facts(body), config_.lease_seconds, config_.worker_alive_seconds);
       if (!job) {
         HttpAnswer a;
         a.status = 204;

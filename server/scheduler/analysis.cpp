@@ -1,126 +1,331 @@
 #include "server/scheduler/analysis.hpp"
 
+#include "server/scheduler/plan.hpp"
+#include "server/stats/adaptive.hpp"
+#include "server/stats/calibration.hpp"
 #include "server/stats/comparison.hpp"
-#include "server/stats/descriptive.hpp"
+#include "server/stats/phases.hpp"
+#include "server/store/calibrations.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
-#include <map>
+#include <cstdio>
+#include <set>
 
 namespace ttfb {
 namespace {
 namespace json = boost::json;
 
-double num(const json::object& o, const char* key, double fallback) {
+json::value num(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
+
+double number_or(const json::object& o, const char* key, double fallback) {
   const auto* v = o.if_contains(key);
-  if (!v) return fallback;
-  if (v->is_double()) return v->as_double();
-  if (v->is_int64()) return static_cast<double>(v->as_int64());
+  if (v && v->is_double()) return v->get_double();
+  if (v && v->is_int64()) return static_cast<double>(v->get_int64());
   return fallback;
 }
 
-json::value finite_or_null(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
+std::string fmt(const char* f, double a, double b = 0.0, double c = 0.0, double d = 0.0) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, f, a, b, c, d);
+  return buf;
+}
 
-// Per-phase medians of both arms, in the order phases first appear: which phase moved.
-json::array phase_medians(const ArmSamples& s) {
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<double>> base, cand;
-  auto collect = [&](const std::vector<json::array>& runs, std::map<std::string, std::vector<double>>& into) {
-    for (const auto& phases : runs) {
-      for (const auto& p : phases) {
-        if (!p.is_object()) continue;
-        const auto& po = p.as_object();
-        const auto* name = po.if_contains("name");
-        if (!name || !name->is_string()) continue;
-        std::string n(name->as_string());
-        if (!base.count(n) && !cand.count(n)) order.push_back(n);
-        into[n].push_back(num(po, "ms", 0.0));
-      }
-    }
-  };
-  collect(s.baseline_phases, base);
-  collect(s.candidate_phases, cand);
-  json::array out;
-  for (const auto& n : order) {
-    double mb = base[n].empty() ? NAN : stats::median(base[n]);
-    double mc = cand[n].empty() ? NAN : stats::median(cand[n]);
-    out.push_back(json::object{{"name", n},
-                               {"median_baseline_ms", finite_or_null(mb)},
-                               {"median_candidate_ms", finite_or_null(mc)},
-                               {"delta_ms", finite_or_null(mc - mb)}});
+const json::object& design_of(const WorkflowState& s) {
+  const auto* d = s.config.if_contains("design");
+  if (!d || !d->is_object()) throw std::invalid_argument("workflow snapshot has no design");
+  return d->as_object();
+}
+
+// The measured runs of the jobs of one stage.
+struct StageRuns {
+  std::vector<double> baseline, candidate;
+  stats::PhaseRuns baseline_phases, candidate_phases;
+  std::set<std::string> workers;
+  std::vector<long> job_ids;
+};
+
+std::vector<std::pair<std::string, double>> phases_of(const json::array& phases) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& p : phases) {
+    if (!p.is_object()) continue;
+    const auto* name = p.as_object().if_contains("name");
+    if (!name || !name->is_string()) continue;
+    out.emplace_back(std::string(name->get_string()), number_or(p.as_object(), "ms", 0.0));
   }
   return out;
+}
+
+StageRuns runs_of(const WorkflowState& s, const std::string& stage) {
+  StageRuns out;
+  std::set<long> ids;
+  for (const auto& j : s.jobs) {
+    if (j.stage == stage && j.state == "done") {
+      ids.insert(j.id);
+      out.job_ids.push_back(j.id);
+      out.workers.insert(j.workers.begin(), j.workers.end());
+    }
+  }
+  for (const auto& r : s.runs) {
+    if (!ids.count(r.job_id)) continue;
+    (r.baseline ? out.baseline : out.candidate).push_back(r.ttfb_ms);
+    (r.baseline ? out.baseline_phases : out.candidate_phases).runs.push_back(phases_of(r.phases));
+  }
+  return out;
+}
+
+// A failed or cancelled job, if any: it ends the workflow.
+const JobRecord* failed_job(const WorkflowState& s) {
+  for (const auto& j : s.jobs) {
+    if (j.state == "failed" || j.state == "cancelled") return &j;
+  }
+  return nullptr;
+}
+
+WorkflowUpdate error_update(const WorkflowState& s, const JobRecord& job) {
+  json::object err = job.error.is_object() ? job.error.as_object() : json::object{};
+  if (!err.contains("code")) err["code"] = job.state == "cancelled" ? "cancelled" : "job_failed";
+  if (!err.contains("message")) err["message"] = "the job was " + job.state;
+  err["job_id"] = job.id;
+  err["stage"] = job.stage;
+  WorkflowUpdate u;
+  u.state = "done";
+  u.verdict = "error";
+  u.result = json::object{{"error", std::move(err)}, {"confirmed", false}};
+  u.looks = s.looks;
+  return u;
+}
+
+json::array to_array(const std::set<std::string>& xs) {
+  json::array out;
+  for (const auto& x : xs) out.emplace_back(x);
+  return out;
+}
+
+const JobRecord& first_block(const WorkflowState& s) {
+  for (const auto& j : s.jobs) {
+    if (j.stage == "block") return j;
+  }
+  throw std::invalid_argument("workflow has no block job");
+}
+
+// The look at every block so far, as the result and the looks history show it.
+struct Look {
+  stats::LookDecision decision;
+  json::object result;
+};
+
+Look look_at(const WorkflowState& s, const StageRuns& blocks, const stats::AdaptiveDesign& design) {
+  Look l;
+  l.decision = stats::decide_look(blocks.baseline, blocks.candidate, design);
+  const auto& d = l.decision;
+  l.result = stats::to_json(d.comparison);
+  l.result["alpha"] = design.alpha;
+  l.result["threshold_pct"] = design.threshold_pct;
+  l.result["reason"] = d.reason;
+  l.result["look"] = stats::to_json(d);
+  l.result["verdict"] = d.more_runs ? json::value(nullptr) : json::value(std::string(stats::to_string(d.verdict)));
+  const double phase_alpha = design.alpha;
+  stats::PhaseAttribution a =
+      stats::attribute_phases(blocks.baseline, blocks.candidate, blocks.baseline_phases, blocks.candidate_phases, phase_alpha);
+  json::object aj = stats::to_json(a);
+  l.result["phases"] = aj["phases"];
+  l.result["phase_summary"] = a.summary;
+  l.result["phase_total_delta_ms"] = aj["total_delta_ms"];
+  l.result["workers"] = to_array(blocks.workers);
+  l.result["calibration"] = s.config.at("design").as_object().at("calibration");
+  return l;
+}
+
+json::object look_history_entry(const stats::LookDecision& d) {
+  const auto& w = d.comparison.decision.welch;
+  json::object o = stats::to_json(d);
+  o["effect_pct"] = num(w.effect_pct);
+  o["ci_low_pct"] = num(w.effect_ci_low_pct);
+  o["ci_high_pct"] = num(w.effect_ci_high_pct);
+  o["p_value"] = num(w.p_value);
+  o["verdict"] = d.more_runs ? json::value(nullptr) : json::value(std::string(stats::to_string(d.verdict)));
+  o["reason"] = d.reason;
+  return o;
 }
 
 }  // namespace
 
-WorkflowResult analyse_workflow(const WorkflowToAnalyse& w) {
-  WorkflowResult out;
-  out.workflow = w.workflow;
-  if (w.job_state != "done") {
-    out.verdict = "error";
-    json::object err = w.job_error.is_object() ? w.job_error.as_object() : json::object{};
-    if (!err.contains("code")) err["code"] = w.job_state == "cancelled" ? "cancelled" : "job_failed";
-    if (!err.contains("message")) err["message"] = "the job was " + w.job_state;
-    out.result = json::object{{"error", std::move(err)}};
+WorkflowUpdate step_workflow(const WorkflowState& s) {
+  if (const JobRecord* failed = failed_job(s)) return error_update(s, *failed);
+  const json::object& dj = design_of(s);
+  const stats::AdaptiveDesign design = design_from_snapshot(dj);
+  const bool confirm = dj.contains("confirm") && dj.at("confirm").is_bool() && dj.at("confirm").as_bool();
+  const int warmup = static_cast<int>(number_or(dj, "warmup_runs", 1));
+  const JobRecord& first = first_block(s);
+
+  const StageRuns blocks = runs_of(s, "block");
+  Look look = look_at(s, blocks, design);
+  const auto& d = look.decision;
+  WorkflowUpdate u;
+  u.looks = s.looks;
+  u.result = std::move(look.result);
+
+  if (s.state == "measuring") {
+    u.looks.push_back(look_history_entry(d));
+    u.result["confirmed"] = false;
+    u.result["confirmation"] = nullptr;
+    if (d.more_runs) {
+      int max_block = 0;
+      for (const auto& j : s.jobs) max_block = std::max(max_block, j.stage == "block" ? j.block : 0);
+      const int runs = std::min(design.runs_per_block, design.max_runs_per_arm - d.runs_per_arm);
+      NewJob job;
+      job.workflow = s.workflow;
+      job.stage = "block";
+      job.block = max_block + 1;
+      job.priority = first.priority + 1;  // finish what was started before starting more
+      job.payload = with_schedule(first.payload, warmup, runs);
+      job.runs_total = runs_total(warmup, runs);
+      u.new_jobs.push_back(std::move(job));
+      u.state = "measuring";
+      return u;
+    }
+    if (d.outcome == stats::Outcome::different && confirm) {
+      const int runs = std::max(design.runs_per_block, d.runs_per_arm);
+      NewJob job;
+      job.workflow = s.workflow;
+      job.stage = "confirmation";
+      job.block = 1;
+      job.priority = first.priority + 1;
+      job.payload = with_schedule(first.payload, warmup, runs);
+      job.runs_total = runs_total(warmup, runs);
+      job.avoid_workers.assign(blocks.workers.begin(), blocks.workers.end());
+      u.new_jobs.push_back(std::move(job));
+      u.state = "confirming";
+      u.result["verdict"] = nullptr;
+      u.result["tentative_verdict"] = std::string(stats::to_string(d.verdict));
+      u.result["confirmation"] = json::object{{"status", "pending"}, {"runs_per_arm", runs},
+                                              {"avoid_workers", to_array(blocks.workers)}};
+      return u;
+    }
+    u.state = "done";
+    u.verdict = std::string(stats::to_string(d.verdict));
+    if (d.outcome == stats::Outcome::different)
+      u.result["confirmation"] = json::object{{"status", "disabled"}};  // fixed designs, confirm = false
+    return u;
+  }
+
+  // confirming: the rerun alone, one look at alpha, against the original decision.
+  const StageRuns rerun = runs_of(s, "confirmation");
+  const stats::Policy policy{design.alpha, design.threshold_pct, 1.0 - design.alpha};
+  const stats::Comparison c = stats::compare_arms(rerun.baseline, rerun.candidate, policy);
+  const auto& w = c.decision.welch;
+  const auto& orig = d.comparison.decision.welch;
+  const bool slower = d.verdict == stats::Verdict::regression;
+  const bool reproduced = w.valid && w.p_value < design.alpha &&
+                          (slower ? w.effect_ci_low_pct > 0.0 : w.effect_ci_high_pct < 0.0);
+  std::set<std::string> overlap;
+  for (const auto& worker : rerun.workers)
+    if (blocks.workers.count(worker)) overlap.insert(worker);
+  const std::string rerun_effect =
+      w.valid ? fmt("%+.2f%% [%+.2f, %+.2f], p = %.3g", w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct, w.p_value)
+              : "not enough samples";
+  u.result["confirmation"] = json::object{
+      {"status", reproduced ? "reproduced" : "not_reproduced"},
+      {"n_baseline", c.baseline_outliers.kept.size()},
+      {"n_candidate", c.candidate_outliers.kept.size()},
+      {"effect_pct", num(w.effect_pct)},
+      {"ci_low_pct", num(w.effect_ci_low_pct)},
+      {"ci_high_pct", num(w.effect_ci_high_pct)},
+      {"confidence", 1.0 - design.alpha},
+      {"p_value", num(w.p_value)},
+      {"workers", to_array(rerun.workers)},
+      {"same_workers", !overlap.empty()},
+  };
+  u.state = "done";
+  u.result["confirmed"] = reproduced;
+  if (reproduced) {
+    u.verdict = std::string(stats::to_string(d.verdict));
+    u.result["reason"] = d.reason + "; confirmed by an independent rerun: " + rerun_effect;
+  } else {
+    u.verdict = "inconclusive";
+    u.result["reason"] = std::string(slower ? "a slowdown of " : "a speed-up of ") +
+                         fmt("%+.2f%%", orig.effect_pct) + " was not reproduced by the confirmation rerun (" +
+                         rerun_effect + "); nobody is alerted";
+  }
+  u.result["verdict"] = *u.verdict;
+  return u;
+}
+
+CalibrationStep step_calibration(const WorkflowState& s) {
+  CalibrationStep out;
+  if (const JobRecord* failed = failed_job(s)) {
+    out.update = error_update(s, *failed);
+    out.status = "error";
+    out.error = out.update.result.at("error");
     return out;
   }
-  stats::Policy policy;
-  if (const auto* p = w.config.if_contains("policy"); p && p->is_object()) {
-    policy.alpha = num(p->as_object(), "alpha", policy.alpha);
-    policy.min_effect_pct = num(p->as_object(), "min_effect_pct", policy.min_effect_pct);
-    policy.confidence = num(p->as_object(), "confidence", policy.confidence);
+  const json::object& dj = design_of(s);
+  stats::CalibrationSettings settings;
+  settings.design = design_from_snapshot(dj);
+  settings.min_effect_pct = number_or(dj, "min_effect_pct", 0.0);
+  if (const auto* p = s.config.if_contains("policy"); p && p->is_object()) {
+    settings.fp_budget_per_week = number_or(p->as_object(), "fp_budget_per_week", settings.fp_budget_per_week);
+    settings.experiments_per_week = number_or(p->as_object(), "experiments_per_week", settings.experiments_per_week);
   }
-  const auto& s = w.samples;
-  stats::Comparison c = stats::compare_arms(s.baseline, s.candidate, policy);
-  out.verdict = std::string(stats::to_string(c.decision.verdict));
-  out.result = stats::to_json(c);
-  out.result["confirmed"] = false;  // confirmation reruns come with the full engine (issue 3)
-  out.result["phases"] = phase_medians(s);
+  settings.seed = static_cast<std::uint64_t>(s.experiment_id);
+  std::vector<stats::AaExperiment> pool;
+  std::vector<double> all_b, all_c;
+  for (const auto& j : s.jobs) {
+    stats::AaExperiment aa;
+    for (const auto& r : s.runs) {
+      if (r.job_id != j.id) continue;
+      (r.baseline ? aa.baseline : aa.candidate).push_back(r.ttfb_ms);
+      (r.baseline ? all_b : all_c).push_back(r.ttfb_ms);
+    }
+    pool.push_back(std::move(aa));
+  }
+  const stats::Calibration cal = stats::calibrate(pool, settings);
+  const stats::Policy policy{settings.design.alpha, cal.threshold_pct, 1.0 - settings.design.alpha};
+  const stats::Comparison aa = stats::compare_arms(all_b, all_c, policy);
+  out.status = "done";
+  out.result = stats::to_json(cal);
+  out.update.state = "done";
+  out.update.verdict = std::string(stats::to_string(aa.decision.verdict));
+  out.update.looks = s.looks;
+  out.update.result = stats::to_json(aa);
+  out.update.result["calibration"] = out.result;
+  out.update.result["confirmed"] = false;
   return out;
 }
 
-std::string analyse_experiment(Database& db, long experiment_id) {
-  auto workflows = load_for_analysis(db, experiment_id);
-  std::vector<WorkflowResult> results;
-  json::value error = nullptr;
-  bool any_error = false, any_regression = false, any_inconclusive = false, any_improvement = false;
-  bool cancelled = false;
-  for (const auto& w : workflows) {
-    WorkflowResult r;
+std::optional<std::string> analyse_workflow(Database& db, long experiment_id, const std::string& workflow) {
+  return db.transact([&](pqxx::work& tx) -> std::optional<std::string> {
+    auto state = load_workflow_state(tx, experiment_id, workflow);
+    if (!state) return std::nullopt;
+    WorkflowUpdate update;
     try {
-      r = analyse_workflow(w);
-    } catch (const std::exception& e) {
-      // Bad samples (they are validated on entry, so this is a bug): say so, do not crash the loop.
-      spdlog::error("experiment {} workflow {}: analysis failed: {}", experiment_id, w.workflow, e.what());
-      r.workflow = w.workflow;
-      r.verdict = "error";
-      r.result = json::object{{"error", json::object{{"code", "internal"}, {"message", std::string("analysis failed: ") + e.what()}}}};
-    }
-    if (w.job_state == "cancelled") cancelled = true;
-    if (r.verdict == "error") {
-      any_error = true;
-      if (error.is_null()) {
-        json::object e = r.result.at("error").as_object();
-        e["workflow"] = w.workflow;
-        error = std::move(e);
+      if (state->purpose == "calibration") {
+        CalibrationStep step = step_calibration(*state);
+        finish_calibration(tx, experiment_id, step.status, step.result, step.error);
+        update = std::move(step.update);
+      } else {
+        update = step_workflow(*state);
       }
+    } catch (const std::exception& e) {
+      // Samples are validated on entry and designs at submission: this is a bug. Say so, end the
+      // workflow with an error instead of retrying it forever.
+      spdlog::error("experiment {} workflow {}: analysis failed: {}", experiment_id, workflow, e.what());
+      update = WorkflowUpdate{};
+      update.state = "done";
+      update.verdict = "error";
+      update.looks = state->looks;
+      update.result = json::object{
+          {"error", json::object{{"code", "internal"}, {"message", std::string("analysis failed: ") + e.what()}}}};
+      if (state->purpose == "calibration") finish_calibration(tx, experiment_id, "error", nullptr, update.result["error"]);
     }
-    any_regression |= r.verdict == "regression";
-    any_inconclusive |= r.verdict == "inconclusive";
-    any_improvement |= r.verdict == "improvement";
-    results.push_back(std::move(r));
-  }
-  std::string verdict = any_error ? "error"
-                        : any_regression ? "regression"
-                        : any_inconclusive ? "inconclusive"
-                        : any_improvement ? "improvement"
-                                          : "no_change";
-  std::string status = cancelled ? "cancelled" : any_error ? "error" : "done";
-  store_analysis(db, experiment_id, results, status, verdict, error);
-  spdlog::info("experiment {}: {} ({})", experiment_id, verdict, status);
-  return verdict;
+    save_workflow_update(tx, *state, update);
+    spdlog::info("experiment {} workflow {}: {}{}", experiment_id, workflow, update.state,
+                 update.verdict ? " (" + *update.verdict + ")" : "");
+    return finish_experiment_if_done(tx, experiment_id);
+  });
 }
 
 }  // namespace ttfb

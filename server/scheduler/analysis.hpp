@@ -1,21 +1,38 @@
-// Turns an experiment's samples into per-workflow results and an overall verdict (v0: Welch's
-// t-test on log TTFB with a minimum effect; see server/stats/).
+// Turns a workflow's finished jobs into its next step (server/stats/adaptive.hpp for the rules):
+//   measuring   look at all blocks so far: different -> a confirmation rerun (or the verdict when
+//               confirmation is off); same -> no_change; unknown -> the next block, or
+//               inconclusive when the runs budget is spent.
+//   confirming  the rerun alone, at alpha: reproduced (significant, same direction) -> the
+//               verdict stands, confirmed; not reproduced -> inconclusive, confirmed false, and
+//               the result says so (nobody is alerted).
+//   calibration A/A batches -> stats::calibrate -> the workflow's new threshold.
+// A failed or cancelled job ends its workflow with verdict error.
 #pragma once
 
 #include "server/store/db.hpp"
-#include "server/store/experiments.hpp"
+#include "server/store/workflow_state.hpp"
 
+#include <boost/json.hpp>
+
+#include <optional>
 #include <string>
 
 namespace ttfb {
 
-// The result of one workflow: n per arm, medians, means, CV, effect % with CI, p-value,
-// threshold, verdict, per-phase medians, or the job's error.
-WorkflowResult analyse_workflow(const WorkflowToAnalyse& w);
+// The decision, without the database (unit-tested). Throws std::invalid_argument for a snapshot
+// without a valid design.
+WorkflowUpdate step_workflow(const WorkflowState& state);
 
-// Analyses and stores; returns the experiment's verdict. Overall verdict: error if any job
-// failed, else regression if any workflow regressed, else inconclusive if any was, else
-// improvement if any improved, else no_change.
-std::string analyse_experiment(Database& db, long experiment_id);
+struct CalibrationStep {
+  WorkflowUpdate update;
+  std::string status;         // done | error
+  boost::json::value result;  // stats::to_json(Calibration) when done
+  boost::json::value error;   // when error
+};
+CalibrationStep step_calibration(const WorkflowState& state);
+
+// One transaction: load (row locked), step, save, and finish the experiment when every workflow
+// is done. Returns the experiment's verdict when this step finished it.
+std::optional<std::string> analyse_workflow(Database& db, long experiment_id, const std::string& workflow);
 
 }  // namespace ttfb

@@ -1,12 +1,16 @@
 #include "server/scheduler/plan.hpp"
 
-namespace ttfb {
+#include <algorithm>
+#include <stdexcept>
 
-boost::json::array interleaved_schedule(int warmup_runs_per_arm, int runs_per_arm) {
-  boost::json::array out;
+namespace ttfb {
+namespace json = boost::json;
+
+json::array interleaved_schedule(int warmup_runs_per_arm, int runs_per_arm) {
+  json::array out;
   int index = 0;
   auto add = [&](const char* arm, bool warmup) {
-    out.push_back(boost::json::object{{"run_index", index++}, {"arm", arm}, {"warmup", warmup}});
+    out.push_back(json::object{{"run_index", index++}, {"arm", arm}, {"warmup", warmup}});
   };
   for (int i = 0; i < warmup_runs_per_arm; ++i) {
     add("baseline", true);
@@ -22,6 +26,71 @@ boost::json::array interleaved_schedule(int warmup_runs_per_arm, int runs_per_ar
     }
   }
   return out;
+}
+
+json::object design_snapshot(const WorkflowConfig& wf, const std::optional<CurrentCalibration>& calibration,
+                             std::optional<int> fixed_runs, std::optional<int> warmup_override) {
+  const WorkflowPolicy& p = wf.policy;
+  double threshold = p.min_effect_pct;
+  json::value cal = nullptr;
+  if (calibration) {
+    threshold = std::max(p.min_effect_pct, calibration->k * calibration->sigma_aa_pct);
+    cal = json::object{{"id", calibration->id},
+                       {"k", calibration->k},
+                       {"sigma_aa_pct", calibration->sigma_aa_pct},
+                       {"finished_at", calibration->finished_at}};
+  }
+  const int block = fixed_runs.value_or(p.runs_per_block);
+  const int max_runs = fixed_runs.value_or(p.max_runs_per_arm);
+  return json::object{{"alpha", p.alpha},
+                      {"min_effect_pct", p.min_effect_pct},
+                      {"threshold_pct", threshold},
+                      {"calibration", std::move(cal)},
+                      {"runs_per_block", block},
+                      {"max_runs_per_arm", max_runs},
+                      {"spending", p.spending},
+                      {"confirm", p.confirm && !fixed_runs},
+                      {"fixed", fixed_runs.has_value()},
+                      {"warmup_runs", warmup_override.value_or(wf.warmup_runs)}};
+}
+
+namespace {
+double number(const json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  if (v && v->is_double()) return v->get_double();
+  if (v && v->is_int64()) return static_cast<double>(v->get_int64());
+  throw std::invalid_argument(std::string("design snapshot: '") + key + "' is missing or not a number");
+}
+}  // namespace
+
+stats::AdaptiveDesign design_from_snapshot(const json::object& design) {
+  stats::AdaptiveDesign d;
+  d.alpha = number(design, "alpha");
+  d.threshold_pct = number(design, "threshold_pct");
+  d.runs_per_block = static_cast<int>(number(design, "runs_per_block"));
+  d.max_runs_per_arm = static_cast<int>(number(design, "max_runs_per_arm"));
+  const auto* s = design.if_contains("spending");
+  if (!s || !s->is_string()) throw std::invalid_argument("design snapshot: 'spending' is missing");
+  auto spending = stats::spending_from_string(s->get_string());
+  if (!spending) throw std::invalid_argument("design snapshot: unknown spending '" + std::string(s->get_string()) + "'");
+  d.spending = *spending;
+  stats::validate(d);
+  return d;
+}
+
+json::object job_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& base_commit,
+                         const std::string& candidate_commit, const std::string& diff, int warmup_runs, int runs_per_arm) {
+  return json::object{
+      {"repo", json::object{{"name", repo.name}, {"url", repo.url}}},
+      {"workflow", wf.to_job_json()},
+      {"arms", json::object{{"baseline", json::object{{"commit", base_commit}, {"diff", ""}}},
+                            {"candidate", json::object{{"commit", candidate_commit}, {"diff", diff}}}}},
+      {"schedule", interleaved_schedule(warmup_runs, runs_per_arm)}};
+}
+
+json::object with_schedule(json::object payload, int warmup_runs, int runs_per_arm) {
+  payload["schedule"] = interleaved_schedule(warmup_runs, runs_per_arm);
+  return payload;
 }
 
 }  // namespace ttfb

@@ -1,8 +1,15 @@
-// How an experiment becomes work: one job per workflow, both arms on one worker, runs
-// interleaved so that drift (thermal, page cache, a noisy neighbour) hits both arms alike.
+// How an experiment becomes work: per workflow, blocks of runs (one job each) with both arms on
+// one worker, runs interleaved so that drift (thermal, page cache, a noisy neighbour) hits both
+// arms alike; and the design every block is judged by, frozen at submission.
 #pragma once
 
+#include "server/config.hpp"
+#include "server/stats/adaptive.hpp"
+
 #include <boost/json.hpp>
+
+#include <optional>
+#include <string>
 
 namespace ttfb {
 
@@ -10,5 +17,37 @@ namespace ttfb {
 // in ABBA order: (A B) (B A) (A B) (B A) ... — each arm is first in half of the pairs, which
 // cancels a linear trend and any "second run is faster" effect.
 boost::json::array interleaved_schedule(int warmup_runs_per_arm, int runs_per_arm);
+
+// A workflow's calibrated threshold as the submission sees it (server/store/calibrations.hpp).
+struct CurrentCalibration {
+  long id = 0;
+  double sigma_aa_pct = 0.0;
+  double k = 0.0;
+  double threshold_pct = 0.0;
+  std::string finished_at;
+};
+
+// The design snapshot stored in experiment_workflows.config["design"]: alpha, the threshold in
+// force (max(min_effect_pct, k sigma_AA) of the workflow's latest calibration, or min_effect_pct
+// when it has none), blocks, budget, spending, confirmation, warm-ups, and which calibration it
+// came from. `fixed_runs` (a client's runs_per_arm) makes it a fixed design: one block of that
+// many runs per arm, one look at alpha, no confirmation rerun.
+boost::json::object design_snapshot(const WorkflowConfig& wf, const std::optional<CurrentCalibration>& calibration,
+                                    std::optional<int> fixed_runs, std::optional<int> warmup_override);
+
+// Reads a snapshot back; throws std::invalid_argument when a key is missing or invalid.
+stats::AdaptiveDesign design_from_snapshot(const boost::json::object& design);
+
+// What a worker receives for one block (docs/worker-protocol.md): repository, workflow, arms,
+// schedule of warm-up + measured runs.
+boost::json::object job_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& base_commit,
+                                const std::string& candidate_commit, const std::string& diff, int warmup_runs,
+                                int runs_per_arm);
+
+// The same payload with a new schedule (the next block, a confirmation batch).
+boost::json::object with_schedule(boost::json::object payload, int warmup_runs, int runs_per_arm);
+
+// Measured + warm-up runs of a schedule: what jobs.runs_total counts.
+inline int runs_total(int warmup_runs, int runs_per_arm) { return 2 * (warmup_runs + runs_per_arm); }
 
 }  // namespace ttfb

@@ -2,8 +2,11 @@
 
 #include "common/errors.hpp"
 #include "server/scheduler/analysis.hpp"
+#include "server/scheduler/calibrate.hpp"
+#include "server/store/calibrations.hpp"
 #include "server/store/experiments.hpp"
 #include "server/store/jobs.hpp"
+#include "server/store/workflow_state.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -15,8 +18,8 @@ namespace {
 constexpr long kSchedulerLockKey = 0x74666273;  // "tfbs"
 }  // namespace
 
-Scheduler::Scheduler(const ServerConfig& config, Database& db, Metrics& metrics)
-    : config_(config), db_(db), metrics_(metrics) {}
+Scheduler::Scheduler(const ServerConfig& config, Database& db, Metrics& metrics, RepoMirrors& mirrors)
+    : config_(config), db_(db), metrics_(metrics), mirrors_(mirrors) {}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -30,10 +33,21 @@ void Scheduler::stop() {
 int Scheduler::tick() {
   requeue_expired_jobs(db_);
   int analysed = 0;
-  for (long id : experiments_ready_for_analysis(db_)) {
-    auto outcome = analyse_experiment(db_, id);
-    metrics_.count_verdict(outcome);
+  for (const auto& [experiment, workflow] : workflows_ready(db_)) {
+    if (auto verdict = analyse_workflow(db_, experiment, workflow)) metrics_.count_verdict(*verdict);
     ++analysed;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (config_.auto_recalibrate && now >= next_staleness_check_) {
+    next_staleness_check_ = now + std::chrono::seconds(60);
+    for (const auto& workflow : stale_calibrations(db_, config_.workflows)) {
+      try {
+        request_calibration(config_, db_, mirrors_,
+                            CalibrationRequest{.workflow = workflow, .trigger = "stale", .requested_by = "scheduler", .priority = -10});
+      } catch (const ApiError& e) {
+        spdlog::warn("recalibrating {}: {}", workflow, e.what());
+      }
+    }
   }
   metrics_.set_queue_counts(queue_counts(db_, config_.worker_alive_seconds));
   return analysed;

@@ -2,6 +2,8 @@
 
 #include "common/errors.hpp"
 
+#include <set>
+
 namespace ttfb {
 namespace {
 namespace json = boost::json;
@@ -15,8 +17,8 @@ constexpr const char* kInsertExperimentWorkflow = R"sql(
 INSERT INTO experiment_workflows (experiment_id, workflow, config) VALUES ($1, $2, $3::jsonb))sql";
 
 constexpr const char* kInsertJob = R"sql(
-INSERT INTO jobs (experiment_id, workflow, payload, runs_total, priority, max_attempts)
-VALUES ($1, $2, $3::jsonb, $4, $5, $6))sql";
+INSERT INTO jobs (experiment_id, workflow, payload, runs_total, priority, max_attempts, stage, block, avoid_workers)
+VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, ARRAY(SELECT jsonb_array_elements_text($9::jsonb))))sql";
 
 // One experiment as JSON, built by PostgreSQL. $2 is the server's public URL.
 constexpr const char* kSelectExperimentJson = R"sql(
@@ -37,7 +39,8 @@ SELECT json_build_object(
                                 'failed', count(*) FILTER (WHERE j.state = 'failed'),
                                 'cancelled', count(*) FILTER (WHERE j.state = 'cancelled')))
     FROM jobs j WHERE j.experiment_id = e.id),
-  'workflows', (SELECT coalesce(json_agg(json_build_object('workflow', w.workflow, 'verdict', w.verdict, 'result', w.result)
+  'workflows', (SELECT coalesce(json_agg(json_build_object('workflow', w.workflow, 'state', w.state, 'verdict', w.verdict,
+                                                           'design', w.config -> 'design', 'result', w.result)
                                          ORDER BY w.workflow), '[]'::json)
                 FROM experiment_workflows w WHERE w.experiment_id = e.id)
 )::text
@@ -63,28 +66,6 @@ WHERE experiment_id = $1 AND state IN ('queued', 'running'))sql";
 constexpr const char* kCancelExperiment = R"sql(
 UPDATE experiments SET status = 'cancelled', finished_at = now() WHERE id = $1)sql";
 
-constexpr const char* kReadyForAnalysis = R"sql(
-SELECT e.id FROM experiments e
-WHERE e.status IN ('queued', 'running')
-  AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.experiment_id = e.id AND j.state IN ('queued', 'running'))
-ORDER BY e.id LIMIT 50)sql";
-
-constexpr const char* kSelectWorkflowsForAnalysis = R"sql(
-SELECT w.workflow, w.config::text, j.state, coalesce(j.error::text, 'null')
-FROM experiment_workflows w JOIN jobs j ON j.experiment_id = w.experiment_id AND j.workflow = w.workflow
-WHERE w.experiment_id = $1 ORDER BY w.workflow)sql";
-
-constexpr const char* kSelectMeasuredSamples = R"sql(
-SELECT arm, ttfb_ms, phases::text FROM samples
-WHERE experiment_id = $1 AND workflow = $2 AND NOT warmup ORDER BY run_index)sql";
-
-constexpr const char* kUpdateWorkflowResult = R"sql(
-UPDATE experiment_workflows SET verdict = $3, result = $4::jsonb WHERE experiment_id = $1 AND workflow = $2)sql";
-
-constexpr const char* kFinishExperiment = R"sql(
-UPDATE experiments SET status = $2, verdict = $3, error = $4::jsonb, finished_at = now()
-WHERE id = $1 AND status IN ('queued', 'running'))sql";
-
 constexpr const char* kJobsByState = "SELECT state, count(*) FROM jobs GROUP BY state";
 constexpr const char* kExperimentsByVerdict =
     "SELECT coalesce(verdict, 'pending'), count(*) FROM experiments GROUP BY 1";
@@ -109,18 +90,28 @@ json::object experiment_json(pqxx::work& tx, long id, const std::string& public_
 
 }  // namespace
 
-long insert_experiment(Database& db, const NewExperiment& e) {
-  return db.transact([&](pqxx::work& tx) {
-    long id = tx.exec_params1(kInsertExperiment, e.repo, e.purpose, e.base_ref, e.base_commit, e.candidate_ref,
-                              e.candidate_commit, e.diff, e.diff_sha256, e.author, e.title, e.change_url,
-                              e.submitted_by)[0]
-                  .as<long>();
-    for (const auto& j : e.jobs) {
+long insert_experiment(pqxx::work& tx, const NewExperiment& e) {
+  long id = tx.exec_params1(kInsertExperiment, e.repo, e.purpose, e.base_ref, e.base_commit, e.candidate_ref,
+                            e.candidate_commit, e.diff, e.diff_sha256, e.author, e.title, e.change_url, e.submitted_by)[0]
+                .as<long>();
+  std::set<std::string> workflows;
+  for (const auto& j : e.jobs) {
+    if (workflows.insert(j.workflow).second)
       tx.exec_params(kInsertExperimentWorkflow, id, j.workflow, json::serialize(j.workflow_config));
-      tx.exec_params(kInsertJob, id, j.workflow, json::serialize(j.payload), j.runs_total, j.priority, e.max_attempts);
-    }
-    return id;
-  });
+    insert_job(tx, id, j, e.max_attempts);
+  }
+  return id;
+}
+
+long insert_experiment(Database& db, const NewExperiment& e) {
+  return db.transact([&](pqxx::work& tx) { return insert_experiment(tx, e); });
+}
+
+void insert_job(pqxx::work& tx, long experiment_id, const NewJob& j, int max_attempts) {
+  json::array avoid;  // passed as JSON so that no name can break out of an array literal
+  for (const auto& w : j.avoid_workers) avoid.emplace_back(w);
+  tx.exec_params(kInsertJob, experiment_id, j.workflow, json::serialize(j.payload), j.runs_total, j.priority,
+                 max_attempts, j.stage, j.block, json::serialize(avoid));
 }
 
 json::object get_experiment(Database& db, long id, const std::string& public_url) {
@@ -157,46 +148,6 @@ json::object cancel_experiment(Database& db, long id, const std::string& public_
     tx.exec_params(kCancelJobs, id);
     tx.exec_params(kCancelExperiment, id);
     return experiment_json(tx, id, public_url);
-  });
-}
-
-std::vector<long> experiments_ready_for_analysis(Database& db) {
-  return db.transact([&](pqxx::work& tx) {
-    std::vector<long> ids;
-    for (const auto& row : tx.exec(kReadyForAnalysis)) ids.push_back(row[0].as<long>());
-    return ids;
-  });
-}
-
-std::vector<WorkflowToAnalyse> load_for_analysis(Database& db, long experiment_id) {
-  return db.transact([&](pqxx::work& tx) {
-    std::vector<WorkflowToAnalyse> out;
-    for (const auto& row : tx.exec_params(kSelectWorkflowsForAnalysis, experiment_id)) {
-      WorkflowToAnalyse w;
-      w.workflow = row[0].as<std::string>();
-      w.config = json::parse(row[1].as<std::string>()).as_object();
-      w.job_state = row[2].as<std::string>();
-      w.job_error = json::parse(row[3].as<std::string>());
-      for (const auto& s : tx.exec_params(kSelectMeasuredSamples, experiment_id, w.workflow)) {
-        bool baseline = s[0].as<std::string>() == "baseline";
-        json::array phases = json::parse(s[2].as<std::string>()).as_array();
-        (baseline ? w.samples.baseline : w.samples.candidate).push_back(s[1].as<double>());
-        (baseline ? w.samples.baseline_phases : w.samples.candidate_phases).push_back(std::move(phases));
-      }
-      out.push_back(std::move(w));
-    }
-    return out;
-  });
-}
-
-void store_analysis(Database& db, long experiment_id, const std::vector<WorkflowResult>& results, const std::string& status,
-                    const std::string& verdict, const json::value& error) {
-  db.transact([&](pqxx::work& tx) {
-    for (const auto& r : results)
-      tx.exec_params(kUpdateWorkflowResult, experiment_id, r.workflow, r.verdict, json::serialize(r.result));
-    std::optional<std::string> err;
-    if (!error.is_null()) err = json::serialize(error);
-    tx.exec_params(kFinishExperiment, experiment_id, status, verdict, err);
   });
 }
 

@@ -18,6 +18,9 @@ struct NewJob {
   boost::json::object payload;          // repo, workflow, arms, schedule (docs/worker-protocol.md)
   int runs_total = 0;
   int priority = 0;
+  std::string stage = "block";          // block | confirmation | calibration
+  int block = 1;
+  std::vector<std::string> avoid_workers;  // run elsewhere when another live worker can
 };
 
 struct NewExperiment {
@@ -33,6 +36,10 @@ struct NewExperiment {
 };
 
 long insert_experiment(Database& db, const NewExperiment& e);
+// The same inside a transaction the caller holds (a calibration inserts its row beside it).
+long insert_experiment(pqxx::work& tx, const NewExperiment& e);
+// Adds a job to an existing experiment (the next block, a confirmation rerun).
+void insert_job(pqxx::work& tx, long experiment_id, const NewJob& job, int max_attempts);
 
 // The experiment as GET /api/v1/experiments/{id} shows it; throws not_found.
 boost::json::object get_experiment(Database& db, long id, const std::string& public_url);
@@ -42,31 +49,6 @@ boost::json::array list_experiments(Database& db, const std::optional<std::strin
 boost::json::array get_samples(Database& db, long id);
 // Cancels queued and running jobs; a finished experiment gives conflict.
 boost::json::object cancel_experiment(Database& db, long id, const std::string& public_url);
-
-// Experiments whose jobs are all finished (done, failed or cancelled) but which have no verdict yet.
-std::vector<long> experiments_ready_for_analysis(Database& db);
-
-struct ArmSamples {
-  std::vector<double> baseline, candidate;                    // measured TTFB, ms
-  std::vector<boost::json::array> baseline_phases, candidate_phases;
-};
-struct WorkflowToAnalyse {
-  std::string workflow;
-  boost::json::object config;   // the snapshot taken at submission
-  std::string job_state;        // done | failed | cancelled
-  boost::json::value job_error;  // null unless failed
-  ArmSamples samples;
-};
-std::vector<WorkflowToAnalyse> load_for_analysis(Database& db, long experiment_id);
-
-// Stores per-workflow results and the experiment's overall verdict and status in one transaction.
-struct WorkflowResult {
-  std::string workflow;
-  std::string verdict;
-  boost::json::object result;
-};
-void store_analysis(Database& db, long experiment_id, const std::vector<WorkflowResult>& results,
-                    const std::string& status, const std::string& verdict, const boost::json::value& error);
 
 // Counts for /metrics: jobs by state, live workers, experiments by verdict.
 struct QueueCounts {

@@ -16,10 +16,17 @@ VALUES ($1, $2, $3, $4, $5, $6, now(), now())
 ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, cpu_model = EXCLUDED.cpu_model,
   kernel = EXCLUDED.kernel, cores = EXCLUDED.cores, version = EXCLUDED.version, last_seen = now())sql";
 
+// The oldest queued job of the highest priority that this worker may take: a job asks to avoid
+// the workers in avoid_workers (a confirmation rerun avoids those that measured the original) as
+// long as another live worker could take it and it has not waited longer than $4 seconds.
 constexpr const char* kClaimJob = R"sql(
 WITH next AS (
   SELECT j.id FROM jobs j
   WHERE j.state = 'queued'
+    AND (NOT ($1 = ANY (j.avoid_workers))
+         OR j.created_at < now() - make_interval(secs => $4)
+         OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.name <> $1 AND NOT (w.name = ANY (j.avoid_workers))
+                        AND w.last_seen > now() - make_interval(secs => $3)))
   ORDER BY j.priority DESC, j.id
   LIMIT 1
   FOR UPDATE SKIP LOCKED
@@ -109,10 +116,11 @@ void touch_worker(pqxx::work& tx, const WorkerFacts& w) {
   tx.exec_params(kUpsertWorker, w.name, w.host, w.cpu_model, w.kernel, w.cores, w.version);
 }
 
-std::optional<json::object> claim_job(Database& db, const WorkerFacts& worker, int lease_seconds) {
+std::optional<json::object> claim_job(Database& db, const WorkerFacts& worker, int lease_seconds, int alive_seconds,
+                                      int avoid_grace_seconds) {
   return db.transact([&](pqxx::work& tx) -> std::optional<json::object> {
     touch_worker(tx, worker);
-    auto r = tx.exec_params(kClaimJob, worker.name, lease_seconds);
+    auto r = tx.exec_params(kClaimJob, worker.name, lease_seconds, alive_seconds, avoid_grace_seconds);
     if (r.empty()) return std::nullopt;
     long id = r[0][0].as<long>();
     long experiment_id = r[0][1].as<long>();

@@ -26,8 +26,11 @@ struct WorkerFacts {
 void touch_worker(pqxx::work& tx, const WorkerFacts& w);
 
 // Claims the oldest queued job of the highest priority, leased to the worker for lease_seconds.
+// A job that lists the worker in avoid_workers is left to other workers seen within
+// alive_seconds, for at most avoid_grace_seconds after it was queued.
 // Returns the job as workers receive it (docs/worker-protocol.md), or nullopt when none is queued.
-std::optional<boost::json::object> claim_job(Database& db, const WorkerFacts& worker, int lease_seconds);
+std::optional<boost::json::object> claim_job(Database& db, const WorkerFacts& worker, int lease_seconds,
+                                             int alive_seconds = 60, int avoid_grace_seconds = 60);
 
 // Extends the lease; throws ApiError(conflict) when `worker` does not hold it (any more).
 void heartbeat_job(Database& db, long job_id, const std::string& worker, int lease_seconds, int runs_done);

@@ -23,7 +23,10 @@ TEST(Config, ReadsServerReposWorkflowsDefaultsAndOverrides) {
   EXPECT_EQ(c.repos.at("demo").default_branch, "trunk");
   ASSERT_EQ(c.workflows.count("fast"), 1u);
   const WorkflowConfig& w = c.workflows.at("fast");
-  EXPECT_EQ(w.runs_per_arm, 12) << "from [defaults]";
+  EXPECT_EQ(w.policy.runs_per_block, 12) << "from [defaults.policy]";
+  EXPECT_EQ(w.policy.max_runs_per_arm, 48) << "from [defaults.policy]";
+  EXPECT_DOUBLE_EQ(w.policy.fp_budget_per_week, 2.0) << "from [defaults.policy]";
+  EXPECT_EQ(w.policy.spending, "pocock") << "the built-in default";
   EXPECT_EQ(w.warmup_runs, 2) << "the workflow's own key wins";
   EXPECT_DOUBLE_EQ(w.policy.alpha, 0.05) << "from [defaults.policy]";
   EXPECT_DOUBLE_EQ(w.policy.min_effect_pct, 5.0) << "the workflow's override";

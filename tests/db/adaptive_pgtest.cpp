@@ -1,0 +1,221 @@
+// The adaptive engine's storage against a real PostgreSQL: confirmation reruns avoid the workers
+// that measured the original while another can take them, a workflow's step is saved in one
+// transaction (next block, analysed marks, the experiment finished when every workflow is), and
+// calibrations: one at a time per workflow, the current threshold, staleness.
+#include "common/errors.hpp"
+#include "server/scheduler/analysis.hpp"
+#include "server/scheduler/plan.hpp"
+#include "server/store/calibrations.hpp"
+#include "server/store/db.hpp"
+#include "server/store/experiments.hpp"
+#include "server/store/jobs.hpp"
+#include "server/store/workflow_state.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+namespace ttfb {
+namespace {
+namespace json = boost::json;
+
+std::string admin_dsn() {
+  const char* dsn = std::getenv("TTFB_LAB_TEST_PG_ADMIN_DSN");
+  if (!dsn || !*dsn) {
+    ADD_FAILURE() << "TTFB_LAB_TEST_PG_ADMIN_DSN is not set: run the database tests through ./lab test";
+    throw std::runtime_error("no test database");
+  }
+  return dsn;
+}
+
+class AdaptiveStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static std::atomic<int> counter{0};
+    name_ = "ttfb_pgtest_adaptive_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+    pqxx::connection admin(admin_dsn());
+    pqxx::nontransaction nt(admin);
+    nt.exec("DROP DATABASE IF EXISTS " + name_);
+    nt.exec("CREATE DATABASE " + name_);
+    std::string dsn = admin_dsn();
+    auto pos = dsn.find("dbname=");
+    dsn = (pos == std::string::npos ? dsn + " " : dsn.substr(0, pos)) + "dbname=" + name_;
+    db_ = std::make_unique<Database>(dsn, 4);
+    db_->migrate(TTFB_LAB_SCHEMA_DIR);
+    wf_.name = "wf";
+    wf_.repo = "example";
+    wf_.command = {"true"};
+    wf_.warmup_runs = 0;
+    wf_.policy.runs_per_block = 4;
+    wf_.policy.max_runs_per_arm = 8;
+  }
+  void TearDown() override {
+    db_.reset();
+    pqxx::connection admin(admin_dsn());
+    pqxx::nontransaction nt(admin);
+    nt.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
+  }
+
+  NewJob block_job(const std::string& stage = "block") {
+    NewJob j;
+    j.workflow = wf_.name;
+    j.workflow_config = wf_.to_api_json();
+    j.workflow_config["design"] = design_snapshot(wf_, std::nullopt, std::nullopt, std::nullopt);
+    j.stage = stage;
+    j.payload = job_payload(repo_, wf_, std::string(40, 'a'), std::string(40, 'a'), "", 0, 4);
+    j.runs_total = runs_total(0, 4);
+    return j;
+  }
+
+  NewExperiment experiment(const std::string& purpose = "presubmit") {
+    NewExperiment e;
+    e.repo = "example";
+    e.purpose = purpose;
+    e.base_ref = "main";
+    e.base_commit = std::string(40, 'a');
+    e.candidate_commit = std::string(40, 'a');
+    e.max_attempts = 2;
+    return e;
+  }
+
+  WorkerFacts worker(const std::string& name) {
+    WorkerFacts w;
+    w.name = name;
+    return w;
+  }
+
+  // Claims as `name`, reports every run of the schedule with the candidate `factor` slower.
+  long run_job(const std::string& name, double factor, std::uint64_t seed) {
+    auto job = claim_job(*db_, worker(name), 30);
+    EXPECT_TRUE(job.has_value());
+    if (!job) return 0;
+    long id = job->at("id").as_int64();
+    std::mt19937_64 engine(seed);
+    std::normal_distribution<double> z(0.0, 0.004);
+    json::array samples;
+    for (const auto& r : job->at("schedule").as_array()) {
+      const auto& ro = r.as_object();
+      const bool base = ro.at("arm").as_string() == "baseline";
+      samples.push_back(json::object{{"run_index", ro.at("run_index")}, {"arm", ro.at("arm")},
+                                     {"warmup", ro.at("warmup")},
+                                     {"ttfb_ms", 200.0 * (base ? 1.0 : factor) * std::exp(z(engine))}});
+    }
+    add_samples(*db_, id, name, samples);
+    complete_job(*db_, id, name);
+    return id;
+  }
+
+  std::string name_;
+  std::unique_ptr<Database> db_;
+  WorkflowConfig wf_;
+  RepoConfig repo_{"example", "/srv/example", "main", ""};
+};
+
+TEST_F(AdaptiveStoreTest, AConfirmationAvoidsTheOriginalWorkersWhileAnotherIsLive) {
+  auto e = experiment();
+  NewJob j = block_job("confirmation");
+  j.avoid_workers = {"w1"};
+  e.jobs.push_back(j);
+  insert_experiment(*db_, e);
+  // w2 has been seen (it is live) but is busy elsewhere: w1 must not take the job.
+  db_->transact([&](pqxx::work& tx) { touch_worker(tx, worker("w2")); });
+  EXPECT_FALSE(claim_job(*db_, worker("w1"), 30)) << "w1 measured the original";
+  auto job = claim_job(*db_, worker("w2"), 30);
+  ASSERT_TRUE(job);
+}
+
+TEST_F(AdaptiveStoreTest, AConfirmationRunsOnTheSameWorkerWhenItIsTheOnlyOne) {
+  auto e = experiment();
+  NewJob j = block_job("confirmation");
+  j.avoid_workers = {"w1"};
+  e.jobs.push_back(j);
+  insert_experiment(*db_, e);
+  EXPECT_TRUE(claim_job(*db_, worker("w1"), 30)) << "no other live worker: better the same worker than none";
+}
+
+TEST_F(AdaptiveStoreTest, WorkflowStepsAreSavedAndTheExperimentFinishesWithTheLastWorkflow) {
+  auto e = experiment();
+  e.jobs.push_back(block_job());
+  long id = insert_experiment(*db_, e);
+  EXPECT_TRUE(workflows_ready(*db_).empty()) << "nothing finished yet";
+  run_job("w1", 1.0, 1);  // 0.4% noise, no change: "same" within 3% at the first look
+  auto ready = workflows_ready(*db_);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0], std::make_pair(id, std::string("wf")));
+  auto verdict = analyse_workflow(*db_, id, "wf");
+  ASSERT_TRUE(verdict);
+  EXPECT_EQ(*verdict, "no_change");
+  EXPECT_TRUE(workflows_ready(*db_).empty()) << "analysed jobs are not analysed again";
+  json::object got = get_experiment(*db_, id, "http://x");
+  EXPECT_EQ(got.at("status").as_string(), "done");
+  const auto& w = got.at("workflows").as_array()[0].as_object();
+  EXPECT_EQ(w.at("state").as_string(), "done");
+  EXPECT_EQ(w.at("result").at("look").at("outcome").as_string(), "same");
+  EXPECT_EQ(w.at("design").at("runs_per_block").as_int64(), 4);
+}
+
+TEST_F(AdaptiveStoreTest, ASlowdownGetsAConfirmationJobThenAConfirmedVerdict) {
+  auto e = experiment();
+  e.jobs.push_back(block_job());
+  long id = insert_experiment(*db_, e);
+  run_job("w1", 1.3, 2);
+  EXPECT_FALSE(analyse_workflow(*db_, id, "wf")) << "not finished: a confirmation is queued";
+  long queued = db_->transact([&](pqxx::work& tx) {
+    return tx.exec_params1("SELECT count(*) FROM jobs WHERE experiment_id = $1 AND stage = 'confirmation' AND state = 'queued' "
+                           "AND avoid_workers = ARRAY['w1']", id)[0].as<long>();
+  });
+  EXPECT_EQ(queued, 1);
+  run_job("w1", 1.3, 3);  // no other worker is live: w1 takes it
+  auto verdict = analyse_workflow(*db_, id, "wf");
+  ASSERT_TRUE(verdict);
+  EXPECT_EQ(*verdict, "regression");
+  json::object got = get_experiment(*db_, id, "http://x");
+  const auto& r = got.at("workflows").as_array()[0].at("result").as_object();
+  EXPECT_TRUE(r.at("confirmed").as_bool());
+  EXPECT_TRUE(r.at("confirmation").at("same_workers").as_bool()) << "said, since it could not be avoided";
+}
+
+TEST_F(AdaptiveStoreTest, CalibrationsRunOneAtATimeAndSetTheThreshold) {
+  auto e = experiment("calibration");
+  for (int i = 0; i < 2; ++i) e.jobs.push_back(block_job("calibration"));
+  StartedCalibration c = start_calibration(*db_, e, "wf", "manual", "tester");
+  EXPECT_THROW(start_calibration(*db_, e, "wf", "manual", "tester"), ApiError) << "one at a time";
+  EXPECT_FALSE(current_calibration(*db_, "wf"));
+  json::object status = calibration_status(*db_, "wf", wf_.policy);
+  EXPECT_TRUE(status.at("current").is_null());
+  EXPECT_EQ(status.at("running").at("id").as_int64(), c.id);
+  run_job("w1", 1.0, 4);
+  run_job("w1", 1.0, 5);
+  auto verdict = analyse_workflow(*db_, c.experiment_id, "wf");
+  ASSERT_TRUE(verdict);
+  auto current = current_calibration(*db_, "wf");
+  ASSERT_TRUE(current);
+  EXPECT_EQ(current->id, c.id);
+  EXPECT_GT(current->sigma_aa_pct, 0.0);
+  EXPECT_GE(current->threshold_pct, wf_.policy.min_effect_pct);
+  status = calibration_status(*db_, "wf", wf_.policy);
+  EXPECT_FALSE(status.at("stale").as_bool()) << status;
+  EXPECT_TRUE(status.at("current").at("result").as_object().contains("roc"));
+  // A later submission freezes that calibration into its design.
+  json::object design = design_snapshot(wf_, current, std::nullopt, std::nullopt);
+  EXPECT_EQ(design.at("calibration").at("id").as_int64(), c.id);
+  // Stale by count: the workflow allows 500 experiments by default; allow 1 and add one.
+  WorkflowPolicy strict = wf_.policy;
+  strict.recalibrate_after_experiments = 1;
+  auto later = experiment();
+  later.jobs.push_back(block_job());
+  insert_experiment(*db_, later);
+  status = calibration_status(*db_, "wf", strict);
+  EXPECT_TRUE(status.at("stale").as_bool());
+  EXPECT_NE(status.at("stale_reason").as_string().find("experiments since"), std::string::npos);
+  std::map<std::string, WorkflowConfig> workflows{{"wf", wf_}};
+  workflows["wf"].policy = strict;
+  EXPECT_EQ(stale_calibrations(*db_, workflows), std::vector<std::string>{"wf"});
+}
+
+}  // namespace
+}  // namespace ttfb

@@ -1,0 +1,184 @@
+// The scheduler's step for one workflow (server/scheduler/analysis.hpp), without a database:
+// the next block, the confirmation rerun on other workers, reproduced and not reproduced
+// confirmations, the runs budget, failures, and calibration batches.
+#include "server/scheduler/analysis.hpp"
+#include "server/scheduler/plan.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+namespace ttfb {
+namespace {
+namespace json = boost::json;
+
+WorkflowConfig example_workflow() {
+  WorkflowConfig wf;
+  wf.name = "wf";
+  wf.repo = "example";
+  wf.command = {"python3", "train.py"};
+  wf.warmup_runs = 1;
+  wf.policy.alpha = 0.01;
+  wf.policy.min_effect_pct = 3.0;
+  wf.policy.runs_per_block = 10;
+  wf.policy.max_runs_per_arm = 30;
+  return wf;
+}
+
+// A workflow of an experiment with the given blocks of runs: each block is a job on `worker`
+// whose candidate is `factor` times slower, with log-normal noise of `sigma`.
+struct Builder {
+  WorkflowState s;
+  std::mt19937_64 engine{7};
+  long next_id = 1;
+  explicit Builder(const std::string& state = "measuring", std::optional<int> fixed = std::nullopt) {
+    WorkflowConfig wf = example_workflow();
+    RepoConfig repo{"example", "/srv/example", "main", ""};
+    s.experiment_id = 42;
+    s.purpose = "presubmit";
+    s.workflow = "wf";
+    s.state = state;
+    s.config = wf.to_api_json();
+    s.config["design"] = design_snapshot(wf, std::nullopt, fixed, std::nullopt);
+    s.config["payload_for_tests"] = job_payload(repo, wf, std::string(40, 'a'), std::string(40, 'a'), "diff", 1, 10);
+  }
+  JobRecord& job(const std::string& stage, int runs, double factor, double sigma, const std::string& worker,
+                 const std::string& state = "done") {
+    JobRecord j;
+    j.id = next_id++;
+    j.stage = stage;
+    j.block = 1;
+    for (const auto& other : s.jobs) if (other.stage == stage) ++j.block;
+    j.state = state;
+    j.error = nullptr;
+    j.payload = s.config.at("payload_for_tests").as_object();
+    j.workers = {worker};
+    std::normal_distribution<double> z(0.0, 1.0);
+    if (state == "done") {
+      for (int i = 0; i < runs; ++i) {
+        for (bool baseline : {true, false}) {
+          RunRecord r;
+          r.job_id = j.id;
+          r.baseline = baseline;
+          r.ttfb_ms = 200.0 * (baseline ? 1.0 : factor) * std::exp(sigma * z(engine));
+          r.phases = json::array{json::object{{"name", "imports"}, {"ms", r.ttfb_ms * 0.4}},
+                                 json::object{{"name", "data"}, {"ms", 120.0}}};
+          s.runs.push_back(std::move(r));
+        }
+      }
+    }
+    s.jobs.push_back(std::move(j));
+    return s.jobs.back();
+  }
+};
+
+TEST(Analysis, AnUnclearFirstBlockSchedulesTheNextOne) {
+  Builder b;
+  b.job("block", 10, 1.0, 0.08, "w1");  // 8% noise: neither different nor within 3%
+  WorkflowUpdate u = step_workflow(b.s);
+  EXPECT_EQ(u.state, "measuring");
+  EXPECT_FALSE(u.verdict);
+  ASSERT_EQ(u.new_jobs.size(), 1u);
+  EXPECT_EQ(u.new_jobs[0].stage, "block");
+  EXPECT_EQ(u.new_jobs[0].block, 2);
+  EXPECT_EQ(u.new_jobs[0].priority, 1) << "follow-up blocks go before new experiments";
+  EXPECT_EQ(u.new_jobs[0].payload.at("schedule").as_array().size(), 22u) << "1 warm-up + 10 runs per arm";
+  EXPECT_EQ(u.new_jobs[0].runs_total, 22);
+  ASSERT_EQ(u.looks.size(), 1u);
+  EXPECT_EQ(u.looks[0].at("outcome").as_string(), "unknown");
+  EXPECT_TRUE(u.result.at("verdict").is_null());
+}
+
+TEST(Analysis, AClearSlowdownIsRerunOnOtherWorkersBeforeItCounts) {
+  Builder b;
+  b.job("block", 10, 1.3, 0.03, "w1");
+  WorkflowUpdate u = step_workflow(b.s);
+  EXPECT_EQ(u.state, "confirming");
+  EXPECT_FALSE(u.verdict) << "not final until confirmed";
+  ASSERT_EQ(u.new_jobs.size(), 1u);
+  EXPECT_EQ(u.new_jobs[0].stage, "confirmation");
+  EXPECT_EQ(u.new_jobs[0].avoid_workers, std::vector<std::string>{"w1"});
+  EXPECT_EQ(u.result.at("tentative_verdict").as_string(), "regression");
+  EXPECT_EQ(u.result.at("confirmation").at("status").as_string(), "pending");
+}
+
+TEST(Analysis, AReproducedSlowdownIsAConfirmedRegression) {
+  Builder b("confirming");
+  b.job("block", 10, 1.3, 0.03, "w1");
+  b.job("confirmation", 10, 1.3, 0.03, "w2");
+  b.s.looks.push_back(json::object{{"look", 1}});
+  WorkflowUpdate u = step_workflow(b.s);
+  EXPECT_EQ(u.state, "done");
+  ASSERT_TRUE(u.verdict);
+  EXPECT_EQ(*u.verdict, "regression");
+  EXPECT_TRUE(u.result.at("confirmed").as_bool());
+  const auto& c = u.result.at("confirmation").as_object();
+  EXPECT_EQ(c.at("status").as_string(), "reproduced");
+  EXPECT_FALSE(c.at("same_workers").as_bool());
+  EXPECT_EQ(u.looks.size(), 1u) << "the confirmation is not a look of the adaptive test";
+  EXPECT_TRUE(u.new_jobs.empty());
+  EXPECT_NE(u.result.at("phase_summary").as_string().find("imports"), std::string::npos)
+      << u.result.at("phase_summary").as_string();
+}
+
+TEST(Analysis, AnUnreproducedSlowdownAlertsNobody) {
+  Builder b("confirming");
+  b.job("block", 10, 1.3, 0.03, "w1");
+  b.job("confirmation", 10, 1.0, 0.03, "w2");  // gone in the rerun: a flaky slowdown
+  WorkflowUpdate u = step_workflow(b.s);
+  EXPECT_EQ(u.state, "done");
+  EXPECT_EQ(*u.verdict, "inconclusive");
+  EXPECT_FALSE(u.result.at("confirmed").as_bool());
+  EXPECT_EQ(u.result.at("confirmation").at("status").as_string(), "not_reproduced");
+  EXPECT_NE(u.result.at("reason").as_string().find("not reproduced"), std::string::npos);
+}
+
+TEST(Analysis, TheRunsBudgetEndsInconclusive) {
+  Builder b;
+  for (int i = 0; i < 3; ++i) b.job("block", 10, 1.0, 0.15, "w1");  // 30 runs = max, 15% noise
+  WorkflowUpdate u = step_workflow(b.s);
+  EXPECT_EQ(u.state, "done");
+  EXPECT_EQ(*u.verdict, "inconclusive");
+  EXPECT_TRUE(u.new_jobs.empty());
+}
+
+TEST(Analysis, AFixedDesignDecidesOnceWithoutConfirmation) {
+  Builder b("measuring", 12);
+  b.job("block", 12, 1.3, 0.03, "w1");
+  WorkflowUpdate u = step_workflow(b.s);
+  EXPECT_EQ(u.state, "done");
+  EXPECT_EQ(*u.verdict, "regression");
+  EXPECT_FALSE(u.result.at("confirmed").as_bool());
+  EXPECT_EQ(u.result.at("confirmation").at("status").as_string(), "disabled");
+  EXPECT_DOUBLE_EQ(u.result.at("look").at("nominal_alpha").as_double(), 0.01);
+}
+
+TEST(Analysis, AFailedJobEndsTheWorkflowWithItsError) {
+  Builder b;
+  b.job("block", 10, 1.0, 0.03, "w1");
+  JobRecord& failed = b.job("block", 0, 1.0, 0.03, "w1", "failed");
+  failed.error = json::object{{"code", "workload_crashed"}, {"message", "exit status 1"}};
+  WorkflowUpdate u = step_workflow(b.s);
+  EXPECT_EQ(u.state, "done");
+  EXPECT_EQ(*u.verdict, "error");
+  EXPECT_EQ(u.result.at("error").at("code").as_string(), "workload_crashed");
+}
+
+TEST(Analysis, CalibrationBatchesSetTheThreshold) {
+  Builder b;
+  b.s.purpose = "calibration";
+  for (int i = 0; i < 3; ++i) b.job("calibration", 30, 1.0, 0.03, "w1");
+  CalibrationStep step = step_calibration(b.s);
+  EXPECT_EQ(step.status, "done");
+  const auto& r = step.result.as_object();
+  EXPECT_EQ(r.at("aa_experiments").to_number<long>(), 3);
+  EXPECT_GT(r.at("sigma_aa_pct").as_double(), 0.5);
+  EXPECT_GE(r.at("threshold_pct").as_double(), 3.0) << "never below min_effect_pct";
+  EXPECT_EQ(step.update.state, "done");
+  EXPECT_TRUE(step.update.result.contains("calibration"));
+}
+
+}  // namespace
+}  // namespace ttfb
