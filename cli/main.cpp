@@ -2,6 +2,7 @@
 //
 //   ttfb-lab submit --repo example --base main --diff change.diff --workflow example-train --wait
 //   ttfb-lab status 12          ttfb-lab wait 12          ttfb-lab repos          ttfb-lab workflows
+//   ttfb-lab calibrate example-train      ttfb-lab workflows example-train
 //
 // The server comes from --server or TTFB_LAB_SERVER, the token from --token or TTFB_LAB_TOKEN
 // (`./lab up` writes both into .lab/env). Exit codes: 0 no regression, 1 regression, 2 error,
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -147,7 +149,7 @@ int cmd_submit(const std::vector<std::string>& args) {
       "author", po::value(&author), "who the change is by (name <e-mail>)")("title", po::value(&title), "the change's title")(
       "change-url", po::value(&change_url), "link to the change under review")(
       "purpose", po::value(&purpose), "presubmit (default), release, bisect, calibration")(
-      "runs", po::value(&runs), "measured runs per arm (default: the workflow's)")(
+      "runs", po::value(&runs), "a fixed design: this many runs per arm, one look at alpha, no confirmation rerun (default: adaptive blocks until the test decides)")(
       "wait", po::bool_switch(&wait), "wait for the verdict, showing progress, and exit by it")(
       "timeout", po::value(&wait_timeout), "with --wait: give up after this many seconds (default: never)");
   add_common(d, c);
@@ -218,15 +220,27 @@ int cmd_status_or_wait(const std::vector<std::string>& args, bool wait) {
 
 int cmd_list(const std::vector<std::string>& args, const std::string& what) {
   Common c;
-  po::options_description d("ttfb-lab " + what + ": list the server's " + what);
+  std::string name;
+  po::options_description d(what == "workflows" ? "ttfb-lab workflows [NAME]: list the workflows, or show one with its "
+                                                  "threshold and calibration"
+                                                : "ttfb-lab " + what + ": list the server's " + what);
+  if (what == "workflows") d.add_options()("name", po::value(&name), "a workflow to show");
   add_common(d, c);
+  po::positional_options_description pos;
+  if (what == "workflows") pos.add("name", 1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(d).run(), vm);
+  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
   if (vm.count("help")) {
     std::cout << d;
     return 0;
   }
+  po::notify(vm);
   auto client = client_for(c);
+  if (!name.empty()) {
+    auto w = get_json(client, "/api/v1/workflows/" + name);
+    std::cout << (c.json_output ? json::serialize(w) + "\n" : ttfb::cli::format_workflow(w));
+    return 0;
+  }
   auto o = get_json(client, "/api/v1/" + what);
   if (c.json_output) {
     std::cout << json::serialize(o) << "\n";
@@ -236,8 +250,75 @@ int cmd_list(const std::vector<std::string>& args, const std::string& what) {
     const auto& x = v.as_object();
     std::cout << x.at("name").as_string().c_str();
     if (what == "repos") std::cout << "  (" << x.at("default_branch").as_string().c_str() << ")  " << x.at("url").as_string().c_str();
-    if (what == "workflows") std::cout << "  repo " << x.at("repo").as_string().c_str() << "  " << x.at("description").as_string().c_str();
+    if (what == "workflows") {
+      std::cout << "  repo " << x.at("repo").as_string().c_str();
+      if (const auto* t = x.if_contains("threshold_pct"); t && t->is_number()) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "  threshold %.2f%%%s", t->to_number<double>(),
+                      x.at("calibrated").as_bool() ? " (calibrated)" : " (not calibrated)");
+        std::cout << buf;
+      }
+      std::cout << "  " << x.at("description").as_string().c_str();
+    }
     std::cout << "\n";
+  }
+  return 0;
+}
+
+// Starts an A/A calibration and (unless --no-wait) waits for it, showing the runs done.
+int cmd_calibrate(const std::vector<std::string>& args) {
+  Common c;
+  std::string name, base;
+  int runs = 0, batches = 0, timeout = 0;
+  bool no_wait = false;
+  po::options_description d(
+      "ttfb-lab calibrate WORKFLOW: run A/A experiments (the same commit in both arms) and tune the workflow's\n"
+      "threshold so that false alarms stay within its budget (ROC over resampled A/A experiments)");
+  d.add_options()("workflow", po::value(&name)->required(), "workflow to calibrate")(
+      "base", po::value(&base), "revision to measure (default: the repository's default branch)")(
+      "runs", po::value(&runs), "runs per arm of each A/A batch (default: the workflow's calibration_runs_per_arm)")(
+      "batches", po::value(&batches), "A/A batches (default: the workflow's calibration_batches)")(
+      "no-wait", po::bool_switch(&no_wait), "start it and return")(
+      "timeout", po::value(&timeout), "give up waiting after this many seconds (default: never)");
+  add_common(d, c);
+  po::positional_options_description pos;
+  pos.add("workflow", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << d;
+    return 0;
+  }
+  po::notify(vm);
+  auto client = client_for(c);
+  json::object body;
+  if (!base.empty()) body["base"] = base;
+  if (runs > 0) body["runs_per_arm"] = runs;
+  if (batches > 0) body["batches"] = batches;
+  auto r = client.post("/api/v1/workflows/" + name + "/calibrate", json::serialize(body));
+  if (r.status != 202) fail_with(r, "calibrate " + name);
+  json::object started = json::parse(r.body).as_object();
+  const long id = started.at("calibration_id").as_int64();
+  const long experiment = started.at("experiment_id").as_int64();
+  std::cerr << "calibration " << id << " of " << name << " started: experiment " << experiment << "\n";
+  if (no_wait) {
+    if (c.json_output) std::cout << json::serialize(started) << "\n";
+    return 0;
+  }
+  json::object e = wait_for(client, experiment, timeout);
+  json::object w = get_json(client, "/api/v1/workflows/" + name);
+  if (c.json_output) {
+    std::cout << json::serialize(w) << "\n";
+  } else {
+    std::cout << ttfb::cli::format_workflow(w);
+  }
+  const auto& cal = w.at("calibration").as_object();
+  const auto* cur = cal.if_contains("current");
+  const bool done = cur && cur->is_object() && cur->as_object().at("id").as_int64() == id;
+  if (!done) {
+    std::cerr << "calibration " << id << " did not finish: experiment " << experiment << " is "
+              << e.at("status").as_string().c_str() << "\n";
+    return kExitError;
   }
   return 0;
 }
@@ -288,7 +369,8 @@ void usage() {
                "  status ID  show an experiment's state and results\n"
                "  wait ID    wait for an experiment's verdict, showing progress\n"
                "  repos      list repositories\n"
-               "  workflows  list workflows\n"
+               "  workflows [NAME]  list workflows, or show one with its threshold and calibration\n"
+               "  calibrate W  run A/A experiments and tune W's threshold to its false-positive budget\n"
                "  compare A B  judge two files of samples measured elsewhere (like benchstat)\n\n"
                "`ttfb-lab COMMAND --help` shows a command's options. The server and token come from\n"
                "--server/--token or TTFB_LAB_SERVER/TTFB_LAB_TOKEN.\n"
@@ -310,6 +392,7 @@ int main(int argc, char** argv) {
     if (cmd == "wait") return cmd_status_or_wait(args, true);
     if (cmd == "repos" || cmd == "workflows") return cmd_list(args, cmd);
     if (cmd == "compare") return cmd_compare(args);
+    if (cmd == "calibrate") return cmd_calibrate(args);
     std::cerr << "ttfb-lab: unknown command '" << cmd << "'\n\n";
     usage();
     return kExitError;

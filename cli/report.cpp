@@ -68,7 +68,16 @@ std::string format_experiment(const json::object& e) {
       const auto& w = wv.as_object();
       std::string name = str(w.if_contains("workflow"));
       std::string verdict = str(w.if_contains("verdict"), "pending");
+      const std::string state = str(w.if_contains("state"), "");
       const auto* rv = w.if_contains("result");
+      if (rv && rv->is_object()) {
+        const auto& r = rv->as_object();
+        const auto* confirmed = r.if_contains("confirmed");
+        if ((verdict == "regression" || verdict == "improvement") && confirmed && confirmed->is_bool())
+          verdict += confirmed->as_bool() ? " (confirmed)" : " (unconfirmed)";
+        if (state == "measuring" && verdict == "pending") verdict = "measuring";
+        if (state == "confirming") verdict = str(r.if_contains("tentative_verdict")) + "? confirming";
+      }
       if (!rv || !rv->is_object()) {
         rows.push_back({name, "-", "-", "-", "-", "-", "-", verdict});
         continue;
@@ -88,23 +97,45 @@ std::string format_experiment(const json::object& e) {
       if (eff && lo && hi) effect += " [" + fmt("%+.1f", *lo) + ", " + fmt("%+.1f", *hi) + "]";
       rows.push_back({name, n, mb ? fmt("%.1f ms", *mb) : "-", mc ? fmt("%.1f ms", *mc) : "-", effect,
                       p ? format_p(*p) : "-", thr ? fmt("%.1f%%", *thr) : "-", verdict});
+      if (const auto* reason = r.if_contains("reason"); reason && reason->is_string())
+        notes.push_back(name + ": " + str(reason));
+      if (const auto* cf = r.if_contains("confirmation"); cf && cf->is_object()) {
+        const auto& co = cf->as_object();
+        const std::string st = str(co.if_contains("status"), "");
+        std::string workers;
+        if (const auto* wk = co.if_contains("workers"); wk && wk->is_array())
+          for (const auto& x : wk->as_array()) workers += (workers.empty() ? "" : ", ") + str(&x);
+        if (st == "pending") {
+          notes.push_back(name + ": confirmation rerun queued (" +
+                          std::to_string(static_cast<long>(num(co, "runs_per_arm").value_or(0))) +
+                          " runs per arm, on other workers when there are any)");
+        } else if (st == "reproduced" || st == "not_reproduced") {
+          auto ce = num(co, "effect_pct"), cl = num(co, "ci_low_pct"), ch = num(co, "ci_high_pct"), cp = num(co, "p_value");
+          std::string line = name + ": confirmation rerun " + (st == "reproduced" ? "reproduced it" : "did NOT reproduce it");
+          if (ce && cl && ch && cp)
+            line += ": " + fmt("%+.1f%%", *ce) + " [" + fmt("%+.1f", *cl) + ", " + fmt("%+.1f", *ch) + "], p " + format_p(*cp);
+          if (!workers.empty()) line += " (on " + workers + ")";
+          notes.push_back(line);
+        }
+      }
+      if (const auto* cal = r.if_contains("calibration"); cal && cal->is_object()) {
+        const auto& co = cal->as_object();
+        auto k = num(co, "k"), sigma = num(co, "sigma_aa_pct"), id = num(co, "id");
+        if (k && sigma && id && thr)
+          notes.push_back(name + ": threshold " + fmt("%.2f%%", *thr) + " = max(min effect, k " + fmt("%.2f", *k) +
+                          " x sigma_AA " + fmt("%.2f%%", *sigma) + ") from calibration " +
+                          std::to_string(static_cast<long>(*id)));
+      }
       if (const auto* rk = r.if_contains("rank_test"); rk && rk->is_object()) {
         auto rp = num(rk->as_object(), "p_value"), hl = num(rk->as_object(), "hl_shift_pct");
         if (rp && hl) notes.push_back(name + ": rank test (Mann-Whitney) p " + format_p(*rp) + ", Hodges-Lehmann shift " + fmt("%+.1f%%", *hl));
       }
       auto ob = num(r, "outliers_baseline").value_or(0), oc = num(r, "outliers_candidate").value_or(0);
       if (ob + oc > 0)
-        notes.push_back(name + ": outliers removed (|ln x - median| > 3.5 MAD): " + std::to_string(static_cast<long>(ob)) +
+        notes.push_back(name + ": outliers removed (|ln x - pooled median| > 3.5 pooled MAD): " + std::to_string(static_cast<long>(ob)) +
                         " baseline, " + std::to_string(static_cast<long>(oc)) + " candidate");
-      if (const auto* ph = r.if_contains("phases"); ph && ph->is_array()) {
-        std::string line;
-        for (const auto& pv : ph->as_array()) {
-          const auto& po = pv.as_object();
-          auto d = num(po, "delta_ms");
-          if (d && std::fabs(*d) >= 0.5) line += (line.empty() ? "" : ", ") + str(po.if_contains("name")) + " " + fmt("%+.1f ms", *d);
-        }
-        if (!line.empty()) notes.push_back(name + ": phase medians moved: " + line);
-      }
+      if (const auto* ps = r.if_contains("phase_summary"); ps && ps->is_string() && !ps->as_string().empty())
+        notes.push_back(name + ": phases: " + str(ps));
       if (const auto* ws2 = r.if_contains("warnings"); ws2 && ws2->is_array())
         for (const auto& wn : ws2->as_array()) notes.push_back(name + ": " + str(&wn));
     }
@@ -139,6 +170,19 @@ std::string format_progress(const json::object& e, double elapsed) {
           << " done)";
     }
   }
+  // Where each workflow's adaptive test stands: which look, and whether it is being confirmed.
+  if (const auto* ws = e.if_contains("workflows"); ws && ws->is_array()) {
+    for (const auto& wv : ws->as_array()) {
+      const auto& w = wv.as_object();
+      const auto* rv = w.if_contains("result");
+      if (!rv || !rv->is_object()) continue;
+      const auto* lk = rv->as_object().if_contains("look");
+      if (!lk || !lk->is_object()) continue;
+      const auto& lo = lk->as_object();
+      out << "; " << str(w.if_contains("workflow")) << " look " << static_cast<long>(num(lo, "look").value_or(0)) << "/"
+          << static_cast<long>(num(lo, "looks_planned").value_or(0)) << " " << str(w.if_contains("state"), "");
+    }
+  }
   out << ", " << fmt("%.0f", elapsed) << " s";
   return out.str();
 }
@@ -150,6 +194,86 @@ int exit_code(const json::object& e) {
   if (verdict == "regression") return kExitRegression;
   if (verdict == "inconclusive" || verdict.empty()) return kExitInconclusive;
   return kExitNoRegression;
+}
+
+std::string format_workflow(const json::object& w) {
+  std::ostringstream out;
+  out << "workflow " << str(w.if_contains("name")) << "  (repo " << str(w.if_contains("repo")) << ")\n";
+  if (const auto* d = w.if_contains("description"); d && d->is_string() && !d->as_string().empty())
+    out << "  " << str(d) << "\n";
+  if (const auto* pv = w.if_contains("policy"); pv && pv->is_object()) {
+    const auto& p = pv->as_object();
+    out << "  policy     alpha " << fmt("%g", num(p, "alpha").value_or(0)) << ", min effect "
+        << fmt("%g%%", num(p, "min_effect_pct").value_or(0)) << ", blocks of "
+        << static_cast<long>(num(p, "runs_per_block").value_or(0)) << " runs per arm up to "
+        << static_cast<long>(num(p, "max_runs_per_arm").value_or(0)) << ", " << str(p.if_contains("spending"))
+        << " spending, confirmation " << (str(p.if_contains("confirm")) == "true" ? "on" : "off") << "\n";
+    out << "  budget     " << fmt("%g", num(p, "fp_budget_per_week").value_or(0)) << " false alarm(s) a week at "
+        << fmt("%g", num(p, "experiments_per_week").value_or(0)) << " experiments a week\n";
+  }
+  auto thr = num(w, "threshold_pct");
+  auto k = num(w, "k"), sigma = num(w, "sigma_aa_pct");
+  out << "  threshold  " << (thr ? fmt("%.2f%%", *thr) : "-");
+  if (k && sigma) out << " = max(min effect, k " << fmt("%.2f", *k) << " x sigma_AA " << fmt("%.2f%%", *sigma) << ")";
+  else out << " (the min effect: never calibrated; run `ttfb-lab calibrate " << str(w.if_contains("name")) << "`)";
+  out << "\n";
+  const auto* cv = w.if_contains("calibration");
+  if (!cv || !cv->is_object()) return out.str();
+  const auto& cal = cv->as_object();
+  if (const auto* cur = cal.if_contains("current"); cur && cur->is_object()) {
+    const auto& c = cur->as_object();
+    out << "  calibration " << str(c.if_contains("id")) << " (" << str(c.if_contains("trigger")) << ", finished "
+        << str(c.if_contains("finished_at")).substr(0, 19) << ", experiment " << str(c.if_contains("experiment_id")) << ")";
+    if (const auto* rv = c.if_contains("result"); rv && rv->is_object()) {
+      const auto& r = rv->as_object();
+      out << ": " << static_cast<long>(num(r, "aa_experiments").value_or(0)) << " A/A batches, "
+          << static_cast<long>(num(r, "samples").value_or(0)) << " runs\n";
+      auto fpr = num(r, "achieved_fpr"), target = num(r, "target_fpr");
+      std::string ci;
+      if (const auto* a = r.if_contains("achieved_fpr_ci"); a && a->is_array() && a->as_array().size() == 2)
+        ci = " [" + fmt("%.2f", 100 * a->as_array()[0].to_number<double>()) + ", " +
+             fmt("%.2f", 100 * a->as_array()[1].to_number<double>()) + "]";
+      out << "    false positives " << (fpr ? fmt("%.2f%%", 100 * *fpr) : "-") << ci << " of "
+          << static_cast<long>(num(r, "null_experiments").value_or(0)) << " resampled A/A experiments; target "
+          << (target ? fmt("%.2f%%", 100 * *target) : "-") << ": "
+          << (str(r.if_contains("budget_met")) == "true" ? "within budget" : "OVER BUDGET even at the largest k") << "\n";
+      if (const auto* pw = r.if_contains("power"); pw && pw->is_array()) {
+        out << "    power     ";
+        for (const auto& pv : pw->as_array()) {
+          const auto& po = pv.as_object();
+          out << " " << fmt("%+g%%", num(po, "effect_pct").value_or(0)) << ": " << fmt("%.0f%%", 100 * num(po, "power").value_or(0))
+              << " (" << fmt("%.0f", num(po, "mean_runs_per_arm").value_or(0)) << " runs/arm)";
+        }
+        out << "\n";
+      }
+      auto s90 = num(r, "smallest_effect_90_pct");
+      out << "    smallest slowdown detected with 90% power: " << (s90 ? fmt("%g%%", *s90) : "none of those injected") << "\n";
+      if (const auto* roc = r.if_contains("roc"); roc && roc->is_array() && !roc->as_array().empty()) {
+        out << "    ROC (k: threshold, FPR, power per injected slowdown):\n";
+        const auto& pts = roc->as_array();
+        const std::size_t step = std::max<std::size_t>(1, pts.size() / 8);
+        for (std::size_t i = 0; i < pts.size(); i += step) {
+          const auto& po = pts[i].as_object();
+          out << "      k " << fmt("%4.1f", num(po, "k").value_or(0)) << ": " << fmt("%5.2f%%", num(po, "threshold_pct").value_or(0))
+              << "  FPR " << fmt("%5.2f%%", 100 * num(po, "fpr").value_or(0)) << "  TPR";
+          if (const auto* t = po.if_contains("tpr"); t && t->is_array())
+            for (const auto& x : t->as_array()) out << " " << fmt("%3.0f%%", 100 * x.to_number<double>());
+          out << "\n";
+        }
+      }
+    } else {
+      out << "\n";
+    }
+  }
+  if (const auto* run = cal.if_contains("running"); run && run->is_object())
+    out << "  calibration " << str(run->as_object().if_contains("id")) << " is running (experiment "
+        << str(run->as_object().if_contains("experiment_id")) << ")\n";
+  if (const auto* last = cal.if_contains("last"); last && last->is_object())
+    out << "  the latest calibration " << str(last->as_object().if_contains("id")) << " ended "
+        << str(last->as_object().if_contains("status")) << ": "
+        << str(last->as_object().if_contains("error")) << "\n";
+  if (str(cal.if_contains("stale")) == "true") out << "  stale: " << str(cal.if_contains("stale_reason")) << "\n";
+  return out.str();
 }
 
 }  // namespace ttfb::cli

@@ -21,4 +21,8 @@ std::string format_experiment(const boost::json::object& experiment);
 std::string format_progress(const boost::json::object& experiment, double elapsed_seconds);
 int exit_code(const boost::json::object& experiment);
 
+// GET /api/v1/workflows/{name} as text: policy, threshold in force, the current calibration
+// (false positives against the budget, power per injected slowdown, ROC points), staleness.
+std::string format_workflow(const boost::json::object& workflow);
+
 }  // namespace ttfb::cli

@@ -7,7 +7,7 @@ namespace ttfb::cli {
 namespace {
 
 boost::json::object experiment(const char* status, const char* verdict) {
-  auto v = boost::json::parse(R"({"id": 7, "status": "done", "verdict": null, "url": "http://x/api/v1/experiments/7",
+  auto v = boost::json::parse(R"json({"id": 7, "status": "done", "verdict": null, "url": "http://x/api/v1/experiments/7",
     "base": {"ref": "main", "commit": "0123456789abcdef0123456789abcdef01234567"},
     "candidate": {"ref": null, "commit": "0123456789abcdef0123456789abcdef01234567", "diff_sha256": "ab12", "diff_lines": 9},
     "workflows": [{"workflow": "example-train", "verdict": "regression", "result": {
@@ -15,7 +15,13 @@ boost::json::object experiment(const char* status, const char* verdict) {
       "effect_pct": 33.4, "ci_low_pct": 29.0, "ci_high_pct": 38.1, "p_value": 1.2e-9, "threshold_pct": 3.0,
       "outliers_baseline": 1, "outliers_candidate": 0,
       "rank_test": {"test": "mann_whitney_u", "method": "exact", "p_value": 1.1e-5, "hl_shift_pct": 32.9},
-      "phases": [{"name": "imports", "delta_ms": 40.1}, {"name": "data", "delta_ms": 0.1}]}}]})").as_object();
+      "phases": [{"name": "imports", "delta_ms": 40.1}, {"name": "data", "delta_ms": 0.1}],
+      "phase_summary": "imports +40.1 ms (98% of the change); other phases within noise",
+      "reason": "slower by +33.4% [+29.0, +38.1] at look 1 of 6 (10 runs per arm, level 0.00244)",
+      "confirmed": true,
+      "confirmation": {"status": "reproduced", "effect_pct": 31.2, "ci_low_pct": 25.0, "ci_high_pct": 37.0,
+                       "p_value": 2e-8, "workers": ["w2"]},
+      "calibration": {"id": 3, "k": 1.5, "sigma_aa_pct": 1.2}}}]})json").as_object();
   v["status"] = status;
   if (verdict) v["verdict"] = verdict;
   return v;
@@ -36,12 +42,34 @@ TEST(Report, TableShowsNumbersVerdictAndMovedPhase) {
   EXPECT_NE(t.find("120.0 ms"), std::string::npos) << t;
   EXPECT_NE(t.find("+33.4% [+29.0, +38.1]"), std::string::npos) << t;
   EXPECT_NE(t.find("1.2e-09"), std::string::npos) << t;
-  EXPECT_NE(t.find("regression"), std::string::npos) << t;
-  EXPECT_NE(t.find("imports +40.1 ms"), std::string::npos) << t;
-  EXPECT_EQ(t.find("data +0.1"), std::string::npos) << "phases that did not move are left out";
+  EXPECT_NE(t.find("regression (confirmed)"), std::string::npos) << t;
+  EXPECT_NE(t.find("phases: imports +40.1 ms (98% of the change)"), std::string::npos) << t;
+  EXPECT_NE(t.find("at look 1 of 6"), std::string::npos) << t;
+  EXPECT_NE(t.find("confirmation rerun reproduced it: +31.2% [+25.0, +37.0], p 2.0e-08 (on w2)"), std::string::npos) << t;
+  EXPECT_NE(t.find("threshold 3.00% = max(min effect, k 1.50 x sigma_AA 1.20%) from calibration 3"), std::string::npos) << t;
   EXPECT_NE(t.find("base + diff (9 lines"), std::string::npos) << t;
   EXPECT_NE(t.find("rank test (Mann-Whitney) p 1.1e-05, Hodges-Lehmann shift +32.9%"), std::string::npos) << t;
-  EXPECT_NE(t.find("outliers removed (|ln x - median| > 3.5 MAD): 1 baseline, 0 candidate"), std::string::npos) << t;
+  EXPECT_NE(t.find("outliers removed (|ln x - pooled median| > 3.5 pooled MAD): 1 baseline, 0 candidate"), std::string::npos) << t;
+}
+
+TEST(Report, WorkflowShowsThresholdCalibrationAndRoc) {
+  auto w = boost::json::parse(R"({"name": "example-train", "repo": "example", "description": "d",
+    "policy": {"alpha": 0.01, "min_effect_pct": 1.0, "runs_per_block": 10, "max_runs_per_arm": 60, "spending": "pocock",
+               "confirm": true, "fp_budget_per_week": 1, "experiments_per_week": 200},
+    "threshold_pct": 1.8, "k": 1.5, "sigma_aa_pct": 1.2,
+    "calibration": {"stale": false, "stale_reason": "", "running": null, "last": null,
+      "current": {"id": 4, "trigger": "manual", "experiment_id": 9, "finished_at": "2026-11-23 12:00:00.1+00",
+        "result": {"aa_experiments": 4, "samples": 240, "achieved_fpr": 0.004, "achieved_fpr_ci": [0.002, 0.008],
+                   "target_fpr": 0.005, "null_experiments": 4000, "budget_met": true, "smallest_effect_90_pct": 5,
+                   "power": [{"effect_pct": 2, "power": 0.81, "mean_runs_per_arm": 41}],
+                   "roc": [{"k": 0, "threshold_pct": 1, "fpr": 0.01, "tpr": [0.9]}]}}}})").as_object();
+  std::string t = format_workflow(w);
+  EXPECT_NE(t.find("threshold  1.80% = max(min effect, k 1.50 x sigma_AA 1.20%)"), std::string::npos) << t;
+  EXPECT_NE(t.find("false positives 0.40% [0.20, 0.80]"), std::string::npos) << t;
+  EXPECT_NE(t.find("target 0.50%: within budget"), std::string::npos) << t;
+  EXPECT_NE(t.find("+2%: 81% (41 runs/arm)"), std::string::npos) << t;
+  EXPECT_NE(t.find("smallest slowdown detected with 90% power: 5%"), std::string::npos) << t;
+  EXPECT_NE(t.find("ROC"), std::string::npos) << t;
 }
 
 }  // namespace
