@@ -35,8 +35,10 @@ description = "The example trainer with a 3 s timeout, for the hanging-workload 
 command = ["python3", "train.py"]
 probe = "fd"
 timeout_seconds = 3
-runs_per_arm = 4
 warmup_runs = 0
+[policy]
+runs_per_block = 4
+max_runs_per_arm = 8
 [shrink]
 args = ["--steps", "1", "--device", "cpu", "--tiny"]
 """
