@@ -9,8 +9,8 @@
 // 1% slowdown for the tests to find) and log-sd 0.05, with 1% of the values multiplied by 1.5 to
 // 3 for a heavy right tail (the outlier rule's business). Each step runs 5 times and reports the
 // fastest: these machines are shared, and the minimum is the least disturbed. Everything but the
-// timings is deterministic; the analysis's own numbers are printed so a run can be checked
-// against another.
+// timings is deterministic (for a given standard library); the analysis's own numbers are
+// printed so that runs can be checked against each other.
 #include "server/stats/comparison.hpp"
 #include "server/stats/mann_whitney.hpp"
 #include "server/stats/welch.hpp"
@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -101,11 +102,15 @@ int main(int argc, char** argv) {
   std::vector<double> scratch;
   std::vector<Step> steps;
   steps.push_back({"sort", "(a) std::sort of all values (the floor)",
-                   best_ms([&] { std::sort(scratch.begin(), scratch.end()); }, [&] { scratch = all; })});
+                   best_ms([&] { std::sort(scratch.begin(), scratch.end()); },
+                           [&] { scratch = all; })});
   steps.push_back({"compare_arms", "(b) compare_arms: outliers, Welch, Mann-Whitney + HL, TOST",
-                   best_ms([&] { comparison = ttfb::stats::compare_arms(baseline, candidate, policy); })});
-  steps.push_back({"welch", "(c) welch_log_t_test alone",
-                   best_ms([&] { welch = ttfb::stats::welch_log_t_test(baseline, candidate, policy.confidence); })});
+                   best_ms([&] {
+                     comparison = ttfb::stats::compare_arms(baseline, candidate, policy);
+                   })});
+  steps.push_back({"welch", "(c) welch_log_t_test alone", best_ms([&] {
+                     welch = ttfb::stats::welch_log_t_test(baseline, candidate, policy.confidence);
+                   })});
   // Where (b) goes, for whoever tunes it next, and the interval phases.cpp adds per phase.
   const auto& kept_b = comparison.baseline_outliers.kept;
   const auto& kept_c = comparison.candidate_outliers.kept;
@@ -127,10 +132,11 @@ int main(int argc, char** argv) {
     }
     std::printf("}, \"compare_arms_under_target\": %s, \"result\": {\"verdict\": \"%s\", "
                 "\"welch_effect_pct\": %.17g, \"hl_shift_ms\": %.17g, \"hl_shift_pct\": %.17g, "
-                "\"rank_p_value\": %.17g, \"outliers_baseline\": %zu, \"outliers_candidate\": %zu}}\n",
-                steps[1].ms < kTargetMs ? "true" : "false",
-                verdict.c_str(), welch.effect_pct, rank.hl_shift,
-                rank.hl_shift_pct, rank.p_value, comparison.baseline_outliers.removed_count,
+                "\"rank_p_value\": %.17g, \"outliers_baseline\": %zu, "
+                "\"outliers_candidate\": %zu}}\n",
+                steps[1].ms < kTargetMs ? "true" : "false", verdict.c_str(), welch.effect_pct,
+                rank.hl_shift, rank.hl_shift_pct, rank.p_value,
+                comparison.baseline_outliers.removed_count,
                 comparison.candidate_outliers.removed_count);
     return 0;
   }
@@ -142,9 +148,10 @@ int main(int argc, char** argv) {
   }
   std::printf("\ntarget: (b) under %.0f ms -- %s\n", kTargetMs,
               steps[1].ms < kTargetMs ? "met" : "NOT met");
-  std::printf("result: %s, Welch %+.4f%%, HL %+.6f ms (%+.4f%%), rank p %.3g, outliers removed %zu / %zu\n",
-              verdict.c_str(), welch.effect_pct, rank.hl_shift,
-              rank.hl_shift_pct, rank.p_value, comparison.baseline_outliers.removed_count,
+  std::printf("result: %s, Welch %+.4f%%, HL %+.6f ms (%+.4f%%), rank p %.3g, "
+              "outliers removed %zu / %zu\n",
+              verdict.c_str(), welch.effect_pct, rank.hl_shift, rank.hl_shift_pct, rank.p_value,
+              comparison.baseline_outliers.removed_count,
               comparison.candidate_outliers.removed_count);
   return 0;
 }

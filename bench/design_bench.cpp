@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
   // The designs: the product's default (Pocock spending, blocks of 10 up to 60 per arm), the
   // same with O'Brien-Fleming spending, fixed-n Welch designs, and naive repeated looks.
   std::vector<Design> designs = {adaptive("adaptive pocock 10..60", Spending::pocock, 10, 60),
+                                 adaptive("adaptive pocock 5..60", Spending::pocock, 5, 60),
                                  adaptive("adaptive obrien_fleming 10..60", Spending::obrien_fleming, 10, 60),
                                  fixed(10), fixed(30), fixed(60)};
   Design naive = adaptive("naive looks at alpha 10..60", Spending::pocock, 10, 60);
@@ -157,7 +158,7 @@ int main(int argc, char** argv) {
   for (std::size_t e = 0; e < kEffects.size(); ++e) by_effect.push_back(simulate(designs, kEffects[e], experiments, seed + 1 + e));
   json::array power;
   if (!as_json) {
-    std::printf("\n## Power (share ending as a confirmed-size regression) and mean runs per arm\n\n| design |");
+    std::printf("\n## Power (share ending as a regression) and mean runs per arm\n\n| design |");
     for (double e : kEffects) std::printf(" +%g%% power | runs |", e);
     std::printf("\n|---|");
     for (std::size_t e = 0; e < kEffects.size(); ++e) std::printf("---|---|");
@@ -177,27 +178,32 @@ int main(int argc, char** argv) {
   }
   report["power"] = std::move(power);
 
-  // 3. The headline at +5 %: the smallest fixed n with at least the adaptive design's power.
+  // 3. The headline at +5 %: each adaptive design's mean runs against the smallest fixed n whose
+  // power is at least the adaptive design's (capped at 99%: "100%" of a finite simulation is
+  // not a power level), and against the textbook 90%.
   const std::size_t five = 2;
-  const auto& adaptive_5 = by_effect[five][0];
-  const double adaptive_power = static_cast<double>(adaptive_5.regressions) / adaptive_5.experiments;
-  const double adaptive_runs = adaptive_5.runs / adaptive_5.experiments;
   json::array headline;
-  for (double target : {adaptive_power, 0.90}) {
-    int lo = 2, hi = 400;
-    while (lo < hi) {  // power grows with n: bisect on n (common random numbers keep it monotone enough)
-      int mid = (lo + hi) / 2;
-      if (fixed_power(mid, 5.0, experiments, seed + 99) >= target) hi = mid;
-      else lo = mid + 1;
+  if (!as_json) std::printf("\n## Runs at +5%% against fixed-n designs of equal power\n\n");
+  for (std::size_t a = 0; a < 3; ++a) {
+    const auto& o = by_effect[five][a];
+    const double adaptive_power = static_cast<double>(o.regressions) / o.experiments;
+    const double adaptive_runs = o.runs / o.experiments;
+    for (double target : {std::min(adaptive_power, 0.99), 0.90}) {
+      int lo = 2, hi = 400;
+      while (lo < hi) {  // power grows with n: bisect on n
+        int mid = (lo + hi) / 2;
+        if (fixed_power(mid, 5.0, experiments, seed + 99) >= target) hi = mid;
+        else lo = mid + 1;
+      }
+      headline.push_back(json::object{{"design", designs[a].name}, {"target_power", target}, {"fixed_n", lo},
+                                      {"adaptive_power", adaptive_power}, {"adaptive_mean_runs", adaptive_runs},
+                                      {"ratio", adaptive_runs / lo}});
+      if (!as_json)
+        std::printf("+5%%, %s (power %s, %.1f runs per arm on average) vs the smallest fixed-n Welch design with power "
+                    ">= %s (n = %d): ratio %.2f\n",
+                    designs[a].name.c_str(), pct(adaptive_power).c_str(), adaptive_runs, pct(target).c_str(), lo,
+                    adaptive_runs / lo);
     }
-    headline.push_back(json::object{{"target_power", target}, {"fixed_n", lo},
-                                    {"adaptive_power", adaptive_power}, {"adaptive_mean_runs", adaptive_runs},
-                                    {"ratio", adaptive_runs / lo}});
-    if (!as_json)
-      std::printf("\n%s at +5%%: the adaptive design (power %s) uses %.1f runs per arm on average; the smallest fixed-n "
-                  "Welch design with power >= %s needs n = %d: ratio %.2f (target <= 0.60)",
-                  target == adaptive_power ? "Equal power" : "Textbook 90% power", pct(adaptive_power).c_str(),
-                  adaptive_runs, pct(target).c_str(), lo, adaptive_runs / lo);
   }
   report["headline_5pct"] = std::move(headline);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -205,7 +211,7 @@ int main(int argc, char** argv) {
   if (as_json) {
     std::cout << json::serialize(report) << "\n";
   } else {
-    std::printf("\n\n(%.1f s)\n", seconds);
+    std::printf("\n(%.1f s)\n", seconds);
   }
   return 0;
 }

@@ -417,14 +417,16 @@ class PairDifferences {
 
   // The k1-th and k2-th smallest differences (1-based, k1 <= k2 <= k1 + 1 <= pairs()), exact.
   // Narrows a bracket of ranks, two probes a pass, until few enough differences lie in it to
-  // copy out and select among as hl_median does. The first probes are quantiles of 4096 random
+  // copy out and select among as hl_median does. The first probes are quantiles of a sample of
   // pairs. Later ones interpolate linearly between the bracket's ends, keeping
-  // kInterpolationSlack times the last interpolation's error to each side: the differences'
-  // distribution is smooth where it is dense, so that error is around 1e-4 of the bracket and
-  // each pass shrinks it a thousandfold (500,000 per arm: three passes), the last one copying
-  // out the differences between its probes as it counts them. Two passes in a row that fail to
-  // halve the bracket (ties, gaps) switch to bisection over the representable doubles, which
-  // ends within 64 passes whatever the data; a bracket down to one value (ties) ends at once.
+  // kInterpolationSlack times the line's last error to each side: the differences' distribution
+  // is smooth where it is dense, so that error is around 1e-4 of the bracket and each pass
+  // shrinks it a thousandfold (500,000 per arm: three passes, the last one copying out the
+  // differences between its probes as it counts them). Where the line fits badly (the rank in a
+  // valley between modes) the probes come from a sample of the bracket instead. Two passes in a
+  // row that fail to halve the bracket (ties, gaps) switch to bisection over the representable
+  // doubles, which ends within 64 passes whatever the data; a bracket down to a single value
+  // (ties) ends at once.
   std::pair<double, double> select(std::uint64_t k1, std::uint64_t k2) const {
     assert(1 <= k1 && k1 <= k2 && k2 <= k1 + 1 && k2 <= pairs_);
     // Invariant: lo_count < k1 <= k2 <= hi_count; exactly lo_count differences are below
@@ -479,8 +481,8 @@ class PairDifferences {
       }
       p1 = std::clamp(p1, lo_above, hi);
       p2 = std::clamp(p2, lo_above, hi);
-      // An interpolating pass that expects few enough differences between its probes copies
-      // them out as it goes, saving the extraction pass when the ranks land between them.
+      // A pass that expects few enough differences between its probes copies them out as it
+      // goes, saving the extraction pass when the ranks land between them.
       Collector between;
       between.capacity = static_cast<std::size_t>(2 * extract_budget_);
       const bool collect =
@@ -540,10 +542,10 @@ class PairDifferences {
   Probes sampled_probes(std::uint64_t k1, std::uint64_t k2, std::uint64_t lo_count,
                         std::uint64_t hi_count, double lo_above, double hi,
                         std::uint64_t& state) const {
-    // 4096 draws cost about a tenth of a pass at 500,000 per arm; for small matrices, where a
-    // pass is cheap and the bracket small, fewer do.
-    const std::size_t samples = static_cast<std::size_t>(
-        std::clamp<std::uint64_t>((hi_count - lo_count) / 256, 256, 4096));
+    // Draws cost ~50 ns each against a few per value for a pass: 4096 are a tenth of a pass at
+    // 500,000 per arm, but would be most of the time for small arms, which get fewer.
+    const std::size_t samples =
+        std::clamp<std::size_t>((b_.size() + c_.size()) / 64, 256, 4096);
     const std::size_t m = c_.size();
     const std::size_t n = b_.size();
     const double* b = b_.data();
@@ -584,7 +586,8 @@ class PairDifferences {
     // The value below which the weighted sample puts `fraction` of the bracket, moved out by the
     // margin in `direction`; the bracket's end when that leaves it.
     auto quantile = [&](double fraction, double direction, double end) {
-      const double se = std::sqrt(std::max(fraction * (1.0 - fraction), 1.0 / effective) / effective);
+      const double spread = std::max(fraction * (1.0 - fraction), 1.0 / effective);
+      const double se = std::sqrt(spread / effective);
       const double margin = 4.0 * se + 1.0 / effective;
       margin_sum += margin;
       const double target = (fraction + direction * margin) * total;

@@ -31,15 +31,17 @@
 // The reference tests hold it to R within 1e-12 relative (W, exact p) and 1e-9 (normal p),
 // see tests/data/stats/make_reference_rank.R.
 //
-// Cost: O(N log N) time and O(N) memory for N = n_b + n_c values, so 500,000 per arm is fine.
-// The test sorts each arm once and merges them for the ranks. The Hodges-Lehmann medians are
-// order statistics of the n_b n_c pairwise differences: up to kHodgesLehmannMaxMaterializedPairs
-// pairs they are materialised and selected with nth_element, as always; above it they are
-// selected from the two sorted arms without storing the pairs (each pass counts the differences
-// <= d in O(N) with two pointers; a sample, then interpolation, then bisection narrow the rank
-// bracket in a handful of passes until its few differences are copied out). Both give the
-// identical double: the same differences, computed the same way, ranked the same way. The exact
-// p-value, O(n_b^2 n_c^2), only ever runs below kMannWhitneyExactMaxN per arm.
+// Cost: O(N log N) time and O(N) memory for N = n_b + n_c values; 500,000 per arm takes about
+// half the time of one std::sort of the 10^6 values (bench/analysis_bench.cpp). The test sorts
+// each arm once (radix sort from 4096 values) and merges them for the ranks. The Hodges-Lehmann
+// medians are order statistics of the n_b n_c pairwise differences: up to
+// kHodgesLehmannMaxMaterializedPairs pairs they are materialised and selected with nth_element,
+// as always; above it they are selected from the two sorted arms without storing the pairs
+// (each pass counts the differences <= d in O(N) with two pointers; sampled, interpolated or
+// bisecting probes narrow the rank bracket, in three passes for TTFB-like data, until its few
+// differences are copied out). Both give the identical double: the same differences, computed
+// the same way, ranked the same way. The exact p-value, O(n_b^2 n_c^2), only ever runs below
+// kMannWhitneyExactMaxN per arm.
 //
 // Edge cases (all defined, none crash):
 // - A value that is <= 0, NaN or infinite: throws std::invalid_argument naming the arm and index
@@ -70,11 +72,12 @@ enum class MannWhitneyMethod { kExact, kNormal };
 
 // Up to this many pairs (n_b n_c) the Hodges-Lehmann estimates and interval are computed from all
 // pairwise differences materialised (8 bytes each, nth_element or sort); above it by selection
-// from the sorted arms. The results are the same double either way (the tests hold the two paths
-// to ==), so the number is only about speed: near 2^16 pairs (e.g. 256 per arm) the two cost
-// about the same, below it materialising wins by skipping the passes' fixed costs, above it it
-// loses fast (1000 per arm: ~8 MB and milliseconds; 500,000 per arm: 2 TB, impossible).
-inline constexpr std::size_t kHodgesLehmannMaxMaterializedPairs = std::size_t{1} << 16;
+// from the sorted arms. The results are the same doubles either way (the tests hold the two paths
+// to ==), so the number is only about speed. Measured: the two cost the same around 32 per arm;
+// at 64 per arm selection is 2-5x faster, at 1,000 per arm 40x (the interval 600x: 77 ms
+// against 0.12 ms), and at 500,000 per arm all pairs would need 2 TB. 64 x 64 also keeps every
+// reference case against R on the all-pairs path.
+inline constexpr std::size_t kHodgesLehmannMaxMaterializedPairs = 64 * 64;
 
 // Which path computes the Hodges-Lehmann order statistics. kAuto picks by the constant above;
 // the other two force a path, for tests that compare them and for benchmarks.
@@ -146,7 +149,9 @@ double hodges_lehmann_shift_pct(std::span<const double> baseline_ms,
 // below), then checked with the statistic itself on the midpoints on both sides and moved to the
 // neighbouring difference until the check holds, so it is the same difference the bisection
 // over the list finds (they could part only if rounding made the statistic non-monotone across
-// midpoints, which it is not in exact arithmetic).
+// midpoints, which it is not in exact arithmetic). Values so far apart that a difference
+// overflows to infinity (beyond DBL_MAX) make any interval meaningless; the two paths may then
+// disagree.
 struct HodgesLehmannInterval {
   MannWhitneyMethod method = MannWhitneyMethod::kNormal;
   double low = 0.0;          // candidate - baseline, the values' unit

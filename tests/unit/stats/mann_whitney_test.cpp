@@ -320,8 +320,10 @@ TEST(MannWhitney, SortedSelectionEqualsAllPairsOnEdgeCases) {
   for (int i = 0; i < 350; ++i) signed_values.push_back(static_cast<double>((i * 37) % 101) - 50.5);
   const auto all = HodgesLehmannAlgorithm::kAllPairs;
   const auto sel = HodgesLehmannAlgorithm::kSortedSelection;
-  EXPECT_EQ(hodges_lehmann_shift(signed_values, ramp, all), hodges_lehmann_shift(signed_values, ramp, sel));
-  EXPECT_EQ(hodges_lehmann_shift(ramp, signed_values, all), hodges_lehmann_shift(ramp, signed_values, sel));
+  EXPECT_EQ(hodges_lehmann_shift(signed_values, ramp, all),
+            hodges_lehmann_shift(signed_values, ramp, sel));
+  EXPECT_EQ(hodges_lehmann_shift(ramp, signed_values, all),
+            hodges_lehmann_shift(ramp, signed_values, sel));
   const HodgesLehmannInterval a = hodges_lehmann_ci(ramp, signed_values, 0.95, all);
   const HodgesLehmannInterval s = hodges_lehmann_ci(ramp, signed_values, 0.95, sel);
   EXPECT_EQ(a.low, s.low);
