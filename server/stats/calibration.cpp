@@ -53,13 +53,24 @@ std::vector<std::vector<LookSummary>> simulate(std::span<const AaExperiment> poo
   std::mt19937_64 engine(seed);
   const auto n = static_cast<std::size_t>(plan.back().runs_per_arm);
   const double factor = 1.0 + effect_pct / 100.0;
+  // Both arms of an A/A batch ran the same commit: their runs are one sample. Drawing both arms
+  // from it keeps what differs between batches (a slower worker, a busier hour) out of the arm
+  // difference, as it is in real experiments whose arms are interleaved on one worker. Drawing
+  // each arm from its own arm would instead replay that batch's chance difference between its
+  // arms as if it were systematic, with more runs than the batch had: false positives well
+  // above alpha on pure noise.
+  std::vector<std::vector<double>> pooled;
+  for (const auto& aa : pool) {
+    pooled.emplace_back(aa.baseline);
+    pooled.back().insert(pooled.back().end(), aa.candidate.begin(), aa.candidate.end());
+  }
   std::vector<double> b(n), c(n);
   std::vector<std::vector<LookSummary>> out;
   out.reserve(static_cast<std::size_t>(s.null_experiments));
   for (int e = 0; e < s.null_experiments; ++e) {
-    const AaExperiment& aa = pool[bootstrap_draw_index(engine, pool.size())];
-    for (std::size_t i = 0; i < n; ++i) b[i] = aa.baseline[bootstrap_draw_index(engine, aa.baseline.size())];
-    for (std::size_t i = 0; i < n; ++i) c[i] = factor * aa.candidate[bootstrap_draw_index(engine, aa.candidate.size())];
+    const std::vector<double>& runs = pooled[bootstrap_draw_index(engine, pooled.size())];
+    for (std::size_t i = 0; i < n; ++i) b[i] = runs[bootstrap_draw_index(engine, runs.size())];
+    for (std::size_t i = 0; i < n; ++i) c[i] = factor * runs[bootstrap_draw_index(engine, runs.size())];
     out.push_back(summarize_looks(b, c, plan));
   }
   return out;

@@ -8,10 +8,14 @@
 //   c.threshold_pct;   // max(min_effect_pct, k * sigma_aa_pct)
 //
 // Method (all of it seeded, so the same pool and settings give the same answer):
-// 1. Null experiments: pick one real A/A experiment of the pool at random (keeping whatever
-//    systematic difference its two arms had, e.g. the order of runs), draw max_runs_per_arm runs
-//    per arm from its arms with replacement, and run the adaptive design (adaptive.hpp) on them,
-//    look by look. Repeated null_experiments times.
+// 1. Null experiments: pick one real A/A batch of the pool at random, draw max_runs_per_arm runs
+//    for each arm with replacement from that batch's runs (both arms together: they ran the same
+//    commit), and run the adaptive design (adaptive.hpp) on them, look by look. Repeated
+//    null_experiments times. Drawing within one batch keeps its noise (its worker, its hour)
+//    and, like a real experiment whose arms interleave on one worker, leaves what differs
+//    between batches out of the arm difference. (Drawing each arm from its own arm would replay
+//    the batch's chance difference between arms as if it were real, with more runs than the
+//    batch had: false positives far above alpha on pure noise.)
 // 2. Injected experiments: the same draws with every candidate value multiplied by
 //    (1 + e / 100), for each injected effect e (default 1, 2, 5, 10 %).
 // 3. sigma_aa_pct: the standard deviation, over the null experiments, of the effect (percent)
