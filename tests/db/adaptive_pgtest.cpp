@@ -10,6 +10,7 @@
 #include "server/store/experiments.hpp"
 #include "server/store/jobs.hpp"
 #include "server/store/workflow_state.hpp"
+#include "throwaway_db.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -23,29 +24,10 @@ namespace ttfb {
 namespace {
 namespace json = boost::json;
 
-std::string admin_dsn() {
-  const char* dsn = std::getenv("TTFB_LAB_TEST_PG_ADMIN_DSN");
-  if (!dsn || !*dsn) {
-    ADD_FAILURE() << "TTFB_LAB_TEST_PG_ADMIN_DSN is not set: run the database tests through ./lab test";
-    throw std::runtime_error("no test database");
-  }
-  return dsn;
-}
-
-class AdaptiveStoreTest : public ::testing::Test {
+class AdaptiveStoreTest : public testing::ThrowawayDatabaseTest {
  protected:
   void SetUp() override {
-    static std::atomic<int> counter{0};
-    name_ = "ttfb_pgtest_adaptive_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
-    pqxx::connection admin(admin_dsn());
-    pqxx::nontransaction nt(admin);
-    nt.exec("DROP DATABASE IF EXISTS " + name_);
-    nt.exec("CREATE DATABASE " + name_);
-    std::string dsn = admin_dsn();
-    auto pos = dsn.find("dbname=");
-    dsn = (pos == std::string::npos ? dsn + " " : dsn.substr(0, pos)) + "dbname=" + name_;
-    db_ = std::make_unique<Database>(dsn, 4);
-    db_->migrate(TTFB_LAB_SCHEMA_DIR);
+    ThrowawayDatabaseTest::SetUp();
     wf_.name = "wf";
     wf_.repo = "example";
     wf_.command = {"true"};
@@ -53,13 +35,6 @@ class AdaptiveStoreTest : public ::testing::Test {
     wf_.policy.runs_per_block = 4;
     wf_.policy.max_runs_per_arm = 8;
   }
-  void TearDown() override {
-    db_.reset();
-    pqxx::connection admin(admin_dsn());
-    pqxx::nontransaction nt(admin);
-    nt.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-  }
-
   NewJob block_job(const std::string& stage = "block") {
     NewJob j;
     j.workflow = wf_.name;
@@ -109,8 +84,6 @@ class AdaptiveStoreTest : public ::testing::Test {
     return id;
   }
 
-  std::string name_;
-  std::unique_ptr<Database> db_;
   WorkflowConfig wf_;
   RepoConfig repo_{"example", "/srv/example", "main", ""};
 };

@@ -7,6 +7,7 @@
 #include "server/store/experiments.hpp"
 #include "server/store/jobs.hpp"
 #include "server/store/tokens.hpp"
+#include "throwaway_db.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -21,39 +22,9 @@ namespace ttfb {
 namespace {
 namespace json = boost::json;
 
-std::string admin_dsn() {
-  const char* dsn = std::getenv("TTFB_LAB_TEST_PG_ADMIN_DSN");
-  if (!dsn || !*dsn) {
-    ADD_FAILURE() << "TTFB_LAB_TEST_PG_ADMIN_DSN is not set: run the database tests through ./lab test, "
-                     "or point it at a PostgreSQL maintenance database (e.g. 'host=/tmp dbname=postgres')";
-    throw std::runtime_error("no test database");
-  }
-  return dsn;
-}
-
-// A fresh database per test, dropped afterwards.
-class StoreTest : public ::testing::Test {
+// A fresh database per test (throwaway_db.hpp), dropped afterwards.
+class StoreTest : public testing::ThrowawayDatabaseTest {
  protected:
-  void SetUp() override {
-    static std::atomic<int> counter{0};
-    name_ = "ttfb_pgtest_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
-    pqxx::connection admin(admin_dsn());
-    pqxx::nontransaction nt(admin);
-    nt.exec("DROP DATABASE IF EXISTS " + name_);
-    nt.exec("CREATE DATABASE " + name_);
-    std::string dsn = admin_dsn();
-    auto pos = dsn.find("dbname=");
-    dsn = (pos == std::string::npos ? dsn + " " : dsn.substr(0, pos)) + "dbname=" + name_;
-    db_ = std::make_unique<Database>(dsn, 4);
-    db_->migrate(TTFB_LAB_SCHEMA_DIR);
-  }
-  void TearDown() override {
-    db_.reset();
-    pqxx::connection admin(admin_dsn());
-    pqxx::nontransaction nt(admin);
-    nt.exec("DROP DATABASE IF EXISTS " + name_ + " WITH (FORCE)");
-  }
-
   long make_experiment(int jobs, int runs_per_arm = 2) {
     NewExperiment e;
     e.repo = "example";
@@ -81,8 +52,6 @@ class StoreTest : public ::testing::Test {
     return w;
   }
 
-  std::string name_;
-  std::unique_ptr<Database> db_;
 };
 
 TEST_F(StoreTest, MigrationsApplyOnceAndAreRecorded) {
