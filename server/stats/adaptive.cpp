@@ -87,13 +87,13 @@ LookDecision decide_look(std::span<const double> baseline_ms, std::span<const do
   if (r.outcome == Outcome::different) {
     d.reason = d.comparison.decision.reason + " at " + look_words(d);
   } else if (r.outcome == Outcome::same) {
-    d.reason = fmt("the same within the %g%% threshold: ", design.threshold_pct) + effect + " at " + look_words(d);
+    d.reason = fmt("the same within the %.3g%% threshold: ", design.threshold_pct) + effect + " at " + look_words(d);
   } else if (d.more_runs) {
     d.reason = effect + ": neither different nor the same yet at " + look_words(d) + "; another block";
   } else if (r.verdict == Verdict::no_change) {
     d.reason = d.comparison.decision.reason + " at " + look_words(d);
   } else {
-    d.reason = effect + fmt(": neither different nor within the %g%% threshold after ", design.threshold_pct) +
+    d.reason = effect + fmt(": neither different nor within the %.3g%% threshold after ", design.threshold_pct) +
                look_words(d) + ", the last the runs budget allows";
   }
   return d;

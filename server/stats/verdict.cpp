@@ -35,7 +35,7 @@ void require_policy(const Policy& p) {
 // "+7.9% [+4.1%, +11.8%] at 95%, p = 0.00012"
 std::string describe_effect(const WelchResult& w) {
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%+.2f%% [%+.2f%%, %+.2f%%] at %g%%, p = %.3g", w.effect_pct,
+  std::snprintf(buf, sizeof buf, "%+.2f%% [%+.2f%%, %+.2f%%] at %.4g%%, p = %.3g", w.effect_pct,
                 w.effect_ci_low_pct, w.effect_ci_high_pct, 100.0 * w.confidence, w.p_value);
   return buf;
 }
@@ -104,10 +104,10 @@ Decision decide(const WelchResult& welch, const Policy& policy) {
 
   if (significant && slower && welch.effect_pct >= policy.min_effect_pct) {
     d.verdict = Verdict::regression;
-    d.reason = "slower by " + effect + format(", at least the %g%% threshold", policy.min_effect_pct);
+    d.reason = "slower by " + effect + format(", at least the %.3g%% threshold", policy.min_effect_pct);
   } else if (significant && faster && welch.effect_pct <= -policy.min_effect_pct) {
     d.verdict = Verdict::improvement;
-    d.reason = "faster by " + effect + format(", at least the %g%% threshold", policy.min_effect_pct);
+    d.reason = "faster by " + effect + format(", at least the %.3g%% threshold", policy.min_effect_pct);
   } else {
     d.verdict = Verdict::no_change;
     if (!significant) {
@@ -115,7 +115,7 @@ Decision decide(const WelchResult& welch, const Policy& policy) {
     } else if (!slower && !faster) {
       d.reason = effect + ": significant, but the interval includes 0";
     } else {
-      d.reason = effect + format(": significant, but smaller than the %g%% threshold",
+      d.reason = effect + format(": significant, but smaller than the %.3g%% threshold",
                                  policy.min_effect_pct);
     }
   }
