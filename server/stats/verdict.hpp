@@ -22,10 +22,11 @@
 // threshold is the same percent on the fast side (a -3% change for a 3% threshold), not the
 // log-symmetric -2.91%, because the threshold is read as a percent by people.
 //
-// Known v0 limitation, on purpose: "not significant" is called no_change even when the CI is
-// wide enough to hide a real regression. The later engine replaces this with an equivalence
-// test (TOST) and answers inconclusive -> more runs in that case; until then the warning below
-// flags small samples.
+// On its own this is a one-look rule: "not significant" is called no_change even when the CI is
+// wide enough to hide a real regression. The server does not use it alone: adaptive.hpp turns
+// it into different / same / unknown per look, with "same" shown by an equivalence test and
+// "unknown" answered by more runs. `ttfb-lab compare` (one fixed look) reports it with TOST
+// alongside.
 //
 // `error` is never produced by decide(): it is the verdict of an experiment whose runs failed
 // (set by the scheduler), kept here so the whole vocabulary has one to_string/from_string.
