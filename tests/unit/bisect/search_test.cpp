@@ -1,0 +1,123 @@
+// The bisection search (server/bisect/search.hpp) driven by simulated commits: a range with a
+// step of known size at a known commit, with log-normal noise. Seeded, so every run is the same.
+#include "server/bisect/search.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <set>
+#include <stdexcept>
+
+namespace ttfb::bisect {
+namespace {
+
+struct Range {
+  std::vector<double> level;  // median TTFB of each commit
+  std::set<int> broken;
+  std::mt19937_64 engine{1};
+  std::vector<double> measure(int commit, int runs) {
+    std::normal_distribution<double> z(0.0, 0.03);
+    std::vector<double> out;
+    for (int i = 0; i < runs; ++i) out.push_back(level[static_cast<std::size_t>(commit)] * std::exp(z(engine)));
+    return out;
+  }
+};
+
+Range with_steps(int commits, std::vector<std::pair<int, double>> steps, std::uint64_t seed = 1) {
+  Range r;
+  r.engine.seed(seed);
+  double ms = 200.0;
+  for (int c = 0; c < commits; ++c) {
+    for (const auto& [at, pct] : steps)
+      if (at == c) ms *= 1.0 + pct / 100.0;
+    r.level.push_back(ms);
+  }
+  return r;
+}
+
+SearchResult run(Search& s, Range& r, int max_rounds = 200) {
+  for (int round = 0; round < max_rounds && !s.done(); ++round) {
+    for (const auto& q : s.requests()) {
+      if (r.broken.count(q.commit)) {
+        s.mark_broken(q.commit);
+      } else {
+        s.add_runs(q.commit, r.measure(q.commit, q.runs));
+      }
+    }
+  }
+  EXPECT_TRUE(s.done()) << "the search must end";
+  return s.result();
+}
+
+TEST(Bisection, FindsTheOneCulpritAndItsEffect) {
+  for (int culprit : {1, 7, 15, 16}) {
+    Range r = with_steps(17, {{culprit, 10.0}}, static_cast<std::uint64_t>(culprit));
+    Search s(17, SearchOptions{});
+    SearchResult res = run(s, r);
+    EXPECT_EQ(res.status, "found") << res.message;
+    ASSERT_EQ(res.culprits.size(), 1u) << "culprit " << culprit;
+    EXPECT_EQ(res.culprits[0].commit, culprit);
+    EXPECT_NEAR(res.culprits[0].effect_pct, 10.0, 3.0);
+    EXPECT_GT(res.culprits[0].ci_low_pct, 0.0);
+    EXPECT_GT(res.runs, 0);
+    EXPECT_GT(res.rounds, 0);
+  }
+}
+
+TEST(Bisection, NoRegressionBetweenTheEndsStopsEarly) {
+  Range r = with_steps(33, {});
+  Search s(33, SearchOptions{});
+  SearchResult res = run(s, r);
+  EXPECT_EQ(res.status, "no_regression");
+  EXPECT_TRUE(res.culprits.empty());
+  EXPECT_LE(res.runs, 2 * 60) << "only the ends were measured";
+}
+
+TEST(Bisection, TwoCulpritsAreBothFound) {
+  Range r = with_steps(33, {{9, 8.0}, {24, 12.0}}, 3);
+  Search s(33, SearchOptions{});
+  SearchResult res = run(s, r);
+  ASSERT_EQ(res.culprits.size(), 2u) << res.message;
+  EXPECT_EQ(res.culprits[0].commit, 9);
+  EXPECT_EQ(res.culprits[1].commit, 24);
+}
+
+TEST(Bisection, ABrokenCommitIsSkippedAndReportedNotBlamed) {
+  Range r = with_steps(17, {{11, 10.0}}, 4);
+  r.broken = {8, 10};
+  Search s(17, SearchOptions{});
+  SearchResult res = run(s, r);
+  ASSERT_EQ(res.culprits.size(), 1u) << res.message;
+  // Commit 10 cannot be measured: the step is pinned between 9 and 11, on the first usable commit.
+  EXPECT_EQ(res.culprits[0].commit, 11);
+  ASSERT_FALSE(res.broken.empty()) << "the search ran into a broken commit and says so";
+  for (int c : res.broken) EXPECT_TRUE(c == 8 || c == 10) << c;
+  EXPECT_EQ(res.status, "found");
+}
+
+TEST(Bisection, ParallelProbesTakeFewerRounds) {
+  Range a = with_steps(65, {{40, 10.0}}, 5), b = with_steps(65, {{40, 10.0}}, 5);
+  Search one(65, SearchOptions{});
+  SearchOptions three;
+  three.parallel_probes = 3;
+  Search par(65, three);
+  SearchResult r1 = run(one, a), r3 = run(par, b);
+  ASSERT_EQ(r1.culprits.size(), 1u);
+  ASSERT_EQ(r3.culprits.size(), 1u);
+  EXPECT_EQ(r3.culprits[0].commit, 40);
+  EXPECT_LT(r3.rounds, r1.rounds);
+}
+
+TEST(Bisection, RejectsBadInput) {
+  EXPECT_THROW(Search(1, SearchOptions{}), std::invalid_argument);
+  SearchOptions o;
+  o.parallel_probes = 0;
+  EXPECT_THROW(Search(5, o), std::invalid_argument);
+  Search s(5, SearchOptions{});
+  EXPECT_THROW(s.add_runs(5, {1.0}), std::invalid_argument);
+  EXPECT_THROW(s.mark_broken(-1), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ttfb::bisect
