@@ -42,6 +42,22 @@ void add_common(po::options_description& d, Common& c) {
       "json", po::bool_switch(&c.json_output), "print the server's JSON instead of a table")("help,h", "show this help");
 }
 
+constexpr const char* kExitCodesHelp = "\nexit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive\n";
+
+// Parses a command's arguments into the variables its options are bound to. Returns false when
+// --help was asked for (the options, and `help_footer`, are printed); throws po::error otherwise.
+bool parse_args(const std::vector<std::string>& args, const po::options_description& d,
+                const po::positional_options_description& pos, const std::string& help_footer = "") {
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+  if (vm.count("help")) {
+    std::cout << d << help_footer;
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
 ttfb::HttpClient client_for(Common& c) {
   if (c.server.empty()) {
     if (const char* s = std::getenv("TTFB_LAB_SERVER")) c.server = s;
@@ -153,13 +169,7 @@ int cmd_submit(const std::vector<std::string>& args) {
       "wait", po::bool_switch(&wait), "wait for the verdict, showing progress, and exit by it")(
       "timeout", po::value(&wait_timeout), "with --wait: give up after this many seconds (default: never)");
   add_common(d, c);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(d).run(), vm);
-  if (vm.count("help")) {
-    std::cout << d << "\nexit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_args(args, d, po::positional_options_description{}, kExitCodesHelp)) return 0;
   if (diff_path.empty() == candidate.empty())
     throw std::runtime_error("give exactly one of --diff FILE (or --diff - for stdin) and --candidate REV");
 
@@ -206,13 +216,7 @@ int cmd_status_or_wait(const std::vector<std::string>& args, bool wait) {
   add_common(d, c);
   po::positional_options_description pos;
   pos.add("id", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
-  if (vm.count("help")) {
-    std::cout << d;
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_args(args, d, pos)) return 0;
   auto client = client_for(c);
   json::object e = wait ? wait_for(client, id, wait_timeout) : get_json(client, "/api/v1/experiments/" + std::to_string(id));
   return show(e, c.json_output);
@@ -228,13 +232,7 @@ int cmd_list(const std::vector<std::string>& args, const std::string& what) {
   add_common(d, c);
   po::positional_options_description pos;
   if (what == "workflows") pos.add("name", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
-  if (vm.count("help")) {
-    std::cout << d;
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_args(args, d, pos)) return 0;
   auto client = client_for(c);
   if (!name.empty()) {
     auto w = get_json(client, "/api/v1/workflows/" + name);
@@ -283,13 +281,7 @@ int cmd_calibrate(const std::vector<std::string>& args) {
   add_common(d, c);
   po::positional_options_description pos;
   pos.add("workflow", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
-  if (vm.count("help")) {
-    std::cout << d;
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_args(args, d, pos)) return 0;
   auto client = client_for(c);
   json::object body;
   if (!base.empty()) body["base"] = base;
@@ -341,13 +333,7 @@ int cmd_compare(const std::vector<std::string>& args) {
       "json", po::bool_switch(&as_json), "print JSON")("help,h", "show this help");
   po::positional_options_description pos;
   pos.add("a", 1).add("b", 1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
-  if (vm.count("help")) {
-    std::cout << d << "\nexit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_args(args, d, pos, kExitCodesHelp)) return 0;
   auto base = ttfb::cli::read_samples(a, arm_a);
   auto cand = ttfb::cli::read_samples(b, arm_b);
   json::object c = ttfb::cli::compare_samples(base, cand, policy);

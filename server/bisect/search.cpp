@@ -44,9 +44,16 @@ void Search::mark_broken(int commit) {
   }
 }
 
-bool Search::measured_enough(int commit, int runs) const {
+int Search::runs_of(int commit) const {
   auto it = runs_.find(commit);
-  return it != runs_.end() && static_cast<int>(it->second.size()) >= runs;
+  return it == runs_.end() ? 0 : static_cast<int>(it->second.size());
+}
+
+bool Search::need(int commit, int runs) {
+  const int have = runs_of(commit);
+  if (have >= runs) return false;
+  pending_.push_back(Request{commit, runs - have});
+  return true;
 }
 
 bool Search::differs(int a, int b) const {
@@ -103,25 +110,13 @@ void Search::finish_interval(const Interval& iv) {
   const int block = options_.design.runs_per_block;
   const int budget = options_.max_runs_per_commit;
   const int least = std::min(budget, 2 * block);
-  auto count = [&](int c) { return runs_.count(c) ? static_cast<int>(runs_.at(c).size()) : 0; };
-  if (count(iv.good) >= least && count(iv.bad) >= least && differs(iv.good, iv.bad)) return;
-  for (int c : {iv.good, iv.bad}) {
-    if (count(c) < budget) pending_.push_back(Request{c, std::min(block, budget - count(c))});
-  }
+  if (runs_of(iv.good) >= least && runs_of(iv.bad) >= least && differs(iv.good, iv.bad)) return;
+  for (int c : {iv.good, iv.bad}) need(c, std::min(budget, runs_of(c) + block));
 }
 
 void Search::step() {
   const int block = options_.design.runs_per_block;
   const int budget = options_.max_runs_per_commit;
-  auto need = [&](int c, int runs) {
-    if (!measured_enough(c, runs)) {
-      const int have = runs_.count(c) ? static_cast<int>(runs_.at(c).size()) : 0;
-      pending_.push_back(Request{c, runs - have});
-      return true;
-    }
-    return false;
-  };
-
   if (broken_.front() || broken_.back()) {
     result_.status = "broken";
     result_.message = std::string("the ") + (broken_.front() ? "good" : "bad") + " end of the range cannot be measured";
@@ -130,8 +125,7 @@ void Search::step() {
   }
   // 1. The ends, with the adaptive design: different, or stop.
   if (!ends_verified_) {
-    const int n = std::min(runs_.count(0) ? static_cast<int>(runs_.at(0).size()) : 0,
-                           runs_.count(n_ - 1) ? static_cast<int>(runs_.at(n_ - 1).size()) : 0);
+    const int n = std::min(runs_of(0), runs_of(n_ - 1));
     if (n >= block) {
       const auto d = stats::decide_look(runs_.at(0), runs_.at(n_ - 1), options_.design);
       const auto& w = d.comparison.decision.welch;
@@ -193,12 +187,12 @@ void Search::step() {
     Interval narrowed = iv;
     bool unresolved = false;
     for (int p : probes) {
-      const int have = static_cast<int>(runs_.at(p).size());
+      const int have = runs_of(p);
       auto side = classify(p, iv, have >= budget);
       if (!side) {
         need(p, std::min(budget, have + block));
-        need(iv.good, std::min(budget, std::max(have + block, static_cast<int>(runs_.at(iv.good).size()))));
-        need(iv.bad, std::min(budget, std::max(have + block, static_cast<int>(runs_.at(iv.bad).size()))));
+        need(iv.good, std::min(budget, have + block));  // the ends keep up with the probe
+        need(iv.bad, std::min(budget, have + block));
         unresolved = true;
         break;
       }

@@ -91,7 +91,8 @@ class Search {
   void step();
   std::optional<Side> classify(int probe, const Interval& iv, bool at_budget) const;
   bool differs(int a, int b) const;      // regression from a to b, decided
-  bool measured_enough(int commit, int runs) const;
+  int runs_of(int commit) const;       // measured runs so far
+  bool need(int commit, int runs);     // requests what is missing to reach `runs`; false if none
   int nearest_usable(int commit, const Interval& iv) const;
   void finish_interval(const Interval& iv);
 
