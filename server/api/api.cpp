@@ -232,7 +232,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
         throw ApiError(ErrorCode::not_found, "workflow '" + std::string(match[1]) + "' does not exist");
       json::object o = it->second.to_api_json();
       json::object status = calibration_status(db_, it->first, it->second.policy);
-      auto cal = current_calibration(db_, it->first);
+      auto cal = current_of(status);
       o["threshold_pct"] = design_snapshot(it->second, cal, std::nullopt, std::nullopt).at("threshold_pct");
       // The current calibration's numbers at the top level, the whole record under "calibration".
       for (const char* key : {"sigma_aa_pct", "k", "achieved_fpr", "target_fpr", "budget_met", "power",

@@ -126,6 +126,19 @@ json::object calibration_status(Database& db, const std::string& workflow, const
   });
 }
 
+std::optional<CurrentCalibration> current_of(const json::object& status) {
+  const auto* cur = status.if_contains("current");
+  if (!cur || !cur->is_object()) return std::nullopt;
+  const auto& c = cur->as_object();
+  const auto* sigma = c.if_contains("sigma_aa_pct");
+  const auto* k = c.if_contains("k");
+  if (!sigma || !k || !sigma->is_number() || !k->is_number()) return std::nullopt;
+  const auto* finished = c.if_contains("finished_at");
+  return CurrentCalibration{c.at("id").to_number<long>(), sigma->to_number<double>(), k->to_number<double>(),
+                            number(c, "threshold_pct"),
+                            finished && finished->is_string() ? std::string(finished->get_string()) : ""};
+}
+
 std::vector<std::string> stale_calibrations(Database& db, const std::map<std::string, WorkflowConfig>& workflows) {
   std::vector<std::string> out;
   for (const auto& [name, wf] : workflows) {

@@ -38,6 +38,10 @@ void cancel_calibration_of(pqxx::work& tx, long experiment_id);
 //  "experiments_since": n}: what GET /api/v1/workflows/{name} shows under "calibration".
 boost::json::object calibration_status(Database& db, const std::string& workflow, const WorkflowPolicy& policy);
 
+// The "current" calibration of a calibration_status() answer as submissions use it (nullopt when
+// there is none), so a caller holding the status need not read the row again.
+std::optional<CurrentCalibration> current_of(const boost::json::object& status);
+
 // Workflows whose latest finished calibration is stale (older than recalibrate_after_days, or
 // followed by recalibrate_after_experiments experiments) and which have none running. Only
 // workflows calibrated before: a first calibration is asked for by people.
