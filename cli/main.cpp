@@ -3,24 +3,33 @@
 //   ttfb-lab submit --repo example --base main --diff change.diff --workflow example-train --wait
 //   ttfb-lab status 12          ttfb-lab wait 12          ttfb-lab repos          ttfb-lab workflows
 //   ttfb-lab calibrate example-train      ttfb-lab workflows example-train
+//   ttfb-lab release gate v1.1 --repo example --base v1.0 --candidate v1.1 --owner-email rc@example.com
+//   ttfb-lab bisect --repo example --good v1.0 --bad v1.1 --workflow example-train
+//   ttfb-lab releases     ttfb-lab bisections     ttfb-lab alerts --status failed
 //
 // The server comes from --server or TTFB_LAB_SERVER, the token from --token or TTFB_LAB_TOKEN
 // (`./lab up` writes both into .lab/env). Exit codes: 0 no regression, 1 regression, 2 error,
-// 3 inconclusive.
+// 3 inconclusive; for release gates 0 passed, 1 blocked, 2 error, 3 pending; for bisections
+// 0 no regression, 1 culprit(s) found, 2 error, 3 running (cli/releases.hpp).
 #include "cli/compare.hpp"
+#include "cli/releases.hpp"
 #include "cli/report.hpp"
+#include "cli/text.hpp"
 #include "common/errors.hpp"
 #include "common/http_client.hpp"
 
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -104,41 +113,82 @@ std::string read_diff(const std::string& path) {
   return ss.str();
 }
 
-// Polls until the experiment has finished, showing progress on stderr.
-json::object wait_for(const ttfb::HttpClient& c, long id, int timeout_seconds) {
-  auto start = std::chrono::steady_clock::now();
-  bool tty = isatty(STDERR_FILENO);
-  auto last_line = start - std::chrono::hours(1);
+// The progress line while waiting, on stderr: rewritten in place on a terminal (cut to its
+// width, or \r could not return to its start), a new line every 10 s otherwise (CI logs).
+class ProgressLine {
+ public:
+  void show(const std::string& line, bool last) {
+    const auto now = std::chrono::steady_clock::now();
+    if (tty_) {
+      std::cerr << "\r\033[K" << fit(line) << std::flush;
+      if (last) std::cerr << "\n";
+    } else if (last || now - last_line_ > std::chrono::seconds(10)) {
+      std::cerr << line << "\n";
+      last_line_ = now;
+    }
+  }
+  // Before another message: ends a line left open on a terminal.
+  void interrupt() const {
+    if (tty_) std::cerr << "\n";
+  }
+
+ private:
+  static std::string fit(const std::string& line) {
+    winsize ws{};
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) != 0 || ws.ws_col < 10 || line.size() < ws.ws_col) return line;
+    return line.substr(0, ws.ws_col - 4) + "...";
+  }
+  bool tty_ = isatty(STDERR_FILENO) != 0;
+  std::chrono::steady_clock::time_point last_line_ = std::chrono::steady_clock::now() - std::chrono::hours(1);
+};
+
+struct Polled {
+  json::object last;         // the last document fetched
+  bool timed_out = false;    // `timeout_seconds` passed before it settled
+};
+
+// Fetches every `every` until `settled`, showing `progress` on stderr. The server may be
+// restarting: transport failures are retried for a minute before giving up.
+Polled poll(const std::function<json::object()>& fetch, const std::function<bool(const json::object&)>& settled,
+            const std::function<std::string(const json::object&, double)>& progress, int timeout_seconds,
+            std::chrono::milliseconds every) {
+  const auto start = std::chrono::steady_clock::now();
+  ProgressLine line;
   int transport_failures = 0;
   while (true) {
-    json::object e;
+    json::object o;
     try {
-      e = get_json(c, "/api/v1/experiments/" + std::to_string(id));
+      o = fetch();
       transport_failures = 0;
     } catch (const ttfb::TransportError& err) {
-      // The server may be restarting: keep waiting a while before giving up.
       if (++transport_failures > 30) throw;
-      std::cerr << "\n" << err.what() << " (retrying)\n";
+      line.interrupt();
+      std::cerr << err.what() << " (retrying)\n";
       std::this_thread::sleep_for(std::chrono::seconds(2));
       continue;
     }
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::string status(e.at("status").as_string());
-    bool finished = status == "done" || status == "error" || status == "cancelled";
-    auto now = std::chrono::steady_clock::now();
-    if (tty) {
-      std::cerr << "\r\033[K" << ttfb::cli::format_progress(e, elapsed) << std::flush;
-      if (finished) std::cerr << "\n";
-    } else if (finished || now - last_line > std::chrono::seconds(10)) {
-      std::cerr << ttfb::cli::format_progress(e, elapsed) << "\n";
-      last_line = now;
-    }
-    if (finished) return e;
-    if (timeout_seconds > 0 && elapsed > timeout_seconds)
-      throw std::runtime_error("gave up waiting for experiment " + std::to_string(id) + " after " +
-                               std::to_string(timeout_seconds) + " s; it goes on: `ttfb-lab wait " + std::to_string(id) + "`");
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const bool done = settled(o);
+    const bool out_of_time = !done && timeout_seconds > 0 && elapsed > timeout_seconds;
+    line.show(progress(o, elapsed), done || out_of_time);
+    if (done || out_of_time) return {std::move(o), out_of_time};
+    std::this_thread::sleep_for(every);
   }
+}
+
+// Polls until the experiment has finished, showing progress on stderr.
+json::object wait_for(const ttfb::HttpClient& c, long id, int timeout_seconds) {
+  const std::string target = "/api/v1/experiments/" + std::to_string(id);
+  auto finished = [](const json::object& e) {
+    std::string status(e.at("status").as_string());
+    return status == "done" || status == "error" || status == "cancelled";
+  };
+  Polled p = poll([&] { return get_json(c, target); }, finished, ttfb::cli::format_progress, timeout_seconds,
+                  std::chrono::milliseconds(500));
+  if (p.timed_out)
+    throw std::runtime_error("gave up waiting for experiment " + std::to_string(id) + " after " +
+                             std::to_string(timeout_seconds) + " s; it goes on: `ttfb-lab wait " + std::to_string(id) + "`");
+  return p.last;
 }
 
 int show(const json::object& e, bool as_json) {
@@ -164,7 +214,9 @@ int cmd_submit(const std::vector<std::string>& args) {
       "workflow,w", po::value(&workflows), "workflow to run (repeatable; default: all of the repository's)")(
       "author", po::value(&author), "who the change is by (name <e-mail>)")("title", po::value(&title), "the change's title")(
       "change-url", po::value(&change_url), "link to the change under review")(
-      "purpose", po::value(&purpose), "presubmit (default), release, bisect, calibration")(
+      "purpose", po::value(&purpose),
+      "presubmit (default) or release; for a release gate that bisects a regression use `ttfb-lab release gate`, "
+      "for bisections `ttfb-lab bisect`, for calibrations `ttfb-lab calibrate`")(
       "runs", po::value(&runs), "a fixed design: this many runs per arm, one look at alpha, no confirmation rerun (default: adaptive blocks until the test decides)")(
       "wait", po::bool_switch(&wait), "wait for the verdict, showing progress, and exit by it")(
       "timeout", po::value(&wait_timeout), "with --wait: give up after this many seconds (default: never)");
@@ -348,6 +400,275 @@ int cmd_compare(const std::vector<std::string>& args) {
                                      : ttfb::cli::kExitNoRegression;
 }
 
+// --- release gates, bisections, alerts (issue 4) -------------------------------------------
+
+constexpr const char* kReleaseExitCodesHelp =
+    "\nexit codes: 0 passed, 1 blocked, 2 error or cancelled (also: a rejected request, an unreachable server,\n"
+    "--timeout reached), 3 still pending (--no-wait, or `release status` without --wait)\n";
+constexpr const char* kBisectExitCodesHelp =
+    "\nexit codes: 0 no regression between good and bad, 1 culprit(s) found, 2 error, broken or cancelled (also: a\n"
+    "rejected request, an unreachable server, --timeout reached), 3 still running (--no-wait, or `bisect status`\n"
+    "without --wait)\n";
+
+ttfb::cli::ReportStyle style_for(const Common& c) {
+  return {.colour = !c.json_output && isatty(STDOUT_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr};
+}
+
+void print(const json::object& o, const Common& c, const std::function<std::string(const json::object&)>& format) {
+  std::cout << (c.json_output ? json::serialize(o) + "\n" : format(o));
+}
+
+json::object post_json(const ttfb::HttpClient& c, const std::string& target, const json::object& body, const std::string& what) {
+  auto r = c.post(target, json::serialize(body));
+  if (r.status < 200 || r.status > 299) fail_with(r, what);
+  return json::parse(r.body).as_object();
+}
+
+// Detail for a progress line only: an HTTP error leaves it out instead of ending the wait.
+std::optional<json::object> get_detail(const ttfb::HttpClient& c, const std::string& target) {
+  auto r = c.get(target);
+  if (r.status != 200) return std::nullopt;
+  json::error_code ec;
+  auto v = json::parse(r.body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.as_object());
+}
+
+// "?repo=example&limit=20" from the options given (empty values left out).
+std::string query(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::string q;
+  for (const auto& [k, v] : params)
+    if (!v.empty()) q += (q.empty() ? "?" : "&") + k + "=" + ttfb::cli::text::percent_encode(v);
+  return q;
+}
+
+std::string release_target(const std::string& name) { return "/api/v1/releases/" + ttfb::cli::text::percent_encode(name); }
+std::string bisection_target(long id) { return "/api/v1/bisections/" + std::to_string(id); }
+
+// Waits until the gate is decided and the bisections it started have finished. While the gate
+// is measured the progress line shows the experiment's looks; while bisections run, where each
+// one stands (their full documents: the release carries summaries).
+Polled wait_for_release(const ttfb::HttpClient& c, const std::string& name, int timeout_seconds) {
+  std::optional<json::object> experiment;
+  std::vector<json::object> running;
+  auto fetch = [&] {
+    json::object r = get_json(c, release_target(name));
+    experiment.reset();
+    running.clear();
+    namespace text = ttfb::cli::text;
+    if (const auto* e = text::object_field(r, "experiment"); e && !ttfb::cli::release_decided(r))
+      if (auto id = text::num(*e, "id")) experiment = get_detail(c, "/api/v1/experiments/" + std::to_string(static_cast<long>(*id)));
+    if (const auto* bs = text::array_field(r, "bisections"))
+      for (const auto& v : *bs) {
+        if (!v.is_object() || ttfb::cli::bisection_finished(v.as_object())) continue;
+        if (auto id = text::num(v.as_object(), "id"))
+          if (auto full = get_detail(c, bisection_target(static_cast<long>(*id)))) running.push_back(std::move(*full));
+      }
+    return r;
+  };
+  auto progress = [&](const json::object& r, double elapsed) {
+    return ttfb::cli::format_release_progress(r, elapsed, experiment ? &*experiment : nullptr, running);
+  };
+  return poll(fetch, ttfb::cli::release_settled, progress, timeout_seconds, std::chrono::seconds(2));
+}
+
+Polled wait_for_bisection(const ttfb::HttpClient& c, long id, int timeout_seconds) {
+  return poll([&] { return get_json(c, bisection_target(id)); }, ttfb::cli::bisection_finished,
+              ttfb::cli::format_bisection_progress, timeout_seconds, std::chrono::seconds(2));
+}
+
+// Prints what the wait ended with and exits by it; --timeout reached is an error, with the
+// command that picks the wait up again.
+int finish_release(const Polled& p, const Common& c, const std::string& name, int timeout_seconds) {
+  const auto style = style_for(c);
+  print(p.last, c, [&](const json::object& r) { return ttfb::cli::format_release(r, style); });
+  if (p.timed_out) {
+    std::cerr << "gave up waiting after " << timeout_seconds << " s; the gate goes on: `ttfb-lab release status " << name
+              << " --wait`\n";
+    return kExitError;
+  }
+  return ttfb::cli::release_exit_code(p.last);
+}
+
+int finish_bisection(const Polled& p, const Common& c, long id, int timeout_seconds) {
+  const auto style = style_for(c);
+  print(p.last, c, [&](const json::object& b) { return ttfb::cli::format_bisection(b, style); });
+  if (p.timed_out) {
+    std::cerr << "gave up waiting after " << timeout_seconds << " s; the bisection goes on: `ttfb-lab bisect status " << id
+              << " --wait`\n";
+    return kExitError;
+  }
+  return ttfb::cli::bisection_exit_code(p.last);
+}
+
+int cmd_release_gate(const std::vector<std::string>& args) {
+  Common c;
+  std::string name, repo, base, candidate, owner, owner_email;
+  std::vector<std::string> workflows;
+  bool no_wait = false;
+  int timeout = 0;
+  po::options_description d(
+      "ttfb-lab release gate NAME: measure a release candidate against its base over the repository's workflows.\n"
+      "A confirmed regression blocks the release and starts a bisection per regressed workflow, whose culprits\n"
+      "(and the owner) are alerted. Waits until the gate is decided and its bisections have finished");
+  d.add_options()("name", po::value(&name)->required(), "the release's name, unique (e.g. v1.1)")(
+      "repo", po::value(&repo)->required(), "repository name (see `ttfb-lab repos`)")(
+      "base", po::value(&base)->required(), "the release to compare with: branch, tag or SHA")(
+      "candidate", po::value(&candidate)->required(), "the release candidate: branch, tag or SHA")(
+      "workflow,w", po::value(&workflows), "workflow to gate on (repeatable; default: all of the repository's)")(
+      "owner", po::value(&owner), "who owns the release (told when it is blocked)")(
+      "owner-email", po::value(&owner_email), "the owner's e-mail")(
+      "no-wait", po::bool_switch(&no_wait), "create the gate and return (exit 3 while it is pending)")(
+      "timeout", po::value(&timeout), "give up waiting after this many seconds (exit 2; the gate goes on)");
+  add_common(d, c);
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  if (!parse_args(args, d, pos, kReleaseExitCodesHelp)) return 0;
+
+  json::object body{{"name", name}, {"repo", repo}, {"base", base}, {"candidate", candidate}};
+  if (!workflows.empty()) body["workflows"] = json::array(workflows.begin(), workflows.end());
+  if (!owner.empty()) body["owner"] = owner;
+  if (!owner_email.empty()) body["owner_email"] = owner_email;
+  auto client = client_for(c);
+  auto answer = client.post("/api/v1/releases", json::serialize(body));
+  if (answer.status == 409) {
+    try {
+      fail_with(answer, "creating release gate " + name);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string(e.what()) + "\n  to follow the existing gate: ttfb-lab release status " + name + " --wait");
+    }
+  }
+  if (answer.status < 200 || answer.status > 299) fail_with(answer, "creating release gate " + name);
+  json::object created = json::parse(answer.body).as_object();
+  if (no_wait) {
+    print(created, c, [&](const json::object& r) { return ttfb::cli::format_release(r, style_for(c)); });
+    std::cerr << "follow it with: ttfb-lab release status " << name << " --wait\n";
+    return ttfb::cli::release_exit_code(created);
+  }
+  std::cerr << "release gate " << name << " created: " << ttfb::cli::text::field(created, "dashboard_url") << "\n";
+  return finish_release(wait_for_release(client, name, timeout), c, name, timeout);
+}
+
+int cmd_release_status(const std::vector<std::string>& args) {
+  Common c;
+  std::string name;
+  bool wait = false;
+  int timeout = 0;
+  po::options_description d("ttfb-lab release status NAME: show a release gate, its workflows' verdicts and its bisections");
+  d.add_options()("name", po::value(&name)->required(), "the release's name")(
+      "wait", po::bool_switch(&wait), "wait until the gate is decided and its bisections have finished, showing progress")(
+      "timeout", po::value(&timeout), "with --wait: give up after this many seconds (exit 2)");
+  add_common(d, c);
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  if (!parse_args(args, d, pos, kReleaseExitCodesHelp)) return 0;
+  auto client = client_for(c);
+  if (wait) return finish_release(wait_for_release(client, name, timeout), c, name, timeout);
+  return finish_release(Polled{get_json(client, release_target(name))}, c, name, timeout);
+}
+
+void release_usage() {
+  std::cout << "usage: ttfb-lab release gate NAME --repo R --base REF --candidate REF [--workflow W]... [--owner NAME]\n"
+               "                              [--owner-email E] [--no-wait] [--timeout SECONDS]\n"
+               "       ttfb-lab release status NAME [--wait] [--timeout SECONDS]\n\n"
+               "  gate    measure a release candidate against its base; a regression blocks it and is bisected\n"
+               "  status  show a release gate (--wait: until it is decided and its bisections have finished)\n\n"
+               "`ttfb-lab releases` lists them; `ttfb-lab release gate --help` shows the options."
+            << kReleaseExitCodesHelp;
+}
+
+int cmd_release(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    release_usage();
+    return args.empty() ? kExitError : 0;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "gate") return cmd_release_gate(rest);
+  if (args[0] == "status") return cmd_release_status(rest);
+  std::cerr << "ttfb-lab release: unknown subcommand '" << args[0] << "'\n\n";
+  release_usage();
+  return kExitError;
+}
+
+int cmd_bisect_status(const std::vector<std::string>& args) {
+  Common c;
+  long id = 0;
+  bool wait = false;
+  int timeout = 0;
+  po::options_description d("ttfb-lab bisect status ID: show a bisection: culprits, broken commits, what it measured, its cost");
+  d.add_options()("id", po::value(&id)->required(), "bisection id")(
+      "wait", po::bool_switch(&wait), "wait until it has finished, showing progress")(
+      "timeout", po::value(&timeout), "with --wait: give up after this many seconds (exit 2)");
+  add_common(d, c);
+  po::positional_options_description pos;
+  pos.add("id", 1);
+  if (!parse_args(args, d, pos, kBisectExitCodesHelp)) return 0;
+  auto client = client_for(c);
+  if (wait) return finish_bisection(wait_for_bisection(client, id, timeout), c, id, timeout);
+  return finish_bisection(Polled{get_json(client, bisection_target(id))}, c, id, timeout);
+}
+
+int cmd_bisect(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "status") return cmd_bisect_status({args.begin() + 1, args.end()});
+  Common c;
+  std::string repo, good, bad, workflow;
+  bool no_wait = false;
+  int timeout = 0;
+  po::options_description d(
+      "ttfb-lab bisect: find the commit(s) between a good and a bad revision that made a workflow slower.\n"
+      "Verifies that bad is slower than good, then probes the first-parent range; commits that do not build\n"
+      "or run are skipped. Waits for the culprits (`ttfb-lab bisect status ID` shows one later)");
+  d.add_options()("repo", po::value(&repo)->required(), "repository name (see `ttfb-lab repos`)")(
+      "good", po::value(&good)->required(), "a revision that is fast: branch, tag or SHA")(
+      "bad", po::value(&bad)->required(), "a later revision that is slow")(
+      "workflow,w", po::value(&workflow)->required(), "the workflow that regressed")(
+      "no-wait", po::bool_switch(&no_wait), "start it and return (exit 3 while it runs)")(
+      "timeout", po::value(&timeout), "give up waiting after this many seconds (exit 2; the bisection goes on)");
+  add_common(d, c);
+  if (!parse_args(args, d, po::positional_options_description{}, kBisectExitCodesHelp)) return 0;
+  json::object body{{"repo", repo}, {"good", good}, {"bad", bad}, {"workflow", workflow}};
+  auto client = client_for(c);
+  json::object created = post_json(client, "/api/v1/bisections", body, "starting the bisection");
+  const auto id_value = ttfb::cli::text::num(created, "id");
+  if (!id_value) throw std::runtime_error("the server's answer has no bisection id: " + json::serialize(created));
+  const long id = static_cast<long>(*id_value);
+  if (no_wait) {
+    print(created, c, [&](const json::object& b) { return ttfb::cli::format_bisection(b, style_for(c)); });
+    std::cerr << "follow it with: ttfb-lab bisect status " << id << " --wait\n";
+    return ttfb::cli::bisection_exit_code(created);
+  }
+  std::cerr << "bisection " << id << " started: " << ttfb::cli::text::field(created, "dashboard_url") << "\n";
+  return finish_bisection(wait_for_bisection(client, id, timeout), c, id, timeout);
+}
+
+// `releases`, `bisections` and `alerts`: GET the list with the filters given, print it as a table.
+int cmd_list_filtered(const std::vector<std::string>& args, const std::string& what) {
+  Common c;
+  std::string repo, status, kind;
+  int limit = 0;
+  const char* statuses = what == "releases"     ? "pending, passed, blocked, error, cancelled"
+                         : what == "bisections" ? "verifying, searching, found, no_regression, broken, error, cancelled"
+                                                : "pending, sending, delivered, failed, unknown";
+  po::options_description d(what == "releases"     ? "ttfb-lab releases: list release gates, newest first"
+                            : what == "bisections" ? "ttfb-lab bisections: list bisections, newest first"
+                                                   : "ttfb-lab alerts: list the alerts sent (or being sent) about "
+                                                     "regressions: to whom, how, and whether they arrived");
+  d.add_options()("repo", po::value(&repo), "only this repository's")(
+      "status", po::value(&status), (std::string("only those with this status: ") + statuses).c_str());
+  if (what == "alerts") d.add_options()("kind", po::value(&kind), "only this kind: culprit, presubmit_regression, release_blocked");
+  d.add_options()("limit", po::value(&limit), "at most this many (the server's default: 50)");
+  add_common(d, c);
+  if (!parse_args(args, d, po::positional_options_description{})) return 0;
+  auto client = client_for(c);
+  const std::string target =
+      "/api/v1/" + what + query({{"repo", repo}, {"status", status}, {"kind", kind}, {"limit", limit > 0 ? std::to_string(limit) : ""}});
+  const json::object list = get_json(client, target);
+  print(list, c, what == "releases"     ? ttfb::cli::format_releases
+                 : what == "bisections" ? ttfb::cli::format_bisections
+                                        : ttfb::cli::format_alerts);
+  return 0;
+}
+
 void usage() {
   std::cout << "usage: ttfb-lab COMMAND [options]\n\n"
                "commands:\n"
@@ -357,10 +678,18 @@ void usage() {
                "  repos      list repositories\n"
                "  workflows [NAME]  list workflows, or show one with its threshold and calibration\n"
                "  calibrate W  run A/A experiments and tune W's threshold to its false-positive budget\n"
-               "  compare A B  judge two files of samples measured elsewhere (like benchstat)\n\n"
+               "  compare A B  judge two files of samples measured elsewhere (like benchstat)\n"
+               "  release gate NAME  gate a release candidate against its base; a regression is bisected\n"
+               "  release status NAME  show a release gate (--wait for its decision and bisections)\n"
+               "  releases   list release gates\n"
+               "  bisect     find the commit(s) that made a workflow slower between --good and --bad\n"
+               "  bisect status ID  show a bisection (--wait for its culprits)\n"
+               "  bisections list bisections\n"
+               "  alerts     list the alerts about regressions and whether they were delivered\n\n"
                "`ttfb-lab COMMAND --help` shows a command's options. The server and token come from\n"
                "--server/--token or TTFB_LAB_SERVER/TTFB_LAB_TOKEN.\n"
-               "exit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive\n";
+               "exit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive;\n"
+               "  release: 0 passed, 1 blocked, 2 error, 3 pending; bisect: 0 no regression, 1 culprit(s), 2 error, 3 running\n";
 }
 
 }  // namespace
@@ -379,6 +708,9 @@ int main(int argc, char** argv) {
     if (cmd == "repos" || cmd == "workflows") return cmd_list(args, cmd);
     if (cmd == "compare") return cmd_compare(args);
     if (cmd == "calibrate") return cmd_calibrate(args);
+    if (cmd == "release") return cmd_release(args);
+    if (cmd == "bisect") return cmd_bisect(args);
+    if (cmd == "releases" || cmd == "bisections" || cmd == "alerts") return cmd_list_filtered(args, cmd);
     std::cerr << "ttfb-lab: unknown command '" << cmd << "'\n\n";
     usage();
     return kExitError;

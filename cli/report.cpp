@@ -1,43 +1,19 @@
 #include "cli/report.hpp"
 
+#include "cli/text.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <sstream>
 #include <vector>
 
 namespace ttfb::cli {
-namespace {
 namespace json = boost::json;
-
-std::string str(const json::value* v, const std::string& fallback = "-") {
-  if (!v || v->is_null()) return fallback;
-  if (v->is_string()) return std::string(v->as_string());
-  return json::serialize(*v);
-}
-
-std::optional<double> num(const json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  if (!v) return std::nullopt;
-  if (v->is_double()) return v->as_double();
-  if (v->is_int64()) return static_cast<double>(v->as_int64());
-  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
-  return std::nullopt;
-}
-
-std::string fmt(const char* f, double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, x);
-  return buf;
-}
-
-std::string pad(const std::string& s, std::size_t w) { return s.size() >= w ? s : s + std::string(w - s.size(), ' '); }
-
-std::string format_p(double p) {
-  if (p < 1e-4) return fmt("%.1e", p);
-  return fmt("%.4f", p);
-}
-
-}  // namespace
+using text::fmt;
+using text::format_p;
+using text::num;
+using text::pad;
+using text::str;
 
 std::string format_experiment(const json::object& e) {
   std::ostringstream out;

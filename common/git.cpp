@@ -214,6 +214,59 @@ bool has_commit(const std::string& git_dir, const std::string& commit) {
   return r.ok();
 }
 
+std::vector<CommitInfo> first_parent_range(const std::string& git_dir, const std::string& good, const std::string& bad,
+                                           std::size_t max_commits) {
+  check_revision_argument(good, git_dir);
+  check_revision_argument(bad, git_dir);
+  const std::string good_sha = resolve_commit(git_dir, good);
+  const std::string bad_sha = resolve_commit(git_dir, bad);
+  if (good_sha == bad_sha) throw GitError("'" + good + "' and '" + bad + "' are the same commit: there is no range to search");
+  // NUL-separated fields, one record per commit; %P gives the parents (the first is what counts).
+  GitCall log{{"--git-dir=" + git_dir, "log", "--first-parent", "--reverse", "--no-color",
+               "--format=%H%x00%P%x00%s%x00%an%x00%ae%x00%aI%x00", "--end-of-options", good_sha + ".." + bad_sha}};
+  auto r = run_git(log);
+  if (!r.ok()) throw GitError("cannot list the commits of " + good + ".." + bad + " in repository " + git_dir + ": " + words(r));
+  if (r.dropped_bytes > 0) throw GitError("the range " + good + ".." + bad + " is too long to bisect");
+  std::vector<std::string> fields;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < r.out.size(); ++i) {
+    if (r.out[i] != '\0') continue;
+    std::string f = r.out.substr(start, i - start);
+    if (!f.empty() && f.front() == '\n') f.erase(0, 1);  // the newline git puts between records
+    fields.push_back(std::move(f));
+    start = i + 1;
+  }
+  constexpr std::size_t kFields = 6;
+  std::vector<CommitInfo> out;
+  out.push_back(CommitInfo{good_sha, "", "", "", ""});
+  std::string previous = good_sha;
+  for (std::size_t i = 0; i + kFields <= fields.size(); i += kFields) {
+    const std::string& parents = fields[i + 1];
+    const std::string first_parent = parents.substr(0, parents.find(' '));
+    if (first_parent != previous) {
+      throw GitError("'" + good + "' (" + good_sha.substr(0, 12) + ") is not a first-parent ancestor of '" + bad + "' (" +
+                     bad_sha.substr(0, 12) + "): pick a good revision on the first-parent history of the bad one");
+    }
+    out.push_back(CommitInfo{fields[i], fields[i + 2], fields[i + 3], fields[i + 4], fields[i + 5]});
+    previous = fields[i];
+    if (out.size() > max_commits)
+      throw GitError("the range " + good + ".." + bad + " holds more than " + std::to_string(max_commits) + " commits");
+  }
+  if (out.size() < 2 || out.back().sha != bad_sha)
+    throw GitError("'" + good + "' (" + good_sha.substr(0, 12) + ") is not a first-parent ancestor of '" + bad + "' (" +
+                   bad_sha.substr(0, 12) + "): pick a good revision on the first-parent history of the bad one");
+  // The good end's own description.
+  GitCall head{{"--git-dir=" + git_dir, "log", "-1", "--no-color", "--format=%s%x00%an%x00%ae%x00%aI", "--end-of-options", good_sha}};
+  auto h = run_git(head);
+  if (h.ok()) {
+    std::vector<std::string> g;
+    std::stringstream ss(trim(h.out));
+    for (std::string part; std::getline(ss, part, '\0');) g.push_back(part);
+    if (g.size() == 4) out.front() = CommitInfo{good_sha, g[0], g[1], g[2], g[3]};
+  }
+  return out;
+}
+
 void check_diff_applies(const std::string& git_dir, const std::string& commit, const std::string& diff) {
   if (is_blank(diff)) throw GitError("the diff is empty");
   check_revision_argument(commit, git_dir);

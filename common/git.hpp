@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace ttfb::git {
 
@@ -23,6 +24,20 @@ void fetch(const std::string& mirror_dir);
 std::string resolve_commit(const std::string& git_dir, const std::string& rev);
 // True when `commit` exists in git_dir.
 bool has_commit(const std::string& git_dir, const std::string& commit);
+// One commit of a range, as a bisection reports it.
+struct CommitInfo {
+  std::string sha;
+  std::string subject;
+  std::string author_name;
+  std::string author_email;
+  std::string date;  // author date, ISO 8601 with its offset
+};
+// The first-parent line from `good` to `bad`, both included: index 0 is `good`, the last is
+// `bad`, and each commit's first parent is the one before it. Throws GitError when `good` is not
+// on the first-parent line of `bad` ("... is not a first-parent ancestor of ..."), when they are
+// the same commit, or when the range holds more than `max_commits` commits.
+std::vector<CommitInfo> first_parent_range(const std::string& git_dir, const std::string& good, const std::string& bad,
+                                           std::size_t max_commits = 10000);
 // Checks that `diff` applies cleanly on top of `commit`, without a work tree (temporary index +
 // `git apply --cached --check`). Throws GitError with git's message when it does not apply,
 // and when the diff is empty or not a diff at all.

@@ -95,6 +95,63 @@ WorkflowPolicy read_policy(const toml::table* t, WorkflowPolicy p, const std::st
   return p;
 }
 
+bool starts_with_any(const std::string& s, std::initializer_list<const char*> prefixes) {
+  for (const char* p : prefixes)
+    if (s.rfind(p, 0) == 0) return true;
+  return false;
+}
+
+RepoAlerts read_repo_alerts(const toml::table* t, const std::string& key, const std::string& file) {
+  RepoAlerts a;
+  if (!t) return a;
+  a.webhook_url = get_string(*t, "webhook_url", "", file);
+  if (!a.webhook_url.empty() && !starts_with_any(a.webhook_url, {"http://", "https://"}))
+    throw ConfigError(where_of(file, key + ".webhook_url") + " must start with http:// or https://");
+  a.webhook_timeout_seconds = get_number<int>(*t, "webhook_timeout_seconds", a.webhook_timeout_seconds, file, 1);
+  a.smtp_url = get_string(*t, "smtp_url", "", file);
+  if (!a.smtp_url.empty() && !starts_with_any(a.smtp_url, {"smtp://", "smtps://"}))
+    throw ConfigError(where_of(file, key + ".smtp_url") + " must start with smtp:// or smtps://");
+  a.smtp_username = get_string(*t, "smtp_username", "", file);
+  a.smtp_password = get_string(*t, "smtp_password", "", file);
+  a.smtp_timeout_seconds = get_number<int>(*t, "smtp_timeout_seconds", a.smtp_timeout_seconds, file, 1);
+  a.email_from = get_string(*t, "email_from", a.email_from, file);
+  if (!is_plain_email_address(a.email_from))
+    throw ConfigError(where_of(file, key + ".email_from") + " must be a plain address like ttfb-lab@example.com, not '" +
+                      a.email_from + "'");
+  a.email_cc = get_string_array(*t, "email_cc", file);
+  for (const auto& cc : a.email_cc)
+    if (!is_plain_email_address(cc))
+      throw ConfigError(where_of(file, key + ".email_cc") + " must hold plain addresses, not '" + cc + "'");
+  return a;
+}
+
+AlertsConfig read_alerts(const toml::table* t, const std::string& file) {
+  AlertsConfig a;
+  if (!t) return a;
+  a.enabled = get_bool(*t, "enabled", a.enabled, file);
+  a.max_attempts = get_number<int>(*t, "max_attempts", a.max_attempts, file, 1);
+  a.backoff_initial_seconds = get_number<double>(*t, "backoff_initial_seconds", a.backoff_initial_seconds, file, 0.0);
+  a.backoff_max_seconds = get_number<double>(*t, "backoff_max_seconds", a.backoff_max_seconds, file, 0.0);
+  a.poll_ms = get_number<int>(*t, "poll_ms", a.poll_ms, file, 10);
+  if (a.backoff_initial_seconds <= 0)
+    throw ConfigError(where_of(file, "alerts.backoff_initial_seconds") + " must be positive");
+  if (a.backoff_max_seconds < a.backoff_initial_seconds)
+    throw ConfigError(where_of(file, "alerts.backoff_max_seconds") + " must be at least alerts.backoff_initial_seconds");
+  return a;
+}
+
+BisectConfig read_bisect(const toml::table* t, const std::string& file) {
+  BisectConfig b;
+  if (!t) return b;
+  b.max_parallel_probes = get_number<int>(*t, "max_parallel_probes", b.max_parallel_probes, file, 1);
+  b.max_runs_per_commit = get_number<int>(*t, "max_runs_per_commit", b.max_runs_per_commit, file, 2);
+  b.explained_fraction = get_number<double>(*t, "explained_fraction", b.explained_fraction, file, 0.0);
+  if (b.max_parallel_probes > 64) throw ConfigError(where_of(file, "bisect.max_parallel_probes") + " must be at most 64");
+  if (b.explained_fraction <= 0.0 || b.explained_fraction > 1.0)
+    throw ConfigError(where_of(file, "bisect.explained_fraction") + " must be above 0 and at most 1");
+  return b;
+}
+
 toml::table parse_file(const std::string& path) {
   try {
     return toml::parse_file(path);
@@ -106,6 +163,12 @@ toml::table parse_file(const std::string& path) {
 }
 
 }  // namespace
+
+bool is_plain_email_address(const std::string& s) {
+  auto at = s.find('@');
+  return at != std::string::npos && at > 0 && at + 1 < s.size() && s.find('@', at + 1) == std::string::npos &&
+         s.find_first_of(" \t\r\n<>,;\"()") == std::string::npos;
+}
 
 std::string expand_env(const std::string& text, const std::string& where) {
   std::string out;
@@ -217,6 +280,8 @@ ServerConfig load_server_config(const std::string& path) {
     c.worker_alive_seconds = get_number<int>(*s, "worker_alive_seconds", c.worker_alive_seconds, path, 1);
     c.auto_recalibrate = get_bool(*s, "auto_recalibrate", c.auto_recalibrate, path);
   }
+  c.alerts = read_alerts(get_table(t, "alerts", path), path);
+  c.bisect = read_bisect(get_table(t, "bisect", path), path);
   fs::path base = fs::path(path).parent_path();
   if (const auto* g = get_table(t, "git", path)) c.git_cache_dir = get_string(*g, "cache_dir", "", path);
   if (c.git_cache_dir.empty()) throw ConfigError(where_of(path, "git.cache_dir") + " is required");
@@ -232,6 +297,7 @@ ServerConfig load_server_config(const std::string& path) {
       if (rc.url.empty()) throw ConfigError(where_of(path, key + ".url") + " is required");
       rc.default_branch = get_string(*r, "default_branch", "main", path);
       rc.description = get_string(*r, "description", "", path);
+      rc.alerts = read_repo_alerts(get_table(*r, "alerts", path), key + ".alerts", path);
       c.repos[rc.name] = rc;
     }
   }

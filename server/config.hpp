@@ -20,11 +20,27 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Where a repository's alerts go ([repos.X.alerts]; docs/alerts.md). Each channel is on when its
+// URL is set (after ${VAR} expansion: an empty value means "off"). Only the outbox row's
+// message and recipient are stored in PostgreSQL; URLs and credentials are read from here when
+// the message is sent, so secrets stay out of the database and the API.
+struct RepoAlerts {
+  std::string webhook_url;              // http:// or https://; "" = no webhook
+  int webhook_timeout_seconds = 10;     // the whole request, connect to last byte
+  std::string smtp_url;                 // smtp:// or smtps://, e.g. smtp://127.0.0.1:2525; "" = no e-mail
+  std::string smtp_username;            // "" = no SMTP AUTH
+  std::string smtp_password;
+  int smtp_timeout_seconds = 30;        // the whole SMTP conversation
+  std::string email_from = "ttfb-lab@localhost";
+  std::vector<std::string> email_cc;    // copied on every e-mail of the repository
+};
+
 struct RepoConfig {
   std::string name;
   std::string url;             // what workers and the server clone from; never from a client
   std::string default_branch = "main";
   std::string description;
+  RepoAlerts alerts;
 };
 
 struct ResourceLimits {
@@ -79,6 +95,24 @@ struct WorkflowConfig {
   boost::json::object to_api_json() const;
 };
 
+// The alert outbox's dispatcher ([alerts]; docs/alerts.md).
+struct AlertsConfig {
+  bool enabled = true;                  // false: enqueue_alert stores nothing, no dispatcher runs
+  int max_attempts = 8;                 // delivery attempts before an alert is `failed`
+  double backoff_initial_seconds = 2.0; // wait after the first failed attempt; doubles each time ...
+  double backoff_max_seconds = 300.0;   // ... up to this
+  int poll_ms = 500;                    // how often the dispatcher looks for due alerts
+};
+
+// Bisection limits ([bisect]), used by the bisection driver.
+struct BisectConfig {
+  int max_parallel_probes = 4;          // commits measured at once (1..64)
+  int max_runs_per_commit = 40;         // runs a probe commit may take before it is called unsure (>= 2)
+  double explained_fraction = 1.0;      // below this share of the regression explained, look for more
+                                        // culprits beside those found (0 < f <= 1; 1: always look,
+                                        // which costs no runs when the sides do not differ)
+};
+
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   unsigned short listen_port = 8080;
@@ -100,6 +134,9 @@ struct ServerConfig {
 
   std::string git_cache_dir;
 
+  AlertsConfig alerts;
+  BisectConfig bisect;
+
   std::map<std::string, RepoConfig> repos;
   std::map<std::string, WorkflowConfig> workflows;
 };
@@ -111,6 +148,10 @@ ServerConfig load_server_config(const std::string& path);
 
 // Parses one workflow file (for tests and tools); `defaults` fills what the file leaves out.
 WorkflowConfig load_workflow_file(const std::string& path, const WorkflowPolicy& default_policy = {});
+
+// A plain e-mail address for SMTP envelopes and headers: "name@domain", one '@', no spaces,
+// brackets, quotes or line breaks (a line break would let the value add mail headers).
+bool is_plain_email_address(const std::string& s);
 
 // Replaces ${VAR} from the environment; throws ConfigError naming an unset variable.
 std::string expand_env(const std::string& text, const std::string& where);

@@ -1,10 +1,11 @@
-// ttfb-lab-server: the REST API, the scheduler and /metrics, over PostgreSQL.
+// ttfb-lab-server: the REST API, the scheduler, the alert dispatcher and /metrics, over PostgreSQL.
 //
 //   ttfb-lab-server --config configs/server.toml                 # serve (applies migrations first)
 //   ttfb-lab-server --config configs/server.toml migrate         # only apply migrations
 //   ttfb-lab-server --config configs/server.toml token create --name ci --scopes submit
 //   ttfb-lab-server --config configs/server.toml token revoke --name ci
 #include "common/errors.hpp"
+#include "server/alerts/dispatcher.hpp"
 #include "server/api/api.hpp"
 #include "server/config.hpp"
 #include "server/http/server.hpp"
@@ -79,6 +80,8 @@ int serve(ttfb::ServerConfig& config, const std::string& listen_override) {
   }
   ttfb::Scheduler scheduler(config, db, metrics, mirrors);
   scheduler.start();
+  ttfb::alerts::AlertDispatcher dispatcher(config, db, metrics);
+  dispatcher.start();
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
@@ -95,6 +98,7 @@ int serve(ttfb::ServerConfig& config, const std::string& listen_override) {
   ioc.run();
   for (auto& t : threads) t.join();
   scheduler.stop();
+  dispatcher.stop();  // lets the delivery in flight finish and record its outcome while db is still here
   blocking.join();
   return 0;
 }

@@ -28,9 +28,16 @@ Metrics::Metrics()
       verdicts_(prometheus::BuildCounter()
                     .Name("ttfb_verdicts_total")
                     .Help("Experiment verdicts reached by this server process")
-                    .Register(*registry_)) {
+                    .Register(*registry_)),
+      alerts_(prometheus::BuildCounter()
+                  .Name("ttfb_alerts_total")
+                  .Help("Alert delivery attempts by this server process, by channel and outcome "
+                        "(delivered, retry, failed; unknown: found mid-delivery after a crash)")
+                  .Register(*registry_)) {
   for (const char* s : {"queued", "running", "done", "failed", "cancelled"}) jobs_.Add({{"state", s}}).Set(0);
   workers_.Add({}).Set(0);
+  for (const char* channel : {"webhook", "email"})
+    for (const char* status : {"delivered", "retry", "failed", "unknown"}) alerts_.Add({{"channel", channel}, {"status", status}});
 }
 
 void Metrics::observe_request(const std::string& route, const std::string& method, int status, double seconds) {
@@ -50,6 +57,10 @@ void Metrics::set_queue_counts(const QueueCounts& counts) {
 }
 
 void Metrics::count_verdict(const std::string& verdict) { verdicts_.Add({{"verdict", verdict}}).Increment(); }
+
+void Metrics::count_alert(const std::string& channel, const std::string& status) {
+  alerts_.Add({{"channel", channel}, {"status", status}}).Increment();
+}
 
 std::string Metrics::serialize() const {
   std::ostringstream out;

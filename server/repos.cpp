@@ -81,4 +81,16 @@ void RepoMirrors::check_diff(const std::string& repo, const std::string& commit,
   }
 }
 
+std::vector<git::CommitInfo> RepoMirrors::first_parent_range(const std::string& repo, const std::string& good,
+                                                             const std::string& bad, std::size_t max_commits) {
+  Entry& e = entry(repo);
+  std::lock_guard lock(e.mu);
+  ensure(repo, e);
+  try {
+    return git::first_parent_range(mirror_dir(repo), good, bad, max_commits);
+  } catch (const git::GitError& err) {
+    throw ApiError(ErrorCode::invalid_argument, replace_all(err.what(), mirror_dir(repo), "repository '" + repo + "'"));
+  }
+}
+
 }  // namespace ttfb

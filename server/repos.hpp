@@ -4,6 +4,7 @@
 // repositories proceed in parallel. Runs git: call it from the blocking pool only.
 #pragma once
 
+#include "common/git.hpp"
 #include "server/config.hpp"
 
 #include <chrono>
@@ -23,6 +24,11 @@ class RepoMirrors {
   std::string resolve(const std::string& repo, const std::string& rev);
   // Throws ApiError(invalid_argument) with git's words when the diff does not apply on commit.
   void check_diff(const std::string& repo, const std::string& commit, const std::string& diff);
+  // The first-parent line good..bad (both included, index 0 = good) with subjects and authors,
+  // for a bisection. `good` and `bad` are full SHAs from resolve(). Throws
+  // ApiError(invalid_argument) with git's words when good is not on bad's first-parent line.
+  std::vector<git::CommitInfo> first_parent_range(const std::string& repo, const std::string& good, const std::string& bad,
+                                                  std::size_t max_commits);
 
  private:
   struct Entry {

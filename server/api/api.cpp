@@ -2,8 +2,12 @@
 
 #include "common/errors.hpp"
 #include "common/text.hpp"
+#include "server/alerts/outbox.hpp"
+#include "server/scheduler/bisections.hpp"
 #include "server/scheduler/calibrate.hpp"
+#include "server/scheduler/releases.hpp"
 #include "server/scheduler/plan.hpp"
+#include "server/scheduler/submit.hpp"
 #include "server/store/calibrations.hpp"
 #include "server/store/experiments.hpp"
 #include "server/store/jobs.hpp"
@@ -60,16 +64,45 @@ std::optional<long> opt_int(const json::object& o, const char* key, long lo, lon
   return v->as_int64();
 }
 
+// The optional 'workflows' array of names.
+std::vector<std::string> workflow_names(const json::object& body) {
+  std::vector<std::string> names;
+  if (const auto* w = body.if_contains("workflows"); w && !w->is_null()) {
+    if (!w->is_array()) throw ApiError(ErrorCode::invalid_argument, "'workflows' must be an array of workflow names");
+    for (const auto& x : w->as_array()) {
+      if (!x.is_string()) throw ApiError(ErrorCode::invalid_argument, "'workflows' must contain only names (strings)");
+      names.emplace_back(x.as_string());
+    }
+  }
+  return names;
+}
+
+// ?limit=N (1..1000), or `fallback`.
+int query_limit(const HttpRequest& req, int fallback) {
+  auto it = req.query.find("limit");
+  if (it == req.query.end()) return fallback;
+  static const std::regex kNum("[0-9]{1,4}");
+  if (!std::regex_match(it->second, kNum) || std::stoi(it->second) < 1 || std::stoi(it->second) > 1000)
+    throw ApiError(ErrorCode::invalid_argument, "limit must be an integer from 1 to 1000");
+  return std::stoi(it->second);
+}
+
+// ?key=value, absent or empty as nullopt; a value outside `allowed` (when given) is an error.
+std::optional<std::string> query_opt(const HttpRequest& req, const char* key, const std::set<std::string>& allowed = {}) {
+  auto it = req.query.find(key);
+  if (it == req.query.end() || it->second.empty()) return std::nullopt;
+  if (!allowed.empty() && !allowed.count(it->second)) {
+    std::string names;
+    for (const auto& a : allowed) names += (names.empty() ? "" : ", ") + a;
+    throw ApiError(ErrorCode::invalid_argument, std::string(key) + " must be one of: " + names);
+  }
+  return it->second;
+}
+
 long parse_id(const std::string& s, const char* what) {
   static const std::regex kId("[1-9][0-9]{0,17}");
   if (!std::regex_match(s, kId)) throw ApiError(ErrorCode::not_found, std::string(what) + " '" + s + "' does not exist");
   return std::stol(s);
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out.empty() ? "(none)" : out;
 }
 
 WorkerFacts worker_facts(const json::object& body) {
@@ -118,6 +151,8 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
   static const std::regex kWorkflow(R"(/api/v1/workflows/([^/]+))");
   static const std::regex kWorkflowCalibrate(R"(/api/v1/workflows/([^/]+)/calibrate)");
   static const std::regex kJobAction(R"(/api/v1/worker/jobs/([^/]+)/(heartbeat|samples|complete|fail))");
+  static const std::regex kRelease(R"(/api/v1/releases/([^/]+))");
+  static const std::regex kBisection(R"(/api/v1/bisections/([^/]+))");
   std::smatch match;
 
   // Authentication: resolved lazily, once per request.
@@ -260,13 +295,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
           status = it->second;
         }
         if (auto it = req.query.find("repo"); it != req.query.end() && !it->second.empty()) repo = it->second;
-        int limit = 50;
-        if (auto it = req.query.find("limit"); it != req.query.end()) {
-          static const std::regex kNum("[0-9]{1,4}");
-          if (!std::regex_match(it->second, kNum) || std::stoi(it->second) < 1 || std::stoi(it->second) > 1000)
-            throw ApiError(ErrorCode::invalid_argument, "limit must be an integer from 1 to 1000");
-          limit = std::stoi(it->second);
-        }
+        const int limit = query_limit(req, 50);
         return json_answer(200, json::object{{"experiments", list_experiments(db_, status, repo, limit, config_.public_url)}});
       }
       if (m != "POST") return method_not_allowed("GET, POST");
@@ -279,12 +308,15 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       if (repo_it == config_.repos.end()) {
         std::vector<std::string> names;
         for (const auto& [n, r] : config_.repos) names.push_back(n);
-        throw ApiError(ErrorCode::invalid_argument, "unknown repository '" + e.repo + "'; known: " + join(names));
+        throw ApiError(ErrorCode::invalid_argument, "unknown repository '" + e.repo + "'; known: " + join_names(names));
       }
       e.purpose = opt_string(body, "purpose").value_or("presubmit");
-      static const std::set<std::string> kPurposes{"presubmit", "release", "bisect", "calibration"};
+      // Bisections and calibrations make their own experiments (POST /bisections, /workflows/{name}/calibrate).
+      static const std::set<std::string> kPurposes{"presubmit", "release"};
       if (!kPurposes.count(e.purpose))
-        throw ApiError(ErrorCode::invalid_argument, "purpose must be one of presubmit, release, bisect, calibration");
+        throw ApiError(ErrorCode::invalid_argument,
+                       "purpose must be presubmit or release (bisections and calibrations have their own endpoints: "
+                       "POST /api/v1/bisections, POST /api/v1/workflows/{name}/calibrate)");
       e.base_ref = opt_string(body, "base").value_or(repo_it->second.default_branch);
       if (e.base_ref.empty()) e.base_ref = repo_it->second.default_branch;
       auto diff = opt_string(body, "diff");
@@ -300,27 +332,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       auto runs_override = opt_int(body, "runs_per_arm", 2, 500);
       auto warmup_override = opt_int(body, "warmup_runs", 0, 20);
 
-      std::vector<std::string> names;
-      if (const auto* w = body.if_contains("workflows"); w && !w->is_null()) {
-        if (!w->is_array()) throw ApiError(ErrorCode::invalid_argument, "'workflows' must be an array of workflow names");
-        for (const auto& x : w->as_array()) {
-          if (!x.is_string()) throw ApiError(ErrorCode::invalid_argument, "'workflows' must contain only names (strings)");
-          names.emplace_back(x.as_string());
-        }
-      }
-      std::vector<std::string> of_repo;
-      for (const auto& [n, wf] : config_.workflows)
-        if (wf.repo == e.repo) of_repo.push_back(n);
-      if (names.empty()) names = of_repo;
-      if (names.empty()) throw ApiError(ErrorCode::invalid_argument, "repository '" + e.repo + "' has no workflows configured");
-      std::set<std::string> seen;
-      for (const auto& n : names) {
-        auto it = config_.workflows.find(n);
-        if (it == config_.workflows.end() || it->second.repo != e.repo)
-          throw ApiError(ErrorCode::invalid_argument,
-                         "unknown workflow '" + n + "' for repository '" + e.repo + "'; known: " + join(of_repo));
-        if (!seen.insert(n).second) throw ApiError(ErrorCode::invalid_argument, "workflow '" + n + "' is listed twice");
-      }
+      const std::vector<std::string> names = select_workflows(config_, e.repo, workflow_names(body));
 
       // Git: resolve revisions and check the diff before anything is stored.
       e.base_commit = mirrors_.resolve(e.repo, e.base_ref);
@@ -336,25 +348,10 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       e.submitted_by = who.name;
       e.max_attempts = config_.max_attempts;
 
-      const RepoConfig& repo = repo_it->second;
-      for (const auto& n : names) {
-        const WorkflowConfig& wf = config_.workflows.at(n);
-        std::optional<int> fixed_runs, warmup_runs;
-        if (runs_override) fixed_runs = static_cast<int>(*runs_override);
-        if (warmup_override) warmup_runs = static_cast<int>(*warmup_override);
-        // The design (threshold from the latest calibration) is frozen here: a later calibration
-        // or config change does not rewrite this experiment.
-        json::object design = design_snapshot(wf, current_calibration(db_, n), fixed_runs, warmup_runs);
-        const int block = static_cast<int>(design.at("runs_per_block").as_int64());
-        const int warmup = static_cast<int>(design.at("warmup_runs").as_int64());
-        NewJob job;
-        job.workflow = n;
-        job.workflow_config = wf.to_api_json();
-        job.workflow_config["design"] = std::move(design);
-        job.payload = job_payload(repo, wf, e.base_commit, e.candidate_commit, e.diff, warmup, block);
-        job.runs_total = runs_total(warmup, block);
-        e.jobs.push_back(std::move(job));
-      }
+      std::optional<int> fixed_runs, warmup_runs;
+      if (runs_override) fixed_runs = static_cast<int>(*runs_override);
+      if (warmup_override) warmup_runs = static_cast<int>(*warmup_override);
+      e.jobs = first_blocks(config_, db_, e.repo, names, e.base_commit, e.candidate_commit, e.diff, fixed_runs, warmup_runs);
       long id = insert_experiment(db_, e);
       spdlog::info("experiment {} submitted by {}: repo {} base {} ({}), {} workflow(s)", id, who.name, e.repo, e.base_ref,
                    e.base_commit.substr(0, 12), e.jobs.size());
@@ -382,6 +379,79 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       if (m != "GET") return method_not_allowed("GET");
       require_read();
       return json_answer(200, get_experiment(db_, parse_id(match[1], "experiment"), config_.public_url));
+    }
+    if (p == "/api/v1/releases") {
+      route = "/api/v1/releases";
+      if (m == "GET") {
+        require_read();
+        static const std::set<std::string> kStatuses{"pending", "passed", "blocked", "error", "cancelled"};
+        return json_answer(200, list_releases(db_, query_opt(req, "repo"), query_opt(req, "status", kStatuses),
+                                              query_limit(req, 50), config_.public_url));
+      }
+      if (m != "POST") return method_not_allowed("GET, POST");
+      TokenInfo who = require("submit");
+      json::object body = parse_body(req);
+      ReleaseRequest rq;
+      rq.name = req_string(body, "name", "the release's name, e.g. \"v1.1\"");
+      rq.repo = req_string(body, "repo", "the name of a configured repository (GET /api/v1/repos)");
+      rq.base = req_string(body, "base", "the last released revision (tag, branch or SHA)");
+      rq.candidate = req_string(body, "candidate", "the revision to release (tag, branch or SHA)");
+      rq.workflows = workflow_names(body);
+      rq.owner = opt_string(body, "owner").value_or("");
+      rq.owner_email = opt_string(body, "owner_email").value_or("");
+      rq.created_by = who.name;
+      json::object gate = create_release(config_, db_, mirrors_, rq);
+      HttpAnswer a = json_answer(201, gate);
+      a.headers.emplace_back("Location", "/api/v1/releases/" + rq.name);
+      return a;
+    }
+    if (std::regex_match(p, match, kRelease)) {
+      route = "/api/v1/releases/{name}";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      return json_answer(200, get_release(db_, match[1], config_.public_url));
+    }
+    if (p == "/api/v1/bisections") {
+      route = "/api/v1/bisections";
+      if (m == "GET") {
+        require_read();
+        static const std::set<std::string> kStatuses{"verifying", "searching", "found", "no_regression",
+                                                     "broken", "error", "cancelled"};
+        return json_answer(200, list_bisections(db_, query_opt(req, "repo"), query_opt(req, "status", kStatuses),
+                                                query_limit(req, 50), config_.public_url));
+      }
+      if (m != "POST") return method_not_allowed("GET, POST");
+      TokenInfo who = require("submit");
+      json::object body = parse_body(req);
+      BisectionRequest rq;
+      rq.repo = req_string(body, "repo", "the name of a configured repository (GET /api/v1/repos)");
+      rq.workflow = req_string(body, "workflow", "the workflow whose time to first batch regressed");
+      rq.good_ref = req_string(body, "good", "a revision known to be fast (tag, branch or SHA)");
+      rq.bad_ref = req_string(body, "bad", "a later revision known to be slow, on good's branch");
+      rq.requested_by = who.name;
+      const long id = start_bisection(config_, db_, mirrors_, rq);
+      HttpAnswer a = json_answer(201, get_bisection(db_, id, config_.public_url));
+      a.headers.emplace_back("Location", "/api/v1/bisections/" + std::to_string(id));
+      return a;
+    }
+    if (std::regex_match(p, match, kBisection)) {
+      route = "/api/v1/bisections/{id}";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      return json_answer(200, get_bisection(db_, parse_id(match[1], "bisection"), config_.public_url));
+    }
+    if (p == "/api/v1/alerts") {
+      route = "/api/v1/alerts";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      static const std::set<std::string> kStatuses{"pending", "sending", "delivered", "failed", "unknown"};
+      static const std::set<std::string> kKinds{"presubmit_regression", "culprit", "release_blocked"};
+      alerts::AlertQuery q;
+      q.status = query_opt(req, "status", kStatuses).value_or("");
+      q.repo = query_opt(req, "repo").value_or("");
+      q.kind = query_opt(req, "kind", kKinds).value_or("");
+      q.limit = query_limit(req, 100);
+      return json_answer(200, alerts::list_alerts(db_, q));
     }
     if (p == "/api/v1/workers") {
       route = "/api/v1/workers";

@@ -160,7 +160,7 @@ void Search::step() {
       if (pending_.size() == before) {
         const auto w = compare(runs_.at(iv.good), runs_.at(iv.bad), options_.design.alpha);
         if (differs(iv.good, iv.bad)) {
-          result_.culprits.push_back(Culprit{iv.bad, w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct, w.p_value, unsure_});
+          result_.culprits.push_back(Culprit{iv.bad, iv.good, w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct, w.p_value, unsure_});
         }
       } else {
         next.push_back(iv);
@@ -220,7 +220,7 @@ void Search::step() {
       std::vector<Interval> more;
       int start = 0;
       for (const auto& c : result_.culprits) {
-        if (c.commit - 1 > start && differs(start, c.commit - 1)) more.push_back(Interval{start, c.commit - 1});
+        if (c.parent > start && differs(start, c.parent)) more.push_back(Interval{start, c.parent});
         start = c.commit;
       }
       if (n_ - 1 > start && differs(start, n_ - 1)) more.push_back(Interval{start, n_ - 1});

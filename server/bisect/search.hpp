@@ -50,7 +50,9 @@ struct Request {
 };
 
 struct Culprit {
-  int commit = 0;                // index in the range; its parent is commit - 1
+  int commit = 0;                // index in the range
+  int parent = 0;                // the commit it was sandwiched against: commit - 1, or earlier
+                                 // when the commits between are broken (then any of them may be it)
   double effect_pct = 0.0;       // commit vs parent, Welch on log TTFB
   double ci_low_pct = 0.0, ci_high_pct = 0.0;
   double p_value = 1.0;
@@ -81,6 +83,8 @@ class Search {
   void mark_broken(int commit);
 
   bool done() const { return done_; }
+  // The ends differ: the search proper has started (the server shows "searching").
+  bool ends_verified() const { return ends_verified_; }
   const SearchResult& result() const { return result_; }
 
  private:

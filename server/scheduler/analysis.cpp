@@ -1,5 +1,6 @@
 #include "server/scheduler/analysis.hpp"
 
+#include "server/alerts/outbox.hpp"
 #include "server/scheduler/plan.hpp"
 #include "server/stats/adaptive.hpp"
 #include "server/stats/calibration.hpp"
@@ -296,7 +297,63 @@ CalibrationStep step_calibration(const WorkflowState& s) {
   return out;
 }
 
-std::optional<std::string> analyse_workflow(Database& db, long experiment_id, const std::string& workflow) {
+namespace {
+
+// "Name <mail@host>" -> (Name, mail@host); "mail@host" -> ("", mail@host); "Name" -> (Name, "").
+std::pair<std::string, std::string> split_author(const std::string& author) {
+  const auto lt = author.rfind('<');
+  const auto gt = author.rfind('>');
+  if (lt != std::string::npos && gt != std::string::npos && gt > lt) {
+    std::string name = author.substr(0, lt);
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    return {name, author.substr(lt + 1, gt - lt - 1)};
+  }
+  if (author.find('@') != std::string::npos && author.find(' ') == std::string::npos) return {"", author};
+  return {author, ""};
+}
+
+// A pre-submit change made start-up slower, confirmed: tell whoever submitted it, in the
+// transaction that records the verdict (the outbox delivers it, once).
+void alert_presubmit_regression(pqxx::work& tx, const ServerConfig& config, long experiment_id, const std::string& workflow,
+                                const json::object& result) {
+  const auto row = tx.exec_params1(
+      "SELECT repo, author, title, change_url, submitted_by, base_ref, candidate_ref FROM experiments WHERE id = $1",
+      experiment_id);
+  const std::string repo = row[0].as<std::string>(), author = row[1].as<std::string>();
+  const std::string title = row[2].as<std::string>(), change_url = row[3].as<std::string>();
+  const std::string submitted_by = row[4].as<std::string>(), base_ref = row[5].as<std::string>();
+  const std::string change = title.empty() ? (row[6].is_null() ? "your change" : row[6].as<std::string>()) : title;
+  auto [name, email] = split_author(author);
+  if (name.empty() && email.empty()) name = submitted_by;
+  const double effect = number_or(result, "effect_pct", NAN);
+  const double lo = number_or(result, "ci_low_pct", NAN), hi = number_or(result, "ci_high_pct", NAN);
+  const double p = number_or(result, "p_value", NAN);
+  const std::string phase = result.contains("phase_summary") && result.at("phase_summary").is_string()
+                                ? std::string(result.at("phase_summary").as_string())
+                                : "";
+  alerts::AlertEvent e;
+  e.kind = "presubmit_regression";
+  e.repo = repo;
+  e.change = "experiment:" + std::to_string(experiment_id);
+  e.workflow = workflow;
+  e.recipient_name = name;
+  e.recipient_email = email;
+  e.url = config.public_url + "/#/experiments/" + std::to_string(experiment_id);
+  e.title = workflow + ": time to first batch " + fmt("%+.1f%%", effect) + " with \"" + change + "\"";
+  e.text = "\"" + change + "\" makes " + workflow + "'s time to first batch " + fmt("%+.1f%%", effect) + " slower than " +
+           base_ref + " [" + fmt("%+.1f", lo) + ", " + fmt("%+.1f", hi) + "] (" +
+           fmt("%.4g", 100.0 * number_or(result, "confidence", NAN)) + "% CI, p = " + fmt("%.2g", p) +
+           "), confirmed by an independent rerun." + (phase.empty() ? "" : " Where: " + phase + ".") + " " + e.url;
+  e.fields = json::object{{"experiment_id", experiment_id}, {"effect_pct", num(effect)}, {"ci_low_pct", num(lo)},
+                          {"ci_high_pct", num(hi)},         {"p_value", num(p)},         {"phase_summary", phase},
+                          {"change_url", change_url},       {"base", base_ref}};
+  alerts::enqueue_alert(tx, config, e);
+}
+
+}  // namespace
+
+std::optional<std::string> analyse_workflow(Database& db, long experiment_id, const std::string& workflow,
+                                            const ServerConfig* config) {
   return db.transact([&](pqxx::work& tx) -> std::optional<std::string> {
     auto state = load_workflow_state(tx, experiment_id, workflow);
     if (!state) return std::nullopt;
@@ -322,6 +379,8 @@ std::optional<std::string> analyse_workflow(Database& db, long experiment_id, co
       if (state->purpose == "calibration") finish_calibration(tx, experiment_id, "error", nullptr, update.result["error"]);
     }
     save_workflow_update(tx, *state, update);
+    if (config && state->purpose == "presubmit" && update.verdict == "regression")
+      alert_presubmit_regression(tx, *config, experiment_id, workflow, update.result);
     spdlog::info("experiment {} workflow {}: {}{}", experiment_id, workflow, update.state,
                  update.verdict ? " (" + *update.verdict + ")" : "");
     return finish_experiment_if_done(tx, experiment_id);

@@ -9,6 +9,7 @@
 // A failed or cancelled job ends its workflow with verdict error.
 #pragma once
 
+#include "server/config.hpp"
 #include "server/store/db.hpp"
 #include "server/store/workflow_state.hpp"
 
@@ -32,7 +33,10 @@ struct CalibrationStep {
 CalibrationStep step_calibration(const WorkflowState& state);
 
 // One transaction: load (row locked), step, save, and finish the experiment when every workflow
-// is done. Returns the experiment's verdict when this step finished it.
-std::optional<std::string> analyse_workflow(Database& db, long experiment_id, const std::string& workflow);
+// is done. Returns the experiment's verdict when this step finished it. With `config`, a
+// pre-submit workflow's regression verdict (confirmed, or final without confirmation by design)
+// also queues an alert to the change's author (server/alerts/outbox.hpp) in the same transaction.
+std::optional<std::string> analyse_workflow(Database& db, long experiment_id, const std::string& workflow,
+                                            const ServerConfig* config = nullptr);
 
 }  // namespace ttfb

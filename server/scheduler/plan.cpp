@@ -93,4 +93,18 @@ json::object with_schedule(json::object payload, int warmup_runs, int runs_per_a
   return payload;
 }
 
+json::array single_arm_schedule(int warmup_runs, int runs) {
+  json::array out;
+  for (int i = 0; i < warmup_runs + runs; ++i)
+    out.push_back(json::object{{"run_index", i}, {"arm", "baseline"}, {"warmup", i < warmup_runs}});
+  return out;
+}
+
+json::object probe_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& commit, int warmup_runs,
+                           int runs) {
+  json::object payload = job_payload(repo, wf, commit, commit, "", warmup_runs, runs);
+  payload["schedule"] = single_arm_schedule(warmup_runs, runs);
+  return payload;
+}
+
 }  // namespace ttfb

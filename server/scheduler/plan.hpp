@@ -47,6 +47,13 @@ boost::json::object job_payload(const RepoConfig& repo, const WorkflowConfig& wf
 // The same payload with a new schedule (the next block, a confirmation batch).
 boost::json::object with_schedule(boost::json::object payload, int warmup_runs, int runs_per_arm);
 
+// One revision only (a bisection's probe of one commit): warm-up runs, then measured runs, all
+// on the "baseline" arm (the job's candidate arm is the same commit and is never run).
+boost::json::array single_arm_schedule(int warmup_runs, int runs);
+// The payload of a bisection probe: `commit` on both arms, single_arm_schedule.
+boost::json::object probe_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& commit, int warmup_runs,
+                                  int runs);
+
 // Measured + warm-up runs of a schedule: what jobs.runs_total counts.
 inline int runs_total(int warmup_runs, int runs_per_arm) { return 2 * (warmup_runs + runs_per_arm); }
 

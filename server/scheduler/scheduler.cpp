@@ -2,7 +2,9 @@
 
 #include "common/errors.hpp"
 #include "server/scheduler/analysis.hpp"
+#include "server/scheduler/bisections.hpp"
 #include "server/scheduler/calibrate.hpp"
+#include "server/scheduler/releases.hpp"
 #include "server/store/calibrations.hpp"
 #include "server/store/experiments.hpp"
 #include "server/store/jobs.hpp"
@@ -34,9 +36,13 @@ int Scheduler::tick() {
   requeue_expired_jobs(db_);
   int analysed = 0;
   for (const auto& [experiment, workflow] : workflows_ready(db_)) {
-    if (auto verdict = analyse_workflow(db_, experiment, workflow)) metrics_.count_verdict(*verdict);
+    if (auto verdict = analyse_workflow(db_, experiment, workflow, &config_)) metrics_.count_verdict(*verdict);
     ++analysed;
   }
+  // Gates whose experiment just ended (a blocked one starts its bisections), then bisections
+  // whose round of probes finished.
+  analysed += advance_releases(config_, db_, mirrors_);
+  analysed += advance_bisections(config_, db_);
   const auto now = std::chrono::steady_clock::now();
   if (config_.auto_recalibrate && now >= next_staleness_check_) {
     next_staleness_check_ = now + std::chrono::seconds(60);

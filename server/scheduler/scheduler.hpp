@@ -1,5 +1,6 @@
 // The scheduler loop: requeues jobs whose lease expired, analyses workflows whose jobs are
-// finished (next block, confirmation rerun, verdict, calibration), redoes stale calibrations at
+// finished (next block, confirmation rerun, verdict, calibration), decides release gates and
+// advances bisections, redoes stale calibrations at
 // low priority, refreshes queue gauges. One server replica holds the role at a time, through a
 // PostgreSQL advisory lock on a dedicated connection; the others wait and take over if it dies.
 #pragma once
@@ -21,7 +22,8 @@ class Scheduler {
   ~Scheduler();
   void start();
   void stop();
-  // One pass of the loop (requeue, analyse, recalibrate, gauges). Returns workflows analysed.
+  // One pass of the loop (requeue, analyse, gates, bisections, recalibrate, gauges). Returns how
+  // many workflows, gates and bisections moved.
   int tick();
 
  private:

@@ -18,7 +18,8 @@ INSERT INTO experiment_workflows (experiment_id, workflow, config) VALUES ($1, $
 
 constexpr const char* kInsertJob = R"sql(
 INSERT INTO jobs (experiment_id, workflow, payload, runs_total, priority, max_attempts, stage, block, avoid_workers)
-VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, ARRAY(SELECT jsonb_array_elements_text($9::jsonb))))sql";
+VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, ARRAY(SELECT jsonb_array_elements_text($9::jsonb)))
+RETURNING id)sql";
 
 // One experiment as JSON, built by PostgreSQL. $2 is the server's public URL.
 constexpr const char* kSelectExperimentJson = R"sql(
@@ -82,13 +83,13 @@ SELECT coalesce(json_agg(json_build_object(
                   FROM jobs j WHERE j.state = 'running' AND j.lease_owner = w.name ORDER BY j.id LIMIT 1)
 ) ORDER BY w.name), '[]'::json)::text FROM workers w)sql";
 
+}  // namespace
+
 json::object experiment_json(pqxx::work& tx, long id, const std::string& public_url) {
   auto r = tx.exec_params(kSelectExperimentJson, id, public_url);
   if (r.empty()) throw ApiError(ErrorCode::not_found, "experiment " + std::to_string(id) + " does not exist");
   return json::parse(r[0][0].as<std::string>()).as_object();
 }
-
-}  // namespace
 
 long insert_experiment(pqxx::work& tx, const NewExperiment& e) {
   long id = tx.exec_params1(kInsertExperiment, e.repo, e.purpose, e.base_ref, e.base_commit, e.candidate_ref,
@@ -107,11 +108,11 @@ long insert_experiment(Database& db, const NewExperiment& e) {
   return db.transact([&](pqxx::work& tx) { return insert_experiment(tx, e); });
 }
 
-void insert_job(pqxx::work& tx, long experiment_id, const NewJob& j, int max_attempts) {
+long insert_job(pqxx::work& tx, long experiment_id, const NewJob& j, int max_attempts) {
   json::array avoid;  // passed as JSON so that no name can break out of an array literal
   for (const auto& w : j.avoid_workers) avoid.emplace_back(w);
-  tx.exec_params(kInsertJob, experiment_id, j.workflow, json::serialize(j.payload), j.runs_total, j.priority,
-                 max_attempts, j.stage, j.block, json::serialize(avoid));
+  return tx.exec_params1(kInsertJob, experiment_id, j.workflow, json::serialize(j.payload), j.runs_total, j.priority,
+                         max_attempts, j.stage, j.block, json::serialize(avoid))[0].as<long>();
 }
 
 json::object get_experiment(Database& db, long id, const std::string& public_url) {

@@ -18,7 +18,7 @@ struct NewJob {
   boost::json::object payload;          // repo, workflow, arms, schedule (docs/worker-protocol.md)
   int runs_total = 0;
   int priority = 0;
-  std::string stage = "block";          // block | confirmation | calibration
+  std::string stage = "block";          // block | confirmation | calibration | probe (bisection)
   int block = 1;
   std::vector<std::string> avoid_workers;  // run elsewhere when another live worker can
 };
@@ -38,11 +38,13 @@ struct NewExperiment {
 long insert_experiment(Database& db, const NewExperiment& e);
 // The same inside a transaction the caller holds (a calibration inserts its row beside it).
 long insert_experiment(pqxx::work& tx, const NewExperiment& e);
-// Adds a job to an existing experiment (the next block, a confirmation rerun).
-void insert_job(pqxx::work& tx, long experiment_id, const NewJob& job, int max_attempts);
+// Adds a job to an existing experiment (the next block, a confirmation rerun); returns its id.
+long insert_job(pqxx::work& tx, long experiment_id, const NewJob& job, int max_attempts);
 
 // The experiment as GET /api/v1/experiments/{id} shows it; throws not_found.
 boost::json::object get_experiment(Database& db, long id, const std::string& public_url);
+// The same inside the caller's transaction (a release gate shows its experiment).
+boost::json::object experiment_json(pqxx::work& tx, long id, const std::string& public_url);
 boost::json::array list_experiments(Database& db, const std::optional<std::string>& status,
                                     const std::optional<std::string>& repo, int limit, const std::string& public_url);
 // Every sample of the experiment (warm-ups flagged), in run order per job; throws not_found.

@@ -6,7 +6,7 @@ namespace json = boost::json;
 
 constexpr const char* kWorkflowsReady = R"sql(
 SELECT w.experiment_id, w.workflow FROM experiment_workflows w JOIN experiments e ON e.id = w.experiment_id
-WHERE w.state <> 'done' AND e.status IN ('queued', 'running')
+WHERE w.state <> 'done' AND e.status IN ('queued', 'running') AND e.purpose <> 'bisect'
   AND EXISTS (SELECT 1 FROM jobs j WHERE j.experiment_id = w.experiment_id AND j.workflow = w.workflow AND NOT j.analysed
               AND j.state IN ('done', 'failed', 'cancelled'))
   AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.experiment_id = w.experiment_id AND j.workflow = w.workflow

@@ -53,7 +53,7 @@ struct WorkflowState {
   int max_attempts = 3;
 };
 
-// Workflows with something new to analyse: not done, of an experiment still queued or running,
+// Workflows with something new to analyse (bisections drive their own jobs: not theirs): not done, of an experiment still queued or running,
 // no job of theirs queued or running, and at least one finished job not analysed yet.
 std::vector<std::pair<long, std::string>> workflows_ready(Database& db);
 

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -56,18 +57,26 @@ def pg_ctl(*args):
     subprocess.run(cmd, check=True, capture_output=True, timeout=60)
 
 
+def free_port():
+    """A TCP port nothing listens on right now (for a service the test starts later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def psql(dsn, sql):
     subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, capture_output=True, text=True)
 
 
 class Lab:
-    def __init__(self, workers=2, lease_seconds=30):
+    def __init__(self, workers=2, lease_seconds=30, extra_config=""):
         for name, value in (("TTFB_LAB_BUILD_DIR", BUILD), ("TTFB_LAB_SOURCE_DIR", SOURCE),
                             ("TTFB_LAB_TEST_PG_ADMIN_DSN", ADMIN_DSN)):
             if not value:
                 raise RuntimeError(f"{name} is not set: run the functional tests through ./lab test")
         self.n_workers = workers
         self.lease_seconds = lease_seconds
+        self.extra_config = extra_config  # appended to server.toml ({tmp} is replaced by the lab's directory)
         self.procs = {}
         self.workers = {}
 
@@ -115,7 +124,7 @@ dir = "{wf_dir}"
 [repos.example]
 url = "{self.repo}"
 default_branch = "main"
-""")
+""" + self.extra_config.replace("{tmp}", self.tmp))
         self.submit_token = self._token("tester", "submit")
         self.worker_token = self._token("test-workers", "worker")
         self.admin_token = self._token("test-admin", "admin")
@@ -129,6 +138,13 @@ default_branch = "main"
         return out.stdout.strip()
 
     def start_server(self):
+        if getattr(self, "url", None):
+            # A restart listens where the workers and the tests already talk to.
+            port = self.url.rsplit(":", 1)[1]
+            with open(self.config) as f:
+                text = f.read()
+            with open(self.config, "w") as f:
+                f.write(re.sub(r'listen = "127\.0\.0\.1:\d+"', f'listen = "127.0.0.1:{port}"', text))
         with open(os.path.join(self.tmp, "server.log"), "ab") as log:
             p = subprocess.Popen([SERVER_BIN, "--config", self.config], stdout=subprocess.PIPE, stderr=log)
         self.procs["server"] = p
@@ -162,6 +178,31 @@ default_branch = "main"
                                   "--poll-interval-ms", "200"], stdout=log, stderr=log, env=env)
         self.workers[name] = p
         return p
+
+    def start_sink(self, name="sink", http_port=0, smtp_port=0, delay=0.0, fail_first=0):
+        """Starts scripts/alert_sink.py; returns (http_port, smtp_port). What it receives is
+        in self.received(name)."""
+        out = os.path.join(self.tmp, f"{name}.jsonl")
+        args = ["python3", os.path.join(SOURCE, "scripts", "alert_sink.py"), "--out", out,
+                "--http-port", str(http_port), "--smtp-port", str(smtp_port), "--delay", str(delay),
+                "--fail-first", str(fail_first)]
+        with open(os.path.join(self.tmp, f"{name}.log"), "ab") as log:
+            p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log)
+        self.procs[name] = p
+        ports = json.loads(p.stdout.readline())
+        return ports["http_port"], ports["smtp_port"]
+
+    def received(self, name="sink"):
+        """The sink's records so far (one dict per webhook request or e-mail)."""
+        try:
+            with open(os.path.join(self.tmp, f"{name}.jsonl")) as f:
+                return [json.loads(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def git(self, *args, cwd=None):
+        out = subprocess.run(["git", *args], cwd=cwd or self.repo, check=True, capture_output=True, text=True)
+        return out.stdout.strip()
 
     def kill_worker(self, name, sig=signal.SIGKILL):
         p = self.workers.pop(name)

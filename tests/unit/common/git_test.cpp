@@ -144,6 +144,50 @@ TEST_F(GitTest, EnsureMirrorIsIdempotentAndCloneFailureSaysWhy) {
   }
 }
 
+TEST_F(GitTest, FirstParentRangeListsTheLineWithAuthorsAndSkipsMergedBranches) {
+  // main: first - second - third - merge(feature) - fifth; the feature's own commit is not on
+  // the first-parent line and must not be listed.
+  write_file(src_ / "a.txt", "3\n");
+  sh("git add -A && git -c user.name='Erin Sato' -c user.email=erin@example.com commit -qm 'Third: add a.txt'");
+  const std::string third = sh("git rev-parse HEAD");
+  sh("git checkout -qb feature && echo f > f.txt && git add -A && git commit -qm 'Feature work' && git checkout -q main");
+  const std::string feature = sh("git rev-parse feature");
+  sh("git merge -q --no-ff -m 'Merge feature' feature");
+  const std::string merge = sh("git rev-parse HEAD");
+  write_file(src_ / "b.txt", "5\n");
+  sh("git add -A && git commit -qm Fifth");
+  const std::string fifth = sh("git rev-parse HEAD");
+  fetch(mirror_);
+
+  auto range = first_parent_range(mirror_, "v1", "main");
+  ASSERT_EQ(range.size(), 5u);
+  EXPECT_EQ(range[0].sha, first_);
+  EXPECT_EQ(range[0].subject, "first");
+  EXPECT_EQ(range[1].sha, second_);
+  EXPECT_EQ(range[2].sha, third);
+  EXPECT_EQ(range[2].subject, "Third: add a.txt");
+  EXPECT_EQ(range[2].author_name, "Erin Sato");
+  EXPECT_EQ(range[2].author_email, "erin@example.com");
+  EXPECT_FALSE(range[2].date.empty());
+  EXPECT_EQ(range[3].sha, merge);
+  EXPECT_EQ(range[4].sha, fifth);
+  for (const auto& c : range) EXPECT_NE(c.sha, feature);
+
+  // A good end on the merged branch is not on the first-parent line of main.
+  try {
+    first_parent_range(mirror_, feature, "main");
+    FAIL() << "expected GitError";
+  } catch (const GitError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a first-parent ancestor"), std::string::npos) << e.what();
+  }
+  // Reversed ends, equal ends, unknown ends, and a range over the limit.
+  EXPECT_THROW(first_parent_range(mirror_, "main", "v1"), GitError);
+  EXPECT_THROW(first_parent_range(mirror_, "main", "main"), GitError);
+  EXPECT_THROW(first_parent_range(mirror_, "v1", "no-such-branch"), GitError);
+  EXPECT_THROW(first_parent_range(mirror_, "v1", "main", 3), GitError);
+  EXPECT_EQ(first_parent_range(mirror_, "v1", "main", 5).size(), 5u);
+}
+
 TEST_F(GitTest, DiffThatAppliesPasses) {
   EXPECT_NO_THROW(check_diff_applies(mirror_, first_, steps_diff()));
   EXPECT_NO_THROW(check_diff_applies(mirror_, second_, subdir_diff()));
