@@ -74,9 +74,13 @@ TEST(Config, TheShippedConfigsLoad) {
   setenv("TTFB_LAB_DSN", "dbname=x", 1);
   setenv("TTFB_LAB_LISTEN", "127.0.0.1:8080", 1);
   setenv("TTFB_LAB_PUBLIC_URL", "http://127.0.0.1:8080", 1);
+  setenv("TTFB_LAB_WEBHOOK_URL", "http://127.0.0.1:8089/hook", 1);
+  setenv("TTFB_LAB_SMTP_URL", "smtp://127.0.0.1:8025", 1);
   ServerConfig c = load_server_config(TTFB_LAB_SOURCE_DIR "/configs/lab/server.toml");
   EXPECT_EQ(c.workflows.count("example-train"), 1u);
   EXPECT_EQ(c.workflows.at("example-train").repo, "example");
+  EXPECT_EQ(c.repos.at("example").alerts.webhook_url, "http://127.0.0.1:8089/hook");
+  EXPECT_EQ(c.repos.at("example").alerts.smtp_url, "smtp://127.0.0.1:8025");
 }
 
 TEST(Plan, ScheduleWarmsUpThenInterleavesABBA) {
