@@ -81,8 +81,6 @@ SELECT b.id, b.repo, b.workflow, b.good_ref, b.good_commit, b.bad_ref, b.bad_com
        jsonb_array_length(b.commits), b.requested_by
 FROM bisections b LEFT JOIN releases r ON r.id = b.release_id)sql";
 
-json::value num(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
-
 std::string fmt(const char* f, double x) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, x);
@@ -356,8 +354,7 @@ bool advance_one(const ServerConfig& config, Database& db, long id) {
     const std::string repo = row[0].as<std::string>();
     const std::string workflow = row[1].as<std::string>();
     const long experiment_id = row[2].as<long>();
-    const std::optional<long> seed_experiment =
-        row[3].is_null() ? std::nullopt : std::optional<long>(row[3].as<long>());
+    const long seed_experiment = row[3].is_null() ? 0 : row[3].as<long>();  // 0: none (ids start at 1)
     const auto commits = commits_from_json(json::parse(row[4].as<std::string>()).as_array());
     const json::object options = json::parse(row[5].as<std::string>()).as_object();
     json::array steps = json::parse(row[6].as<std::string>()).as_array();
@@ -383,7 +380,7 @@ bool advance_one(const ServerConfig& config, Database& db, long id) {
       return true;
     }
     try {
-      const bisect::Seed seed = seed_experiment ? load_seed(tx, *seed_experiment, workflow) : bisect::Seed{};
+      const bisect::Seed seed = seed_experiment > 0 ? load_seed(tx, seed_experiment, workflow) : bisect::Seed{};
       const auto rounds = load_rounds(tx, experiment_id, steps);
       const bisect::Replayed r = bisect::replay(static_cast<int>(commits.size()), options_from_json(options), seed, rounds);
       const double phase_alpha = double_of(options, "phase_alpha");
