@@ -50,16 +50,28 @@ std::string RepoMirrors::resolve(const std::string& repo, const std::string& rev
   const std::string dir = mirror_dir(repo);
   bool full_sha = std::regex_match(rev, kFullSha);
   bool stale = std::chrono::steady_clock::now() - e.last_fetch > kFetchInterval;
-  if ((full_sha && !git::has_commit(dir, rev)) || (!full_sha && stale)) {
+  auto fetch = [&] {
     try {
       git::fetch(dir);
       e.last_fetch = std::chrono::steady_clock::now();
     } catch (const git::GitError& err) {
       throw ApiError(ErrorCode::unavailable, "repository '" + repo + "' cannot be fetched right now", err.what());
     }
+  };
+  bool fetched = false;
+  if ((full_sha && !git::has_commit(dir, rev)) || (!full_sha && stale)) {
+    fetch();
+    fetched = true;
   }
   try {
-    return git::resolve_commit(dir, rev);
+    try {
+      return git::resolve_commit(dir, rev);
+    } catch (const git::GitError&) {
+      // A branch pushed since the last (throttled) fetch: fetch once more before saying no.
+      if (fetched) throw;
+      fetch();
+      return git::resolve_commit(dir, rev);
+    }
   } catch (const git::GitError& err) {
     throw ApiError(ErrorCode::invalid_argument,
                    "revision '" + rev + "' was not found in repository '" + repo + "': use a branch, tag or commit SHA that exists there",
