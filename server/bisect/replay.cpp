@@ -22,7 +22,9 @@ double median(std::vector<double> xs) {
 
 std::string describe(const std::vector<Request>& rs) {
   std::string out;
-  for (const auto& r : rs) out += (out.empty() ? "" : ", ") + std::to_string(r.commit) + "x" + std::to_string(r.runs);
+  for (const auto& r : rs)
+    out += (out.empty() ? "" : ", ") + (r.beside >= 0 ? std::to_string(r.beside) + "|" : "") + std::to_string(r.commit) + "x" +
+           std::to_string(r.runs);
   return "[" + out + "]";
 }
 
@@ -57,15 +59,17 @@ json::object culprit_json(const Replayed& r, const Culprit& c, const std::vector
   json::array between;
   for (int k = c.parent + 1; k < c.commit; ++k) between.emplace_back(info(commits, k).sha);
   o["broken_between"] = std::move(between);
-  const auto p = r.runs.find(c.parent);
-  const auto q = r.runs.find(c.commit);
-  if (p != r.runs.end() && q != r.runs.end()) {
-    o["parent_runs"] = p->second.ttfb_ms.size();
-    o["runs"] = q->second.ttfb_ms.size();
-    o["parent_median_ms"] = num(median(p->second.ttfb_ms));
-    o["median_ms"] = num(median(q->second.ttfb_ms));
+  const auto s = r.sandwiches.find({c.parent, c.commit});
+  if (s != r.sandwiches.end()) {
+    // The sandwich's runs, the ones the effect is measured on.
+    const CommitRuns& parent = s->second.first;
+    const CommitRuns& culprit = s->second.second;
+    o["parent_runs"] = parent.ttfb_ms.size();
+    o["runs"] = culprit.ttfb_ms.size();
+    o["parent_median_ms"] = num(median(parent.ttfb_ms));
+    o["median_ms"] = num(median(culprit.ttfb_ms));
     const stats::PhaseAttribution a =
-        stats::attribute_phases(p->second.ttfb_ms, q->second.ttfb_ms, p->second.phases, q->second.phases, phase_alpha);
+        stats::attribute_phases(parent.ttfb_ms, culprit.ttfb_ms, parent.phases, culprit.phases, phase_alpha);
     o["phase_summary"] = a.summary;
     const stats::PhaseEffect* top = nullptr;
     for (const auto& e : a.phases) {
@@ -98,38 +102,131 @@ void CommitRuns::append(const CommitRuns& more) {
 }
 
 std::vector<Request> merge_requests(const std::vector<Request>& requests) {
-  std::map<int, int> by_commit;
-  for (const auto& r : requests) by_commit[r.commit] = std::max(by_commit[r.commit], r.runs);
+  std::map<std::pair<int, int>, int> by_commit;  // (commit, beside) -> runs
+  for (const auto& r : requests) {
+    int& runs = by_commit[{r.commit, r.beside}];
+    runs = std::max(runs, r.runs);
+  }
   std::vector<Request> out;
-  for (const auto& [commit, runs] : by_commit) out.push_back(Request{commit, runs});
+  for (const auto& [key, runs] : by_commit) out.push_back(Request{key.first, runs, key.second});
   return out;
 }
 
-Replayed replay(int commits, const SearchOptions& options, const Seed& seed, const std::vector<Round>& rounds) {
-  Replayed r{Search(commits, options), {}, {}, {}, 0};
+std::vector<ProbeJob> plan_jobs(const std::vector<Request>& requests, Pairing pairing) {
+  std::vector<ProbeJob> jobs, sandwiches;
+  int good_runs = 0, paired_runs = 0;
+  for (const auto& r : requests) {
+    if (r.beside >= 0) {
+      sandwiches.push_back(ProbeJob{r.commit, r.runs, r.beside, true});
+    } else if (pairing == Pairing::unpaired) {
+      jobs.push_back(ProbeJob{r.commit, r.runs, -1, false});
+    } else if (r.commit == 0) {
+      good_runs = std::max(good_runs, r.runs);
+    } else {
+      jobs.push_back(ProbeJob{r.commit, r.runs, 0, false});
+      paired_runs += r.runs;
+    }
+  }
+  if (jobs.empty()) {
+    if (good_runs > 0) jobs.push_back(ProbeJob{0, good_runs, -1, false});
+  } else if (good_runs > paired_runs) {
+    jobs.front().runs += good_runs - paired_runs;
+  }
+  jobs.insert(jobs.end(), sandwiches.begin(), sandwiches.end());
+  return jobs;
+}
+
+namespace {
+
+double geomean(const std::vector<double>& xs) {
+  double s = 0.0;
+  for (double x : xs) s += std::log(x);
+  return std::exp(s / static_cast<double>(xs.size()));
+}
+
+CommitRuns scaled(const CommitRuns& runs, const std::vector<double>& factors) {
+  CommitRuns out;
+  for (std::size_t i = 0; i < factors.size(); ++i) {
+    out.ttfb_ms.push_back(runs.ttfb_ms[i] * factors[i]);
+    if (i < runs.phases.runs.size()) {
+      auto phases = runs.phases.runs[i];
+      for (auto& [name, ms] : phases) ms *= factors[i];
+      out.phases.runs.push_back(std::move(phases));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Replayed replay(int commits, const SearchOptions& options, const Seed& seed, const std::vector<Round>& rounds,
+                Pairing pairing) {
+  Replayed r{Search(commits, options), {}, {}, {}, {}, 0, 0.0};
   auto add = [&](int commit, const CommitRuns& runs) {
     if (runs.ttfb_ms.empty()) return;
     r.search.add_runs(commit, runs.ttfb_ms);
     r.runs[commit].append(runs);
   };
-  add(0, seed.good);
-  add(commits - 1, seed.bad);
-  r.seed_runs = static_cast<int>(seed.good.ttfb_ms.size() + seed.bad.ttfb_ms.size());
+  // One job's runs, onto the reference level when paired. Returns the runs it added.
+  auto feed = [&](const ProbeOutcome& o) -> std::size_t {
+    const ProbeJob& j = o.job;
+    if (j.beside < 0 || (pairing == Pairing::unpaired && !j.sandwich)) {
+      if (pairing == Pairing::paired && j.commit == 0 && !o.runs.ttfb_ms.empty()) {
+        // The good end alone: scaled so that the geometric mean of its runs is the level.
+        const double g = geomean(o.runs.ttfb_ms);
+        if (r.reference_ms == 0.0) r.reference_ms = g;
+        add(0, scaled(o.runs, std::vector<double>(o.runs.ttfb_ms.size(), r.reference_ms / g)));
+      } else {
+        add(0, o.beside);  // unpaired: a seed job's good end, as measured
+        add(j.commit, o.runs);
+      }
+      return o.beside.ttfb_ms.size() + o.runs.ttfb_ms.size();
+    }
+    // Pairs: run i of the commit beside run i of the other, scaled by it onto a level; the other
+    // by its job's geometric mean. A run without its partner (a job cut short) is dropped.
+    const std::size_t n = std::min(o.beside.ttfb_ms.size(), o.runs.ttfb_ms.size());
+    if (n == 0) return 0;
+    const std::vector<double> refs(o.beside.ttfb_ms.begin(), o.beside.ttfb_ms.begin() + static_cast<long>(n));
+    const double g = geomean(refs);
+    auto pair_up = [&](double level) {
+      std::vector<double> by_pair;
+      for (double x : refs) by_pair.push_back(level / x);
+      return std::pair{scaled(o.beside, std::vector<double>(n, level / g)), scaled(o.runs, by_pair)};
+    };
+    if (j.sandwich) {
+      // Every job of a sandwich onto the level of the parent in its first job: a sandwich of
+      // several jobs would otherwise carry the machine's drift between them as noise.
+      auto& [p, c] = r.sandwiches[{j.beside, j.commit}];
+      const auto [parent, commit] = pair_up(p.ttfb_ms.empty() ? g : geomean(p.ttfb_ms));
+      r.search.add_sandwich_runs(j.beside, j.commit, parent.ttfb_ms, commit.ttfb_ms);
+      p.append(parent);
+      c.append(commit);
+    } else {
+      if (r.reference_ms == 0.0) r.reference_ms = g;
+      const auto [reference, commit] = pair_up(r.reference_ms);
+      add(0, reference);
+      add(j.commit, commit);
+    }
+    return 2 * n;
+  };
+  for (const auto& job : seed.jobs) r.seed_runs += static_cast<int>(feed(job));
   for (std::size_t i = 0; i < rounds.size(); ++i) {
     const auto asked = next_round(r.search);
     const auto& recorded = rounds[i].requests;
     const bool same = asked.size() == recorded.size() &&
                       std::equal(asked.begin(), asked.end(), recorded.begin(),
-                                 [](const Request& a, const Request& b) { return a.commit == b.commit && a.runs == b.runs; });
+                                 [](const Request& a, const Request& b) {
+                                   return a.commit == b.commit && a.runs == b.runs && a.beside == b.beside;
+                                 });
     if (!same)
       throw std::logic_error("bisection replay: round " + std::to_string(i + 1) + " recorded " + describe(recorded) +
                              " but the search asks for " + describe(asked));
     for (const auto& o : rounds[i].outcomes) {
       if (o.error) {
-        r.search.mark_broken(o.commit);
-        r.broken.emplace(o.commit, *o.error);
+        r.search.mark_broken(o.job.commit);
+        r.broken.emplace(o.job.commit, *o.error);
       } else {
-        add(o.commit, o.runs);
+        feed(o);
       }
     }
   }
@@ -189,6 +286,12 @@ json::object report(const Replayed& r, const std::vector<git::CommitInfo>& commi
   o["measured_runs"] = s.runs - r.seed_runs;
   o["reused_runs"] = r.seed_runs;
   o["rounds"] = s.rounds;
+  int sandwich_runs = 0;
+  for (const auto& [pair, runs] : r.sandwiches)
+    sandwich_runs += static_cast<int>(runs.first.ttfb_ms.size() + runs.second.ttfb_ms.size());
+  o["sandwich_runs"] = sandwich_runs;
+  o["reopened"] = s.reopened;
+  o["reference_ms"] = r.reference_ms > 0.0 ? json::value(r.reference_ms) : json::value(nullptr);
   return o;
 }
 

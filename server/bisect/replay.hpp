@@ -6,7 +6,7 @@
 //   std::vector<ttfb::bisect::Round> rounds = ...;       // from bisections.steps + samples
 //   auto r = ttfb::bisect::replay(commits.size(), options, seed, rounds);
 //   if (r.search.done()) save(ttfb::bisect::report(r, commits, alpha));
-//   else plan_jobs(r.next);                              // one probe job per request
+//   else for (auto j : plan_jobs(r.next, Pairing::paired)) insert_probe_job(j);
 #pragma once
 
 #include "common/git.hpp"
@@ -27,42 +27,78 @@ struct CommitRuns {
   std::vector<double> ttfb_ms;
   stats::PhaseRuns phases;
   void append(const CommitRuns& more);
+  CommitRuns from(int first) const;  // runs `first`.. (a sandwich's fresh runs)
 };
 
-// What one probe job gave: the runs of its commit, or why it could not measure it.
-struct ProbeOutcome {
+// One probe job of a round: `commit`, `runs` runs, interleaved (ABBA, so run i of each arm are
+// neighbours) with `beside` when that is set.
+struct ProbeJob {
   int commit = 0;
-  CommitRuns runs;
+  int runs = 0;
+  int beside = -1;        // the good end (0), as the reference of a paired probe; the parent, for
+                          // a sandwich; -1: the commit alone
+  bool sandwich = false;  // the runs are the sandwich's (Search::add_sandwich_runs)
+};
+
+// What one probe job gave: the runs of its commit and of the commit beside it, or why it could
+// not measure the commit.
+struct ProbeOutcome {
+  ProbeJob job;
+  CommitRuns runs;                   // of job.commit
+  CommitRuns beside;                 // of job.beside, run i next to runs[i]
   std::optional<std::string> error;  // set: the commit is broken (does not build, crashes)
 };
 
 struct Round {
-  std::vector<Request> requests;       // what the search asked for (merged: one per commit)
+  std::vector<Request> requests;       // what the search asked for (merged: one per commit and kind)
   std::vector<ProbeOutcome> outcomes;  // by job id
 };
 
-// Runs taken from elsewhere before the first round: the end points' runs of a release gate's
-// own experiment (base = commit 0, candidate = the last), so the ends are not measured again.
+// Runs taken from elsewhere before the first round: a release gate's own jobs of the ends, each
+// job's baseline (the good end) as `reference` and its candidate as the runs of the bad end, so
+// the ends are not measured again.
 struct Seed {
-  CommitRuns good, bad;
+  std::vector<ProbeOutcome> jobs;
 };
+
+// How probe jobs measure a commit.
+//  - paired (what the server does): every probe job runs its commit interleaved with the good end,
+//    and each run is scaled by the good end's run beside it, onto one level (the geometric mean
+//    of the first reference runs). A commit measured in a job when the machine was busy and one
+//    measured when it was idle compare as if measured side by side: on a shared 2-core machine,
+//    separate jobs of the same commit drift by up to 30%, more than the steps being searched for.
+//  - unpaired: one commit per job, runs taken as measured (a quiet machine; the benchmark's
+//    comparison).
+// Sandwiches are side by side either way.
+enum class Pairing { unpaired, paired };
+
+// The jobs that measure a round's (merged) requests. A sandwich request is one job of the pair.
+// Paired: one job per other commit, each beside the good end; the good end's own request is met
+// by the reference runs of those jobs (the first runs longer if they fall short), and by a job of
+// its own only when nothing else is asked for. Unpaired: one job per commit.
+std::vector<ProbeJob> plan_jobs(const std::vector<Request>& requests, Pairing pairing);
 
 struct Replayed {
   Search search;
-  std::map<int, CommitRuns> runs;          // every commit measured so far, seed included
+  std::map<int, CommitRuns> runs;          // every commit measured so far, seed included (paired:
+                                           // scaled onto the reference level)
+  std::map<std::pair<int, int>, std::pair<CommitRuns, CommitRuns>> sandwiches;  // (parent, commit): their runs side by side
   std::map<int, std::string> broken;       // commit -> the error that broke it
   std::vector<Request> next;               // the next round (empty when the search is done)
   int seed_runs = 0;                       // runs the seed contributed (reused, not measured)
+  double reference_ms = 0.0;               // paired: the level runs are scaled to (0 until known)
 };
 
-// One request per commit (the search may ask twice for a commit in one round: the larger wins),
-// in commit order.
+// One request per commit and kind (alone, or a sandwich beside a parent: the search may ask twice
+// in one round, and the larger wins), in commit order.
 std::vector<Request> merge_requests(const std::vector<Request>& requests);
 
-// Feeds the seed, then every round's outcomes, through a new Search, checking that it asks for
-// what each round recorded (else std::logic_error: the rounds do not belong to this search), and
-// asks it for the next round. Throws std::invalid_argument for a commit outside the range.
-Replayed replay(int commits, const SearchOptions& options, const Seed& seed, const std::vector<Round>& rounds);
+// Feeds the seed, then every round's outcomes, through a new Search (paired: scaled by their
+// reference runs, which also count as runs of the good end), checking that it asks for what each
+// round recorded (else std::logic_error: the rounds do not belong to this search), and asks it for
+// the next round. Throws std::invalid_argument for a commit outside the range.
+Replayed replay(int commits, const SearchOptions& options, const Seed& seed, const std::vector<Round>& rounds,
+                Pairing pairing = Pairing::paired);
 
 // The result as GET /api/v1/bisections/{id} shows it (docs/api.md): status, message,
 // total_effect_pct, culprits (commit, parent, subject, author, email, effect with CI and p,

@@ -17,6 +17,11 @@ stats::WelchResult compare(const std::vector<double>& a, const std::vector<doubl
   return stats::welch_log_t_test(o.baseline.kept, o.candidate.kept, 1.0 - alpha);
 }
 
+// A decided slowdown: significant at the design's alpha, and at least its threshold.
+bool is_step(const stats::WelchResult& w, const stats::AdaptiveDesign& d) {
+  return w.valid && w.p_value < d.alpha && w.effect_ci_low_pct > 0.0 && w.effect_pct >= d.threshold_pct;
+}
+
 }  // namespace
 
 Search::Search(int commits, SearchOptions options) : n_(commits), options_(options) {
@@ -54,12 +59,6 @@ bool Search::need(int commit, int runs) {
   if (have >= runs) return false;
   pending_.push_back(Request{commit, runs - have});
   return true;
-}
-
-bool Search::differs(int a, int b) const {
-  const auto w = compare(runs_.at(a), runs_.at(b), options_.design.alpha);
-  return w.valid && w.p_value < options_.design.alpha && w.effect_ci_low_pct > 0.0 &&
-         w.effect_pct >= options_.design.threshold_pct;
 }
 
 std::optional<Search::Side> Search::classify(int probe, const Interval& iv, bool at_budget) const {
@@ -102,16 +101,30 @@ std::vector<Request> Search::requests() {
   return pending_;
 }
 
-void Search::finish_interval(const Interval& iv) {
-  // iv.good and iv.bad are adjacent among the usable commits: iv.bad is the candidate. Sandwich:
-  // it must differ from its parent on their own runs, with at least two blocks each (an effect
-  // estimated from the first block that happened to cross would be biased upwards); while it
-  // does not yet, both get another block, up to the budget (then it is not called a culprit).
+bool Search::sandwiched(const Interval& iv) {
+  // iv.good and iv.bad are adjacent among the usable commits: iv.bad is the candidate. Blocks
+  // side by side until the step is decided on them (at least two blocks) or the budget is spent
+  // (then it is not called a culprit).
+  const auto it = sandwiches_.find({iv.good, iv.bad});
   const int block = options_.design.runs_per_block;
   const int budget = options_.max_runs_per_commit;
-  const int least = std::min(budget, 2 * block);
-  if (runs_of(iv.good) >= least && runs_of(iv.bad) >= least && differs(iv.good, iv.bad)) return;
-  for (int c : {iv.good, iv.bad}) need(c, std::min(budget, runs_of(c) + block));
+  const int have = it == sandwiches_.end() ? 0 : static_cast<int>(std::min(it->second.first.size(), it->second.second.size()));
+  if (have >= std::min(budget, 2 * block)) {
+    if (have >= budget || is_step(compare(it->second.first, it->second.second, options_.design.alpha), options_.design))
+      return true;
+  }
+  pending_.push_back(Request{iv.bad, std::min(block, budget - have), iv.good});
+  return false;
+}
+
+void Search::add_sandwich_runs(int parent, int commit, const std::vector<double>& parent_ms,
+                               const std::vector<double>& commit_ms) {
+  if (parent < 0 || commit >= n_ || parent >= commit)
+    throw std::invalid_argument("bisection: no sandwich " + std::to_string(parent) + ".." + std::to_string(commit));
+  auto& [p, c] = sandwiches_[{parent, commit}];
+  p.insert(p.end(), parent_ms.begin(), parent_ms.end());
+  c.insert(c.end(), commit_ms.begin(), commit_ms.end());
+  result_.runs += static_cast<int>(parent_ms.size() + commit_ms.size());
 }
 
 void Search::step() {
@@ -132,7 +145,7 @@ void Search::step() {
       result_.total_effect_pct = w.effect_pct;
       if (d.verdict == stats::Verdict::regression) {
         ends_verified_ = true;
-        open_.push_back(Interval{0, n_ - 1});
+        open_.push_back(whole(0, n_ - 1));
       } else if (!d.more_runs) {
         result_.status = "no_regression";
         result_.message = "the last commit is not slower than the first: " + d.reason;
@@ -151,19 +164,49 @@ void Search::step() {
   // 2./3. Search every open interval; collect requests for this round.
   std::vector<Interval> next;
   int probes_left = options_.parallel_probes;
-  for (const Interval& iv : open_) {
+  for (Interval iv : open_) {
+    // A part left beside a culprit: is it slower at its bad end than at its good end? Decided
+    // like the range's own ends, measuring both more while undecided.
+    if (!iv.verified) {
+      const int n = std::min(runs_of(iv.good), runs_of(iv.bad));
+      if (n >= block) {
+        const auto d = stats::decide_look(runs_.at(iv.good), runs_.at(iv.bad), options_.design);
+        if (d.verdict == stats::Verdict::regression) {
+          iv.verified = true;
+        } else if (!d.more_runs) {
+          continue;  // nothing more there
+        }
+      }
+      if (!iv.verified) {
+        const int target = std::min(options_.design.max_runs_per_arm, n + block);
+        need(iv.good, target);
+        need(iv.bad, target);
+        next.push_back(iv);
+        continue;
+      }
+    }
     // Adjacent among usable commits: sandwich, then culprit or not.
     const int inner = nearest_usable((iv.good + iv.bad) / 2, iv);
     if (inner < 0) {
-      const std::size_t before = pending_.size();
-      finish_interval(iv);
-      if (pending_.size() == before) {
-        const auto w = compare(runs_.at(iv.good), runs_.at(iv.bad), options_.design.alpha);
-        if (differs(iv.good, iv.bad)) {
-          result_.culprits.push_back(Culprit{iv.bad, iv.good, w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct, w.p_value, unsure_});
-        }
-      } else {
+      if (!sandwiched(iv)) {
         next.push_back(iv);
+        continue;
+      }
+      const auto& [parent_ms, commit_ms] = sandwiches_.at({iv.good, iv.bad});
+      const auto w = compare(parent_ms, commit_ms, options_.design.alpha);
+      if (is_step(w, options_.design)) {
+        result_.culprits.push_back(Culprit{iv.bad, iv.good, w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct,
+                                           w.p_value, unsure_});
+      } else if (result_.reopened < kMaxReopens) {
+        // The sandwich failed: side by side, the pair is at one level, so one of them was put
+        // on the wrong side by runs that misled (a busy spell). Their probe runs are dropped and
+        // the interval they were narrowed from is searched again; they are measured afresh when
+        // probed.
+        for (int c : {iv.good, iv.bad}) {
+          if (c != iv.outer_good && c != iv.outer_bad) runs_.erase(c);
+        }
+        next.push_back(whole(iv.outer_good, iv.outer_bad));
+        ++result_.reopened;
       }
       continue;
     }
@@ -216,14 +259,20 @@ void Search::step() {
     for (const auto& c : result_.culprits) explained += std::log1p(c.effect_pct / 100.0);
     const double total = std::log1p(result_.total_effect_pct / 100.0);
     if (!result_.culprits.empty() && explained < options_.explained_fraction * total) {
-      // Look for more on both sides of each culprit: the parts whose own ends still differ.
+      // Look for more on both sides of each culprit: the parts whose ends look apart on the runs
+      // so far, measured until that is decided.
+      auto looks_slower = [&](int a, int b) {
+        if (runs_of(a) == 0 || runs_of(b) == 0) return true;  // dropped by a failed sandwich: measure
+        const auto w = compare(runs_.at(a), runs_.at(b), options_.design.alpha);
+        return w.valid && w.effect_pct >= options_.design.threshold_pct;
+      };
       std::vector<Interval> more;
       int start = 0;
       for (const auto& c : result_.culprits) {
-        if (c.parent > start && differs(start, c.parent)) more.push_back(Interval{start, c.parent});
+        if (c.parent > start && looks_slower(start, c.parent)) more.push_back(unverified(start, c.parent));
         start = c.commit;
       }
-      if (n_ - 1 > start && differs(start, n_ - 1)) more.push_back(Interval{start, n_ - 1});
+      if (n_ - 1 > start && looks_slower(start, n_ - 1)) more.push_back(unverified(start, n_ - 1));
       std::set<std::pair<int, int>> searched;
       for (const auto& iv : more) {
         if (searched.insert({iv.good, iv.bad}).second) open_.push_back(iv);

@@ -4,7 +4,10 @@
 //
 //   ttfb::bisect::Search s(17, ttfb::bisect::SearchOptions{});    // commits 0 (good) .. 16 (bad)
 //   while (!s.done()) {
-//     for (const auto& r : s.requests()) s.add_runs(r.commit, measure(r.commit, r.runs));
+//     for (const auto& r : s.requests()) {
+//       if (r.beside < 0) s.add_runs(r.commit, measure(r.commit, r.runs));
+//       else s.add_sandwich_runs(r.beside, r.commit, /* both measured side by side */ ...);
+//     }
 //   }
 //   for (const auto& c : s.result().culprits) { /* c.commit, c.effect_pct, c.ci_low_pct, ... */ }
 //
@@ -16,11 +19,17 @@
 //    its interval with a sequential probability ratio test between "at the good end's level" and
 //    "at the bad end's level" (error kProbeError per probe), and measure it more while unsure
 //    (up to max_runs_per_commit; then it goes to the nearer side, and the result says "unsure").
-// 3. Sandwich: the culprit candidate (first bad commit after a good one) is measured against its
-//    parent with more runs; only a confirmed step is a culprit.
+// 3. Sandwich: the culprit candidate (first bad commit after a good one) is measured anew, side
+//    by side with its parent in the same jobs (interleaved, like a pre-submit A/B), at least two
+//    blocks each, and judged on those runs only: the runs that led the search there were picked
+//    for looking different (a busy spell or a lucky block would carry into the verdict, and the
+//    effect would be biased upwards), and runs of two commits measured in separate jobs differ
+//    by whatever the machine was doing meanwhile. Only a confirmed step is a culprit. A failed
+//    sandwich means one of the pair was put on the wrong side: their probe runs are dropped and
+//    the interval they were narrowed from is searched again (at most kMaxReopens times).
 // 4. More than one culprit: when the culprits found explain less than `explained_fraction` of the
 //    end-to-end slowdown, the search continues in the parts of the range on either side of them
-//    whose own ends still differ.
+//    whose own ends differ, decided like step 1 (measuring both ends more while undecided).
 // 5. A commit that cannot be measured (does not build, crashes) is marked broken: it is skipped
 //    and reported, and a neighbour is probed instead; it never becomes a culprit.
 #pragma once
@@ -36,6 +45,8 @@ namespace ttfb::bisect {
 
 // Chance that one probe is put on the wrong side (the SPRT's error per probe, see classify()).
 inline constexpr double kProbeError = 0.001;
+// Failed sandwiches whose interval is searched again, per search.
+inline constexpr int kMaxReopens = 3;
 
 struct SearchOptions {
   stats::AdaptiveDesign design{.alpha = 0.01, .threshold_pct = 2.0, .runs_per_block = 10, .max_runs_per_arm = 60};
@@ -47,6 +58,8 @@ struct SearchOptions {
 struct Request {
   int commit = 0;
   int runs = 0;
+  int beside = -1;  // >= 0: a sandwich, `commit` and its parent `beside` measured side by side,
+                    // `runs` runs each (add_sandwich_runs); -1: `commit` alone (add_runs)
 };
 
 struct Culprit {
@@ -67,6 +80,7 @@ struct SearchResult {
   std::vector<int> broken;        // commits that could not be measured
   int runs = 0;                   // measured runs, all commits
   int rounds = 0;                 // batches of requests
+  int reopened = 0;               // failed sandwiches whose interval was searched again
 };
 
 class Search {
@@ -79,6 +93,9 @@ class Search {
   std::vector<Request> requests();
   // Measured runs of a commit (TTFB ms). Throws std::invalid_argument for an unknown commit.
   void add_runs(int commit, const std::vector<double>& ttfb_ms);
+  // A sandwich's runs: `parent` and `commit` measured side by side (Request::beside).
+  void add_sandwich_runs(int parent, int commit, const std::vector<double>& parent_ms,
+                         const std::vector<double>& commit_ms);
   // The commit cannot be measured (build failure, crash): it is skipped from now on.
   void mark_broken(int commit);
 
@@ -91,14 +108,20 @@ class Search {
   enum class Side { unknown, good, bad };
   struct Interval {
     int good = 0, bad = 0;       // ends: good < bad
+    int outer_good = 0, outer_bad = 0;  // the ends it was narrowed from (searched again from
+                                        // there when its sandwich fails)
+    bool verified = true;        // its ends are known to differ (else: measured until decided)
   };
+  static Interval whole(int good, int bad) { return Interval{good, bad, good, bad, true}; }
+  static Interval unverified(int good, int bad) { return Interval{good, bad, good, bad, false}; }
   void step();
   std::optional<Side> classify(int probe, const Interval& iv, bool at_budget) const;
-  bool differs(int a, int b) const;      // regression from a to b, decided
+  // The sandwich of an adjacent pair: true when decided (its runs are in), else it asks for
+  // another block side by side.
+  bool sandwiched(const Interval& iv);
   int runs_of(int commit) const;       // measured runs so far
   bool need(int commit, int runs);     // requests what is missing to reach `runs`; false if none
   int nearest_usable(int commit, const Interval& iv) const;
-  void finish_interval(const Interval& iv);
 
   int n_;
   SearchOptions options_;
@@ -106,6 +129,7 @@ class Search {
   std::vector<bool> broken_;
   std::vector<Interval> open_;      // intervals still being searched
   std::vector<Request> pending_;
+  std::map<std::pair<int, int>, std::pair<std::vector<double>, std::vector<double>>> sandwiches_;  // (parent, commit)
   bool ends_verified_ = false;
   bool unsure_ = false;
   bool done_ = false;

@@ -47,11 +47,11 @@ FROM bisections WHERE id = $1 AND status IN ('verifying', 'searching') FOR UPDAT
 constexpr const char* kJobsOf = "SELECT id, state, coalesce(error::text, 'null') FROM jobs WHERE experiment_id = $1 ORDER BY id";
 
 constexpr const char* kProbeSamples = R"sql(
-SELECT job_id, ttfb_ms, phases::text FROM samples WHERE experiment_id = $1 AND NOT warmup ORDER BY job_id, run_index)sql";
+SELECT job_id, arm, ttfb_ms, phases::text FROM samples WHERE experiment_id = $1 AND NOT warmup ORDER BY job_id, run_index)sql";
 
 // A release gate's measurement of the ends: baseline = good, candidate = bad.
 constexpr const char* kSeedSamples = R"sql(
-SELECT s.arm, s.ttfb_ms, s.phases::text FROM samples s JOIN jobs j ON j.id = s.job_id
+SELECT s.job_id, s.arm, s.ttfb_ms, s.phases::text FROM samples s JOIN jobs j ON j.id = s.job_id
 WHERE s.experiment_id = $1 AND s.workflow = $2 AND NOT s.warmup AND j.state = 'done'
   AND j.stage IN ('block', 'confirmation')
 ORDER BY s.job_id, s.run_index)sql";
@@ -129,6 +129,7 @@ bisect::SearchOptions options_from_json(const json::object& o) {
   return s;
 }
 
+
 std::vector<std::pair<std::string, double>> phases_of(const std::string& text) {
   std::vector<std::pair<std::string, double>> out;
   const json::value v = json::parse(text);
@@ -163,30 +164,46 @@ json::object plan_round(pqxx::work& tx, const ServerConfig& config, long experim
   const RepoConfig& repo = config.repos.at(wf.repo);
   json::array reqs, jobs;
   for (const auto& r : requests) {
-    const std::string& sha = commits.at(static_cast<std::size_t>(r.commit)).sha;
+    json::object q{{"index", r.commit}, {"commit", commits.at(static_cast<std::size_t>(r.commit)).sha}, {"runs", r.runs}};
+    if (r.beside >= 0) q["beside"] = r.beside;
+    reqs.push_back(std::move(q));
+  }
+  for (const auto& p : bisect::plan_jobs(requests, bisect::Pairing::paired)) {
+    const std::string& sha = commits.at(static_cast<std::size_t>(p.commit)).sha;
     NewJob job;
     job.workflow = workflow;
     job.workflow_config = snapshot;
     job.stage = "probe";
     job.block = round;
     job.priority = round;  // finish the bisection started before starting more
-    job.payload = probe_payload(repo, wf, sha, warmup, r.runs);
-    job.runs_total = warmup + r.runs;
+    if (p.beside >= 0) {
+      // Baseline: the good end, as the reference each run of the commit is scaled by; or, for a
+      // sandwich, the parent.
+      job.payload = job_payload(repo, wf, commits.at(static_cast<std::size_t>(p.beside)).sha, sha, "", warmup, p.runs);
+      job.runs_total = runs_total(warmup, p.runs);
+    } else {
+      job.payload = probe_payload(repo, wf, sha, warmup, p.runs);
+      job.runs_total = warmup + p.runs;
+    }
     const long id = insert_job(tx, experiment_id, job, max_attempts);
-    reqs.push_back(json::object{{"index", r.commit}, {"commit", sha}, {"runs", r.runs}});
-    jobs.push_back(json::object{{"id", id}, {"index", r.commit}});
+    jobs.push_back(json::object{{"id", id}, {"index", p.commit}, {"runs", p.runs}, {"beside", p.beside}, {"sandwich", p.sandwich}});
   }
   return json::object{{"round", round}, {"requests", std::move(reqs)}, {"jobs", std::move(jobs)},
                       {"state", "running"}, {"started_at", now}, {"finished_at", nullptr}};
 }
 
-bisect::Seed load_seed(pqxx::work& tx, long seed_experiment, const std::string& workflow) {
-  bisect::Seed seed;
+// A release gate's jobs of the ends: baseline = good (the reference), candidate = bad.
+bisect::Seed load_seed(pqxx::work& tx, long seed_experiment, const std::string& workflow, int bad_index) {
+  std::map<long, bisect::ProbeOutcome> jobs;
   for (const auto& row : tx.exec_params(kSeedSamples, seed_experiment, workflow)) {
-    bisect::CommitRuns& c = row[0].as<std::string>() == "baseline" ? seed.good : seed.bad;
-    c.ttfb_ms.push_back(row[1].as<double>());
-    c.phases.runs.push_back(phases_of(row[2].as<std::string>()));
+    bisect::ProbeOutcome& o = jobs[row[0].as<long>()];
+    o.job = bisect::ProbeJob{bad_index, 0, 0, false};
+    bisect::CommitRuns& c = row[1].as<std::string>() == "baseline" ? o.beside : o.runs;
+    c.ttfb_ms.push_back(row[2].as<double>());
+    c.phases.runs.push_back(phases_of(row[3].as<std::string>()));
   }
+  bisect::Seed seed;
+  for (auto& [id, o] : jobs) seed.jobs.push_back(std::move(o));
   return seed;
 }
 
@@ -195,25 +212,34 @@ std::vector<bisect::Round> load_rounds(pqxx::work& tx, long experiment_id, const
   std::map<long, std::pair<std::string, std::string>> job_state;  // id -> (state, error json)
   for (const auto& row : tx.exec_params(kJobsOf, experiment_id))
     job_state[row[0].as<long>()] = {row[1].as<std::string>(), row[2].as<std::string>()};
-  std::map<long, bisect::CommitRuns> runs;
+  std::map<long, std::map<std::string, bisect::CommitRuns>> runs;  // job -> arm -> runs
   for (const auto& row : tx.exec_params(kProbeSamples, experiment_id)) {
-    auto& c = runs[row[0].as<long>()];
-    c.ttfb_ms.push_back(row[1].as<double>());
-    c.phases.runs.push_back(phases_of(row[2].as<std::string>()));
+    auto& c = runs[row[0].as<long>()][row[1].as<std::string>()];
+    c.ttfb_ms.push_back(row[2].as<double>());
+    c.phases.runs.push_back(phases_of(row[3].as<std::string>()));
   }
   std::vector<bisect::Round> rounds;
   for (const auto& sv : steps) {
     const auto& step = sv.as_object();
     bisect::Round round;
-    for (const auto& r : step.at("requests").as_array())
-      round.requests.push_back(bisect::Request{int_of(r.as_object(), "index"), int_of(r.as_object(), "runs")});
+    for (const auto& rv : step.at("requests").as_array()) {
+      const auto& r = rv.as_object();
+      round.requests.push_back(bisect::Request{int_of(r, "index"), int_of(r, "runs"), r.contains("beside") ? int_of(r, "beside") : -1});
+    }
     for (const auto& jv : step.at("jobs").as_array()) {
       const long id = jv.as_object().at("id").as_int64();
+      const auto& j = jv.as_object();
       bisect::ProbeOutcome o;
-      o.commit = int_of(jv.as_object(), "index");
+      o.job.commit = int_of(j, "index");
+      o.job.runs = j.contains("runs") ? int_of(j, "runs") : 0;
+      o.job.beside = j.contains("beside") ? int_of(j, "beside") : -1;
+      o.job.sandwich = j.contains("sandwich") && j.at("sandwich").is_bool() && j.at("sandwich").as_bool();
       const auto& [state, error] = job_state.at(id);
-      if (state == "done") {
-        o.runs = runs[id];
+      if (state == "done" && o.job.beside >= 0) {
+        o.beside = runs[id]["baseline"];
+        o.runs = runs[id]["candidate"];
+      } else if (state == "done") {
+        o.runs = runs[id]["baseline"];  // a single-arm job's schedule names its arm "baseline"
       } else {
         o.error = error_text(error, state);
       }
@@ -302,6 +328,8 @@ json::object summary_json(const pqxx::row& row, const std::string& public_url, b
   const json::value steps = json::parse(row[11].as<std::string>());
   o["cost"] = json::object{{"runs", field("measured_runs", 0)},
                            {"reused_runs", field("reused_runs", 0)},
+                           {"sandwich_runs", field("sandwich_runs", 0)},
+                           {"reopened", field("reopened", 0)},
                            {"jobs", row[16].as<long>()},
                            {"rounds", steps.as_array().size()},
                            {"wall_seconds", row[15].as<double>()}};
@@ -313,6 +341,7 @@ json::object summary_json(const pqxx::row& row, const std::string& public_url, b
   o["finished_at"] = row[14].as<std::string>().empty() ? json::value(nullptr) : json::value(row[14].as<std::string>());
   if (full) {
     o["broken"] = field("broken", json::array{});
+    o["reference_ms"] = field("reference_ms", nullptr);
     o["commits"] = field("commits", json::array{});
     o["steps"] = steps;
     const json::value options = json::parse(row[17].as<std::string>());
@@ -380,9 +409,10 @@ bool advance_one(const ServerConfig& config, Database& db, long id) {
       return true;
     }
     try {
-      const bisect::Seed seed = seed_experiment > 0 ? load_seed(tx, seed_experiment, workflow) : bisect::Seed{};
+      const int n = static_cast<int>(commits.size());
+      const bisect::Seed seed = seed_experiment > 0 ? load_seed(tx, seed_experiment, workflow, n - 1) : bisect::Seed{};
       const auto rounds = load_rounds(tx, experiment_id, steps);
-      const bisect::Replayed r = bisect::replay(static_cast<int>(commits.size()), options_from_json(options), seed, rounds);
+      const bisect::Replayed r = bisect::replay(n, options_from_json(options), seed, rounds, bisect::Pairing::paired);
       const double phase_alpha = double_of(options, "phase_alpha");
       json::object result = bisect::report(r, commits, phase_alpha);
       const std::string status(result.at("status").as_string());
@@ -466,8 +496,9 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
           .as<long>();
 
   // The first round: the ends, unless a seed already tells them apart.
-  const bisect::Seed seed = rq.seed_experiment_id ? load_seed(tx, *rq.seed_experiment_id, wf.name) : bisect::Seed{};
-  const bisect::Replayed r = bisect::replay(static_cast<int>(commits.size()), so, seed, {});
+  const int n = static_cast<int>(commits.size());
+  const bisect::Seed seed = rq.seed_experiment_id ? load_seed(tx, *rq.seed_experiment_id, wf.name, n - 1) : bisect::Seed{};
+  const bisect::Replayed r = bisect::replay(n, so, seed, {}, bisect::Pairing::paired);
   json::object result = bisect::report(r, commits, so.design.alpha);
   const std::string status(result.at("status").as_string());
   json::array steps;

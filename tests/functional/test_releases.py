@@ -8,8 +8,8 @@ One lab, scenarios in order (each leans on the facts of examples/example-repo.to
 2. The gate's bisection names exactly the eager-import commit and its author; its alert reaches
    the sink once even though the server is SIGKILLed while delivering it (never resent).
 3. A gate over neutral commits passes, and nobody is alerted.
-4. A bisection over v1.0..v1.2 names only real culprits, the first always and usually both (the
-   first one is not alerted twice).
+4. A bisection over v1.0..v1.2 names both culprits, each with its author (the first one is not
+   alerted twice).
 5. A commit that does not build inside the range is skipped and reported, not blamed.
 """
 import json
@@ -162,6 +162,15 @@ class ReleaseGateTest(unittest.TestCase):
         self.assertGreater(b["cost"]["reused_runs"], 0, "the gate's runs of the ends are reused")
         self.assertGreaterEqual(b["cost"]["jobs"], 1)
         self.assertEqual(b["cost"]["rounds"], len(b["steps"]))
+        # Every probe ran beside the good end; the culprit's sandwich beside its parent, both
+        # measured at least two blocks.
+        jobs = [j for step in b["steps"] for j in step["jobs"]]
+        self.assertTrue(all(j["beside"] == 0 for j in jobs if not j["sandwich"] and j["index"] != 0), jobs)
+        parent_index = next(x["index"] for x in b["commits"] if x["commit"] == EAGER["parent"])
+        self.assertTrue([j for j in jobs if j["sandwich"] and j["beside"] == parent_index], jobs)
+        self.assertGreaterEqual(b["cost"]["sandwich_runs"], 40)
+        self.assertEqual(c["runs"], c["parent_runs"])
+        self.assertGreater(b["reference_ms"], 0)
         self.assertEqual(b["range"]["commits"], len(b["commits"]))
         self.assertEqual(b["commits"][0]["commit"], RELEASES["v1.0"])
         self.assertEqual(b["commits"][-1]["commit"], RELEASES["v1.1"])
@@ -213,18 +222,18 @@ class ReleaseGateTest(unittest.TestCase):
         found = [c["commit"] for c in b["culprits"]]
         detail = json.dumps({"total": b["total_effect_pct"], "culprits": found,
                              "commits": [(c["index"], c["runs"], c["median_ms"]) for c in b["commits"]]})
-        # Every culprit named is a real one, and none is alerted twice. Both are found in most runs,
-        # not all: see README "Not yet" (probes measured in separate jobs on this shared machine
-        # are uneven); the second one's checks apply when both are found.
-        self.assertTrue(found, detail)
-        self.assertLessEqual(set(found), {EAGER["commit"], TELEMETRY["commit"]}, detail)
-        if TELEMETRY["commit"] in found:
-            self.assertEqual(b["culprits"][1]["author"], TELEMETRY["author_name"])
-            self.assertGreater(b["total_effect_pct"], b["culprits"][0]["effect_pct"])
-            if "sink" not in lab.procs:  # this test run alone
-                lab.start_sink(http_port=WEBHOOK_PORT)
-            lab.wait_until(lambda: [a for a in webhook_bodies(lab.received(), "culprit")
-                                    if a["fields"]["commit"] == TELEMETRY["commit"]], 60, "the second culprit's alert")
+        # Both culprits, in range order, each with its author; the second one is alerted, the first
+        # (found again) not twice.
+        self.assertEqual(found, [EAGER["commit"], TELEMETRY["commit"]], detail)
+        self.assertEqual(b["culprits"][0]["author"], EAGER["author_name"])
+        self.assertEqual(b["culprits"][1]["author"], TELEMETRY["author_name"])
+        for c in b["culprits"]:
+            self.assertGreater(c["ci_low_pct"], 0.0, detail)
+            self.assertEqual(c["runs"], c["parent_runs"], "the sandwich measures the pair side by side")
+        if "sink" not in lab.procs:  # this test run alone
+            lab.start_sink(http_port=WEBHOOK_PORT)
+        lab.wait_until(lambda: [a for a in webhook_bodies(lab.received(), "culprit")
+                                if a["fields"]["commit"] == TELEMETRY["commit"]], 60, "the second culprit's alert")
         self.assertLessEqual(len([a for a in webhook_bodies(lab.received(), "culprit")
                                   if a["fields"]["commit"] == EAGER["commit"]]), 1)
 
@@ -264,11 +273,10 @@ class ReleaseGateTest(unittest.TestCase):
         self.assertNotIn(broken, [c["commit"] for c in b["culprits"]])
         states = {c["commit"]: c["state"] for c in b["commits"]}
         self.assertEqual(states[broken], "broken")
-        # The culprit is the cherry-picked eager import in most runs; the commit after the broken
-        # one (the same tree as v1.0) is sometimes measured slow enough to be blamed instead on
-        # this shared machine (README "Not yet"). When the culprit is the real one:
-        if [c["commit"] for c in b["culprits"]] == [culprit]:
-            self.assertEqual(states[culprit], "culprit")
+        # The culprit is the cherry-picked eager import, not the commit after the broken one (the
+        # same tree as v1.0).
+        self.assertEqual([c["commit"] for c in b["culprits"]], [culprit], json.dumps(b["commits"]))
+        self.assertEqual(states[culprit], "culprit")
 
 
 if __name__ == "__main__":

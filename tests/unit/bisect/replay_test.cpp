@@ -25,40 +25,51 @@ std::vector<git::CommitInfo> range(int n) {
   return out;
 }
 
-// Commits at 100 ms, then +20% from `culprit` on; the "imports" phase carries the step.
+// Commits at 100 ms, then +20% from `culprit` on (and `second_step` more from `second` on); the
+// "imports" phase carries the steps. Each job runs on a machine whose speed drifts from job to
+// job by a factor with log-sd `job_drift` (0: a quiet machine), the same for both arms of a job.
 struct Sim {
   int culprit = 5;
+  int second = 1000;
+  double step = 0.20, second_step = 0.0;
+  double job_drift = 0.0;
   std::set<int> broken;
   std::mt19937_64 engine{7};
-  CommitRuns measure(int commit, int runs) {
+  CommitRuns measure(int commit, int runs, double speed = 1.0) {
     std::normal_distribution<double> z(0.0, 0.02);
     CommitRuns out;
     for (int i = 0; i < runs; ++i) {
-      const double imports = (commit >= culprit ? 40.0 : 20.0) * std::exp(z(engine));
-      const double rest = 80.0 * std::exp(z(engine));
+      const double level = (commit >= culprit ? 1.0 + step : 1.0) * (commit >= second ? 1.0 + second_step : 1.0);
+      const double imports = (20.0 + 100.0 * (level - 1.0)) * std::exp(z(engine)) * speed;
+      const double rest = 80.0 * std::exp(z(engine)) * speed;
       out.ttfb_ms.push_back(imports + rest);
       out.phases.runs.push_back({{"imports", imports}, {"model", rest}});
     }
     return out;
   }
+  // One job: the commit (beside another when asked), at this job's machine speed.
+  ProbeOutcome job(const ProbeJob& j) {
+    ProbeOutcome o;
+    o.job = j;
+    if (broken.count(j.commit)) {
+      o.error = "build_failed: SyntaxError";
+      return o;
+    }
+    const double speed = std::exp(std::normal_distribution<double>(0.0, job_drift)(engine));
+    if (j.beside >= 0) o.beside = measure(j.beside, j.runs, speed);
+    o.runs = measure(j.commit, j.runs, speed);
+    return o;
+  }
   // Runs the rounds the way the server does: plan from a replay, "measure", record, replay again.
-  std::vector<Round> run(int n, const SearchOptions& options, const Seed& seed, int max_rounds = 100) {
+  std::vector<Round> run(int n, const SearchOptions& options, const Seed& seed, int max_rounds = 100,
+                         Pairing pairing = Pairing::paired) {
     std::vector<Round> rounds;
     for (int i = 0; i < max_rounds; ++i) {
-      Replayed r = replay(n, options, seed, rounds);
+      Replayed r = replay(n, options, seed, rounds, pairing);
       if (r.search.done()) return rounds;
       Round round;
       round.requests = r.next;
-      for (const auto& q : r.next) {
-        ProbeOutcome o;
-        o.commit = q.commit;
-        if (broken.count(q.commit)) {
-          o.error = "build_failed: SyntaxError";
-        } else {
-          o.runs = measure(q.commit, q.runs);
-        }
-        round.outcomes.push_back(std::move(o));
-      }
+      for (const auto& j : plan_jobs(r.next, pairing)) round.outcomes.push_back(job(j));
       rounds.push_back(std::move(round));
     }
     ADD_FAILURE() << "the bisection did not end in " << max_rounds << " rounds";
@@ -97,30 +108,37 @@ TEST(BisectionReplay, FindsTheCulpritRoundByRoundAndReportsIt) {
   EXPECT_EQ(table[0].as_object().at("state").as_string(), "measured");
   long runs = 0;
   for (const auto& row : table) runs += row.as_object().at("runs").to_number<long>();
-  EXPECT_EQ(runs, rep.at("runs").to_number<long>());
+  EXPECT_GE(rep.at("sandwich_runs").to_number<long>(), 40) << "the culprit and its parent, side by side, 2 blocks each";
+  EXPECT_EQ(runs + rep.at("sandwich_runs").to_number<long>(), rep.at("runs").to_number<long>());
+  EXPECT_EQ(c.at("runs").to_number<long>(), c.at("parent_runs").to_number<long>());
 }
 
 TEST(BisectionReplay, ReplayIsTheLiveSearch) {
-  // The same measurements fed to one Search as they come: same requests, same result.
+  // The same measurements fed to one Search as they come: same requests, same culprit.
   const int n = 9;
   Sim sim;
   sim.culprit = 3;
   const SearchOptions options{.parallel_probes = 1};
-  const auto rounds = sim.run(n, options, Seed{});
+  const auto rounds = sim.run(n, options, Seed{}, 100, Pairing::unpaired);
   Search live(n, options);
   for (const auto& round : rounds) {
     std::vector<Request> asked;
     while (asked.empty() && !live.done()) asked = merge_requests(live.requests());
     ASSERT_EQ(asked.size(), round.requests.size());
-    for (const auto& o : round.outcomes) live.add_runs(o.commit, o.runs.ttfb_ms);
+    for (const auto& o : round.outcomes) {
+      if (o.job.sandwich) live.add_sandwich_runs(o.job.beside, o.job.commit, o.beside.ttfb_ms, o.runs.ttfb_ms);
+      else live.add_runs(o.job.commit, o.runs.ttfb_ms);
+    }
   }
   while (!live.done() && live.requests().empty()) {
   }
-  const Replayed r = replay(n, options, Seed{}, rounds);
+  const Replayed r = replay(n, options, Seed{}, rounds, Pairing::unpaired);
   ASSERT_TRUE(live.done());
   ASSERT_EQ(live.result().culprits.size(), r.search.result().culprits.size());
   EXPECT_EQ(live.result().culprits[0].commit, r.search.result().culprits[0].commit);
-  EXPECT_DOUBLE_EQ(live.result().culprits[0].effect_pct, r.search.result().culprits[0].effect_pct);
+  // The replay scales each sandwich job's pairs (side by side, onto the parent's level); the live
+  // search here took them as measured.
+  EXPECT_NEAR(live.result().culprits[0].effect_pct, r.search.result().culprits[0].effect_pct, 1.0);
   EXPECT_EQ(live.result().runs, r.search.result().runs);
 }
 
@@ -128,7 +146,10 @@ TEST(BisectionReplay, ASeedSparesMeasuringTheEnds) {
   const int n = 8;
   Sim sim;
   const SearchOptions options{};
-  const Seed seed{sim.measure(0, 20), sim.measure(n - 1, 20)};
+  // Two gate jobs of the ends, ten runs of each arm.
+  Seed seed;
+  for (int k = 0; k < 2; ++k)
+    seed.jobs.push_back(ProbeOutcome{ProbeJob{n - 1, 10, 0, false}, sim.measure(n - 1, 10), sim.measure(0, 10), std::nullopt});
   const Replayed first = replay(n, options, seed, {});
   for (const auto& q : first.next) {
     EXPECT_NE(q.commit, 0) << "the seeded ends are not measured again first";
@@ -184,17 +205,100 @@ TEST(BisectionReplay, NoRegressionBetweenTheEndsStopsAfterVerifying) {
 TEST(BisectionReplay, RoundsThatDoNotBelongToTheSearchAreRefused) {
   Round bogus;
   bogus.requests = {Request{3, 10}};
-  bogus.outcomes = {ProbeOutcome{3, {}, std::nullopt}};
+  bogus.outcomes = {ProbeOutcome{ProbeJob{3, 10, 0, false}, {}, {}, std::nullopt}};
   EXPECT_THROW(replay(8, SearchOptions{}, Seed{}, {bogus}), std::logic_error);
 }
 
+// The server's situation: jobs measured minutes apart on a shared machine, whose speed drifts by
+// ~15% (log-sd) between jobs, more than either of the two 8% steps being searched for. Pairing
+// each probe with the good end in its job finds both steps, exactly, in every trial; runs taken
+// as measured (unpaired) do not.
+TEST(BisectionReplay, PairingWithTheGoodEndCancelsDriftBetweenJobs) {
+  const int n = 24, trials = 10;
+  int paired_exact = 0, unpaired_exact = 0;
+  for (int t = 0; t < trials; ++t) {
+    for (Pairing pairing : {Pairing::paired, Pairing::unpaired}) {
+      Sim sim;
+      sim.engine.seed(100 + static_cast<unsigned>(t));
+      sim.culprit = 7;
+      sim.step = 0.08;
+      sim.second = 16;
+      sim.second_step = 0.08;
+      sim.job_drift = 0.15;
+      const SearchOptions options{.explained_fraction = 1.0};
+      const auto rounds = sim.run(n, options, Seed{}, 200, pairing);
+      const Replayed r = replay(n, options, Seed{}, rounds, pairing);
+      std::set<int> found;
+      for (const auto& c : r.search.result().culprits) found.insert(c.commit);
+      const bool exact = r.search.done() && found == std::set<int>{7, 16};
+      (pairing == Pairing::paired ? paired_exact : unpaired_exact) += exact ? 1 : 0;
+    }
+  }
+  RecordProperty("paired_exact", paired_exact);
+  RecordProperty("unpaired_exact", unpaired_exact);
+  EXPECT_EQ(paired_exact, trials);
+  EXPECT_LT(unpaired_exact, trials / 2) << "the drift is large enough to matter";
+}
+
+TEST(BisectionReplay, PairedJobsScaleEachRunByTheGoodEndBesideIt) {
+  // A job run at half speed: its commit's runs come out on the level of the first job.
+  const int n = 4;
+  Round r1;
+  r1.requests = {Request{0, 10}, Request{3, 10}};
+  ProbeOutcome ends{ProbeJob{3, 10, 0, false}, {}, {}, std::nullopt};
+  for (int i = 0; i < 10; ++i) {
+    ends.beside.ttfb_ms.push_back(100.0 + (i % 2));
+    ends.runs.ttfb_ms.push_back(150.0 + (i % 2));
+  }
+  r1.outcomes = {ends};
+  const Replayed first = replay(n, SearchOptions{}, Seed{}, {r1});
+  ASSERT_FALSE(first.search.done());
+  EXPECT_NEAR(first.reference_ms, 100.5, 0.01);
+  const auto& bad = first.runs.at(3).ttfb_ms;
+  ASSERT_EQ(bad.size(), 10u);
+  EXPECT_NEAR(bad[0], 150.0 / 100.0 * first.reference_ms, 1e-9);
+  EXPECT_NEAR(bad[1], 151.0 / 101.0 * first.reference_ms, 1e-9);
+}
+
+TEST(BisectionReplay, PlanPairsEveryCommitWithTheGoodEnd) {
+  // The good end's own request is met by the reference runs of the other jobs.
+  // A sandwich is one job of the pair.
+  auto jobs = plan_jobs({{0, 10}, {3, 10}, {7, 10}, {5, 10, 4}}, Pairing::paired);
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].commit, 3);
+  EXPECT_EQ(jobs[0].beside, 0);
+  EXPECT_FALSE(jobs[0].sandwich);
+  EXPECT_EQ(jobs[0].runs, 10);
+  EXPECT_EQ(jobs[1].commit, 7);
+  EXPECT_EQ(jobs[2].commit, 5);
+  EXPECT_EQ(jobs[2].beside, 4);
+  EXPECT_TRUE(jobs[2].sandwich);
+  // ... and when they fall short, the first job runs longer.
+  jobs = plan_jobs({{0, 30}, {3, 10}}, Pairing::paired);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].runs, 30);
+  // The good end alone is one unpaired job.
+  jobs = plan_jobs({{0, 10}}, Pairing::paired);
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].commit, 0);
+  EXPECT_EQ(jobs[0].beside, -1);
+  // Unpaired: one job per request, as asked.
+  jobs = plan_jobs({{0, 10}, {3, 20}}, Pairing::unpaired);
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[1].runs, 20);
+  EXPECT_EQ(jobs[1].beside, -1);
+}
+
 TEST(BisectionReplay, MergeKeepsTheLargerRequestPerCommitInCommitOrder) {
-  const auto m = merge_requests({{5, 10}, {2, 10}, {5, 20}, {2, 4}});
-  ASSERT_EQ(m.size(), 2u);
+  const auto m = merge_requests({{5, 10}, {2, 10}, {5, 20}, {2, 4}, {5, 10, 4}});
+  ASSERT_EQ(m.size(), 3u);
   EXPECT_EQ(m[0].commit, 2);
   EXPECT_EQ(m[0].runs, 10);
   EXPECT_EQ(m[1].commit, 5);
   EXPECT_EQ(m[1].runs, 20);
+  EXPECT_EQ(m[1].beside, -1);
+  EXPECT_EQ(m[2].commit, 5);
+  EXPECT_EQ(m[2].beside, 4) << "a sandwich is not merged with a probe of the same commit";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -15,11 +16,20 @@ namespace {
 struct Range {
   std::vector<double> level;  // median TTFB of each commit
   std::set<int> broken;
+  std::map<int, std::pair<int, double>> misleading;  // commit -> its first N runs come out this much slower
   std::mt19937_64 engine{1};
   std::vector<double> measure(int commit, int runs) {
     std::normal_distribution<double> z(0.0, 0.03);
     std::vector<double> out;
-    for (int i = 0; i < runs; ++i) out.push_back(level[static_cast<std::size_t>(commit)] * std::exp(z(engine)));
+    for (int i = 0; i < runs; ++i) {
+      double ms = level[static_cast<std::size_t>(commit)] * std::exp(z(engine));
+      auto it = misleading.find(commit);
+      if (it != misleading.end() && it->second.first > 0) {
+        --it->second.first;
+        ms *= 1.0 + it->second.second;
+      }
+      out.push_back(ms);
+    }
     return out;
   }
 };
@@ -41,6 +51,9 @@ SearchResult run(Search& s, Range& r, int max_rounds = 200) {
     for (const auto& q : s.requests()) {
       if (r.broken.count(q.commit)) {
         s.mark_broken(q.commit);
+      } else if (q.beside >= 0) {
+        const auto parent = r.measure(q.beside, q.runs);
+        s.add_sandwich_runs(q.beside, q.commit, parent, r.measure(q.commit, q.runs));
       } else {
         s.add_runs(q.commit, r.measure(q.commit, q.runs));
       }
@@ -107,6 +120,21 @@ TEST(Bisection, ParallelProbesTakeFewerRounds) {
   ASSERT_EQ(r3.culprits.size(), 1u);
   EXPECT_EQ(r3.culprits[0].commit, 40);
   EXPECT_LT(r3.rounds, r1.rounds);
+}
+
+TEST(Bisection, AFailedSandwichSearchesTheIntervalAgain) {
+  // Commit 11's first block happens to run 20% slow (a busy machine), so the search takes it for
+  // bad and sandwiches it against 10; with more runs, 11 is as fast as 10 and the sandwich fails.
+  // The step is still between 11 and the bad end: searched again, the real culprit is found.
+  Range r = with_steps(17, {{12, 20.0}}, 3);
+  r.misleading[11] = {10, 0.20};
+  Search s(17, SearchOptions{});
+  SearchResult res = run(s, r);
+  EXPECT_EQ(res.status, "found") << res.message;
+  ASSERT_EQ(res.culprits.size(), 1u);
+  EXPECT_EQ(res.culprits[0].commit, 12);
+  EXPECT_EQ(res.culprits[0].parent, 11);
+  EXPECT_EQ(res.reopened, 1);
 }
 
 TEST(Bisection, RejectsBadInput) {
