@@ -1,5 +1,6 @@
 #include "cli/compare.hpp"
 
+#include "common/text.hpp"
 #include "server/stats/comparison.hpp"
 
 #include <cmath>
@@ -22,12 +23,6 @@ double as_number(const json::value& v, const std::string& where) {
 
 void check_positive(double x, const std::string& where) {
   if (!std::isfinite(x) || x <= 0) throw std::runtime_error(where + ": a TTFB must be a positive number of ms");
-}
-
-std::string fmt(const char* f, double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, x);
-  return buf;
 }
 
 }  // namespace
@@ -110,7 +105,7 @@ std::string format_comparison(const json::object& c, const std::string& name_a, 
     if (!v) return NAN;
     return v->is_double() ? v->as_double() : v->is_int64() ? double(v->as_int64()) : v->is_uint64() ? double(v->as_uint64()) : NAN;
   };
-  auto pct = [](double x, const char* f) { return std::isfinite(x) ? fmt(f, x) : std::string("-"); };
+  auto pct = [](double x, const char* f) { return std::isfinite(x) ? format_double(f, x) : std::string("-"); };
   std::size_t w = std::max<std::size_t>({name_a.size(), name_b.size(), 9});
   char line[512];
   std::snprintf(line, sizeof line, "  %-*s  %5s  %9s  %12s  %12s  %7s\n", int(w), "", "n", "outliers", "median", "mean", "CV");
@@ -124,7 +119,7 @@ std::string format_comparison(const json::object& c, const std::string& name_a, 
   }
   out << "\n  welch (log)     effect " << pct(num(c.if_contains("effect_pct")), "%+.2f%%") << "  ["
       << pct(num(c.if_contains("ci_low_pct")), "%+.2f") << ", " << pct(num(c.if_contains("ci_high_pct")), "%+.2f") << "] at "
-      << fmt("%.0f%%", 100 * num(c.if_contains("confidence"))) << "   p " << pct(num(c.if_contains("p_value")), "%.3g") << "\n";
+      << format_double("%.0f%%", 100 * num(c.if_contains("confidence"))) << "   p " << pct(num(c.if_contains("p_value")), "%.3g") << "\n";
   if (const auto* r = c.if_contains("rank_test"); r && r->is_object()) {
     const auto& ro = r->as_object();
     out << "  mann-whitney    shift  " << pct(num(ro.if_contains("hl_shift_pct")), "%+.2f%%") << " (Hodges-Lehmann)   p "

@@ -1,9 +1,10 @@
 #include "cli/text.hpp"
 
+#include "common/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <cstdio>
 
 namespace ttfb::cli::text {
 namespace json = boost::json;
@@ -37,11 +38,7 @@ const json::array* array_field(const json::object& o, const char* key) {
   return v && v->is_array() ? &v->as_array() : nullptr;
 }
 
-std::string fmt(const char* format, double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, x);
-  return buf;
-}
+std::string fmt(const char* format, double x) { return format_double(format, x); }
 
 std::string pad(const std::string& s, std::size_t width) {
   return s.size() >= width ? s : s + std::string(width - s.size(), ' ');

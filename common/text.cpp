@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <cstdio>
 #include <stdexcept>
 
 namespace ttfb {
@@ -36,6 +37,12 @@ std::string last_line(const std::string& text, std::size_t max) {
 
 std::string tail_of(const std::string& text, std::size_t max) {
   return text.size() <= max ? text : text.substr(text.size() - max);
+}
+
+std::string format_double(const char* format, double x) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, x);
+  return buf;
 }
 
 }  // namespace ttfb

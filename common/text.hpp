@@ -3,6 +3,7 @@
 //
 //   std::string key = ttfb::sha256_hex(diff).substr(0, 12);
 //   std::string why = ttfb::last_line(result.err);   // "error: patch failed: train.py:1"
+//   std::string pct = ttfb::format_double("%+.1f%%", 4.23);  // "+4.2%"
 #pragma once
 
 #include <cstddef>
@@ -19,5 +20,7 @@ std::string sha256_hex(std::string_view text);
 std::string last_line(const std::string& text, std::size_t max = 300);
 // The last `max` bytes of text (all of it when shorter).
 std::string tail_of(const std::string& text, std::size_t max);
+// One number through a printf format ("%+.1f%%" -> "+4.2%"), for the sentences people read.
+std::string format_double(const char* format, double x);
 
 }  // namespace ttfb

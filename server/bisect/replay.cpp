@@ -1,5 +1,6 @@
 #include "server/bisect/replay.hpp"
 
+#include "common/json_number.hpp"
 #include "server/stats/comparison.hpp"
 
 #include <algorithm>
@@ -10,8 +11,6 @@
 namespace ttfb::bisect {
 namespace {
 namespace json = boost::json;
-
-json::value num(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
 
 double median(std::vector<double> xs) {
   if (xs.empty()) return std::nan("");
@@ -46,11 +45,11 @@ json::object culprit_json(const Replayed& r, const Culprit& c, const std::vector
                  {"date", ci.date},
                  {"parent", info(commits, c.parent).sha},
                  {"parent_index", c.parent},
-                 {"effect_pct", num(c.effect_pct)},
-                 {"ci_low_pct", num(c.ci_low_pct)},
-                 {"ci_high_pct", num(c.ci_high_pct)},
-                 {"ci_level", 1.0 - phase_alpha},  // the interval's confidence: 1 - the design's alpha
-                 {"p_value", num(c.p_value)},
+                 {"effect_pct", json_number(c.effect_pct)},
+                 {"ci_low_pct", json_number(c.ci_low_pct)},
+                 {"ci_high_pct", json_number(c.ci_high_pct)},
+                 {"ci_level", c.ci_level},
+                 {"p_value", json_number(c.p_value)},
                  {"unsure", c.unsure},
                  {"phase", nullptr},
                  {"phase_delta_ms", nullptr},
@@ -66,8 +65,8 @@ json::object culprit_json(const Replayed& r, const Culprit& c, const std::vector
     const CommitRuns& culprit = s->second.second;
     o["parent_runs"] = parent.ttfb_ms.size();
     o["runs"] = culprit.ttfb_ms.size();
-    o["parent_median_ms"] = num(median(parent.ttfb_ms));
-    o["median_ms"] = num(median(culprit.ttfb_ms));
+    o["parent_median_ms"] = json_number(median(parent.ttfb_ms));
+    o["median_ms"] = json_number(median(culprit.ttfb_ms));
     const stats::PhaseAttribution a =
         stats::attribute_phases(parent.ttfb_ms, culprit.ttfb_ms, parent.phases, culprit.phases, phase_alpha);
     o["phase_summary"] = a.summary;
@@ -77,8 +76,8 @@ json::object culprit_json(const Replayed& r, const Culprit& c, const std::vector
     }
     if (top) {
       o["phase"] = top->name;
-      o["phase_delta_ms"] = num(top->delta_ms);
-      o["phase_share_of_effect"] = num(top->share_of_effect);
+      o["phase_delta_ms"] = json_number(top->delta_ms);
+      o["phase_share_of_effect"] = json_number(top->share_of_effect);
     }
   }
   return o;
@@ -253,7 +252,7 @@ json::array commit_table(const Replayed& r, const std::vector<git::CommitInfo>& 
                                {"author", commits[i].author_name},
                                {"email", commits[i].author_email},
                                {"runs", n},
-                               {"median_ms", n ? num(median(it->second.ttfb_ms)) : json::value(nullptr)},
+                               {"median_ms", n ? json_number(median(it->second.ttfb_ms)) : json::value(nullptr)},
                                {"state", state}});
   }
   return out;
@@ -264,7 +263,7 @@ json::object report(const Replayed& r, const std::vector<git::CommitInfo>& commi
   json::object o;
   o["status"] = r.search.done() ? s.status : (r.search.ends_verified() ? "searching" : "verifying");
   o["message"] = s.message;
-  o["total_effect_pct"] = r.search.ends_verified() || r.search.done() ? num(s.total_effect_pct) : json::value(nullptr);
+  o["total_effect_pct"] = r.search.ends_verified() || r.search.done() ? json_number(s.total_effect_pct) : json::value(nullptr);
   json::array culprits;
   double explained = 0.0;
   for (const auto& c : s.culprits) {
@@ -273,7 +272,7 @@ json::object report(const Replayed& r, const std::vector<git::CommitInfo>& commi
   }
   o["culprits"] = std::move(culprits);
   const double total = std::log1p(s.total_effect_pct / 100.0);
-  o["explained_fraction"] = !s.culprits.empty() && total > 0.0 ? num(explained / total) : json::value(nullptr);
+  o["explained_fraction"] = !s.culprits.empty() && total > 0.0 ? json_number(explained / total) : json::value(nullptr);
   json::array broken;
   for (const auto& [k, error] : r.broken) {
     const auto& ci = info(commits, k);

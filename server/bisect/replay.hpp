@@ -105,8 +105,8 @@ Replayed replay(int commits, const SearchOptions& options, const Seed& seed, con
 // unsure, the phase that moved most with its delta and the phase summary), broken commits with
 // their errors, and one row per commit of the range (runs, median, state untested | measured |
 // broken | culprit). `commits` is the range, index 0 = good. `phase_alpha` is the search's alpha:
-// the level of the culprit-vs-parent phase attribution, and 1 - it the effect interval's
-// confidence ("ci_level").
+// the level of the culprit-vs-parent phase attribution. A culprit's effect interval is at
+// "ci_level" (1 - the search's alpha).
 boost::json::object report(const Replayed& r, const std::vector<git::CommitInfo>& commits, double phase_alpha);
 
 // Where a running search stands, for the same page: the commits table only (no verdicts).

@@ -17,11 +17,6 @@ stats::WelchResult compare(const std::vector<double>& a, const std::vector<doubl
   return stats::welch_log_t_test(o.baseline.kept, o.candidate.kept, 1.0 - alpha);
 }
 
-// A decided slowdown: significant at the design's alpha, and at least its threshold.
-bool is_step(const stats::WelchResult& w, const stats::AdaptiveDesign& d) {
-  return w.valid && w.p_value < d.alpha && w.effect_ci_low_pct > 0.0 && w.effect_pct >= d.threshold_pct;
-}
-
 }  // namespace
 
 Search::Search(int commits, SearchOptions options) : n_(commits), options_(options) {
@@ -102,19 +97,24 @@ std::vector<Request> Search::requests() {
 }
 
 bool Search::sandwiched(const Interval& iv) {
-  // iv.good and iv.bad are adjacent among the usable commits: iv.bad is the candidate. Blocks
-  // side by side until the step is decided on them (at least two blocks) or the budget is spent
-  // (then it is not called a culprit).
+  // iv.good and iv.bad are adjacent among the usable commits: iv.bad is the candidate. A block
+  // side by side at a time until the step shows on them (each look at the design's alpha: the
+  // search brought the pair here on strong evidence already) or the budget is spent (then it is
+  // not called a culprit).
   const auto it = sandwiches_.find({iv.good, iv.bad});
-  const int block = options_.design.runs_per_block;
   const int budget = options_.max_runs_per_commit;
   const int have = it == sandwiches_.end() ? 0 : static_cast<int>(std::min(it->second.first.size(), it->second.second.size()));
-  if (have >= std::min(budget, 2 * block)) {
-    if (have >= budget || is_step(compare(it->second.first, it->second.second, options_.design.alpha), options_.design))
-      return true;
-  }
-  pending_.push_back(Request{iv.bad, std::min(block, budget - have), iv.good});
+  if (have >= std::min(budget, options_.design.runs_per_block) && (have >= budget || sandwich_step(iv))) return true;
+  pending_.push_back(Request{iv.bad, std::min(options_.design.runs_per_block, budget - have), iv.good});
   return false;
+}
+
+std::optional<stats::WelchResult> Search::sandwich_step(const Interval& iv) const {
+  const auto& [parent_ms, commit_ms] = sandwiches_.at({iv.good, iv.bad});
+  const auto w = compare(parent_ms, commit_ms, options_.design.alpha);
+  if (w.valid && w.p_value < options_.design.alpha && w.effect_ci_low_pct > 0.0 && w.effect_pct >= options_.design.threshold_pct)
+    return w;
+  return std::nullopt;
 }
 
 void Search::add_sandwich_runs(int parent, int commit, const std::vector<double>& parent_ms,
@@ -192,11 +192,9 @@ void Search::step() {
         next.push_back(iv);
         continue;
       }
-      const auto& [parent_ms, commit_ms] = sandwiches_.at({iv.good, iv.bad});
-      const auto w = compare(parent_ms, commit_ms, options_.design.alpha);
-      if (is_step(w, options_.design)) {
-        result_.culprits.push_back(Culprit{iv.bad, iv.good, w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct,
-                                           w.p_value, unsure_});
+      if (const auto w = sandwich_step(iv)) {
+        result_.culprits.push_back(Culprit{iv.bad, iv.good, w->effect_pct, w->effect_ci_low_pct, w->effect_ci_high_pct,
+                                           1.0 - options_.design.alpha, w->p_value, unsure_});
       } else if (result_.reopened < kMaxReopens) {
         // The sandwich failed: side by side, the pair is at one level, so one of them was put
         // on the wrong side by runs that misled (a busy spell). Their probe runs are dropped and

@@ -20,11 +20,11 @@
 //    "at the bad end's level" (error kProbeError per probe), and measure it more while unsure
 //    (up to max_runs_per_commit; then it goes to the nearer side, and the result says "unsure").
 // 3. Sandwich: the culprit candidate (first bad commit after a good one) is measured anew, side
-//    by side with its parent in the same jobs (interleaved, like a pre-submit A/B), at least two
-//    blocks each, and judged on those runs only: the runs that led the search there were picked
-//    for looking different (a busy spell or a lucky block would carry into the verdict, and the
-//    effect would be biased upwards), and runs of two commits measured in separate jobs differ
-//    by whatever the machine was doing meanwhile. Only a confirmed step is a culprit. A failed
+//    by side with its parent in the same jobs (interleaved, like a pre-submit A/B), a block at a
+//    time until the step shows (up to max_runs_per_commit runs each), on those runs only:
+//    the runs that led the search there were picked for looking different (a busy spell or a
+//    lucky block would carry into the verdict, and the effect would be biased upwards), and runs
+//    of two commits measured in separate jobs differ by whatever the machine was doing meanwhile. Only a confirmed step is a culprit. A failed
 //    sandwich means one of the pair was put on the wrong side: their probe runs are dropped and
 //    the interval they were narrowed from is searched again (at most kMaxReopens times).
 // 4. More than one culprit: when the culprits found explain less than `explained_fraction` of the
@@ -68,6 +68,7 @@ struct Culprit {
                                  // when the commits between are broken (then any of them may be it)
   double effect_pct = 0.0;       // commit vs parent, Welch on log TTFB
   double ci_low_pct = 0.0, ci_high_pct = 0.0;
+  double ci_level = 0.99;        // the interval's confidence: 1 - the design's alpha
   double p_value = 1.0;
   bool unsure = false;           // a probe on its path was classified at its run budget
 };
@@ -119,6 +120,7 @@ class Search {
   // The sandwich of an adjacent pair: true when decided (its runs are in), else it asks for
   // another block side by side.
   bool sandwiched(const Interval& iv);
+  std::optional<stats::WelchResult> sandwich_step(const Interval& iv) const;  // set: a culprit
   int runs_of(int commit) const;       // measured runs so far
   bool need(int commit, int runs);     // requests what is missing to reach `runs`; false if none
   int nearest_usable(int commit, const Interval& iv) const;

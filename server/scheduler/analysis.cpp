@@ -1,5 +1,6 @@
 #include "server/scheduler/analysis.hpp"
 
+#include "common/json_number.hpp"
 #include "server/alerts/outbox.hpp"
 #include "server/scheduler/plan.hpp"
 #include "server/stats/adaptive.hpp"
@@ -18,8 +19,6 @@
 namespace ttfb {
 namespace {
 namespace json = boost::json;
-
-json::value num(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
 
 double number_or(const json::object& o, const char* key, double fallback) {
   const auto* v = o.if_contains(key);
@@ -143,10 +142,10 @@ Look look_at(const WorkflowState& s, const StageRuns& blocks, const stats::Adapt
 json::object look_history_entry(const stats::LookDecision& d) {
   const auto& w = d.comparison.decision.welch;
   json::object o = stats::to_json(d);
-  o["effect_pct"] = num(w.effect_pct);
-  o["ci_low_pct"] = num(w.effect_ci_low_pct);
-  o["ci_high_pct"] = num(w.effect_ci_high_pct);
-  o["p_value"] = num(w.p_value);
+  o["effect_pct"] = json_number(w.effect_pct);
+  o["ci_low_pct"] = json_number(w.effect_ci_low_pct);
+  o["ci_high_pct"] = json_number(w.effect_ci_high_pct);
+  o["p_value"] = json_number(w.p_value);
   o["verdict"] = d.more_runs ? json::value(nullptr) : json::value(std::string(stats::to_string(d.verdict)));
   o["reason"] = d.reason;
   return o;
@@ -232,11 +231,11 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
       {"status", reproduced ? "reproduced" : "not_reproduced"},
       {"n_baseline", c.baseline_outliers.kept.size()},
       {"n_candidate", c.candidate_outliers.kept.size()},
-      {"effect_pct", num(w.effect_pct)},
-      {"ci_low_pct", num(w.effect_ci_low_pct)},
-      {"ci_high_pct", num(w.effect_ci_high_pct)},
+      {"effect_pct", json_number(w.effect_pct)},
+      {"ci_low_pct", json_number(w.effect_ci_low_pct)},
+      {"ci_high_pct", json_number(w.effect_ci_high_pct)},
       {"confidence", 1.0 - design.alpha},
-      {"p_value", num(w.p_value)},
+      {"p_value", json_number(w.p_value)},
       {"workers", to_array(rerun.workers)},
       {"same_workers", !overlap.empty()},
   };
@@ -344,8 +343,8 @@ void alert_presubmit_regression(pqxx::work& tx, const ServerConfig& config, long
            base_ref + " [" + fmt("%+.1f", lo) + ", " + fmt("%+.1f", hi) + "] (" +
            fmt("%.4g", 100.0 * number_or(result, "confidence", NAN)) + "% CI, p = " + fmt("%.2g", p) +
            "), confirmed by an independent rerun." + (phase.empty() ? "" : " Where: " + phase + ".") + " " + e.url;
-  e.fields = json::object{{"experiment_id", experiment_id}, {"effect_pct", num(effect)}, {"ci_low_pct", num(lo)},
-                          {"ci_high_pct", num(hi)},         {"p_value", num(p)},         {"phase_summary", phase},
+  e.fields = json::object{{"experiment_id", experiment_id}, {"effect_pct", json_number(effect)}, {"ci_low_pct", json_number(lo)},
+                          {"ci_high_pct", json_number(hi)},         {"p_value", json_number(p)},         {"phase_summary", phase},
                           {"change_url", change_url},       {"base", base_ref}};
   alerts::enqueue_alert(tx, config, e);
 }

@@ -1,6 +1,7 @@
 #include "server/scheduler/bisections.hpp"
 
 #include "common/errors.hpp"
+#include "common/text.hpp"
 #include "server/alerts/outbox.hpp"
 #include "server/bisect/replay.hpp"
 #include "server/scheduler/plan.hpp"
@@ -11,7 +12,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 namespace ttfb {
 namespace {
@@ -80,12 +80,6 @@ SELECT b.id, b.repo, b.workflow, b.good_ref, b.good_commit, b.bad_ref, b.bad_com
        (SELECT count(*) FROM jobs j WHERE j.experiment_id = b.experiment_id), b.options::text,
        jsonb_array_length(b.commits), b.requested_by
 FROM bisections b LEFT JOIN releases r ON r.id = b.release_id)sql";
-
-std::string fmt(const char* f, double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, x);
-  return buf;
-}
 
 int int_of(const json::object& o, const char* key) {
   const auto& v = o.at(key);
@@ -271,21 +265,21 @@ void alert_culprits(pqxx::work& tx, const ServerConfig& config, long id, const s
     e.recipient_email = std::string(c.at("email").as_string());
     const double effect = c.at("effect_pct").is_number() ? c.at("effect_pct").to_number<double>() : NAN;
     const std::string subject(c.at("subject").as_string());
-    e.title = workflow + ": time to first batch " + fmt("%+.1f%%", effect) + " from " + short_sha(e.change.substr(7)) +
+    e.title = workflow + ": time to first batch " + format_double("%+.1f%%", effect) + " from " + short_sha(e.change.substr(7)) +
               " \"" + subject + "\"";
     std::string phase;
     if (c.at("phase").is_string())
       phase = " It is mostly " + std::string(c.at("phase").as_string()) + " (" +
-              fmt("%+.0f ms", c.at("phase_delta_ms").to_number<double>()) + ").";
+              format_double("%+.0f ms", c.at("phase_delta_ms").to_number<double>()) + ").";
     const std::string ci = c.at("ci_low_pct").is_number() && c.at("ci_high_pct").is_number()
-                               ? " [" + fmt("%+.1f", c.at("ci_low_pct").to_number<double>()) + ", " +
-                                     fmt("%+.1f", c.at("ci_high_pct").to_number<double>()) + "]"
+                               ? " [" + format_double("%+.1f", c.at("ci_low_pct").to_number<double>()) + ", " +
+                                     format_double("%+.1f", c.at("ci_high_pct").to_number<double>()) + "]"
                                : "";
     const std::string level =
-        c.contains("ci_level") && c.at("ci_level").is_number() ? fmt("%.4g%% CI", 100.0 * c.at("ci_level").to_number<double>()) : "CI";
-    const std::string p = c.at("p_value").is_number() ? ", p = " + fmt("%.2g", c.at("p_value").to_number<double>()) : "";
+        c.contains("ci_level") && c.at("ci_level").is_number() ? format_double("%.4g%% CI", 100.0 * c.at("ci_level").to_number<double>()) : "CI";
+    const std::string p = c.at("p_value").is_number() ? ", p = " + format_double("%.2g", c.at("p_value").to_number<double>()) : "";
     e.text = "Your commit " + short_sha(e.change.substr(7)) + " \"" + subject + "\" made " + workflow +
-             "'s time to first batch " + fmt("%+.1f%%", effect) + " slower" + ci + " (" + level + p +
+             "'s time to first batch " + format_double("%+.1f%%", effect) + " slower" + ci + " (" + level + p +
              ", measured against its parent)." + phase + " Found by bisecting " + commits.front().sha.substr(0, 7) + ".." +
              commits.back().sha.substr(0, 7) + " (" + std::to_string(commits.size() - 1) + " commits). " + url;
     e.url = url;

@@ -1,6 +1,7 @@
 #include "server/scheduler/releases.hpp"
 
 #include "common/errors.hpp"
+#include "common/text.hpp"
 #include "server/alerts/outbox.hpp"
 #include "server/scheduler/bisections.hpp"
 #include "server/scheduler/submit.hpp"
@@ -9,7 +10,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
-#include <cstdio>
 #include <regex>
 
 namespace ttfb {
@@ -48,12 +48,6 @@ constexpr const char* kDecide = R"sql(
 UPDATE releases SET status = $2, reason = $3, decided_at = now() WHERE id = $1)sql";
 
 const std::regex kName("^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$");
-
-std::string fmt(const char* f, double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, x);
-  return buf;
-}
 
 std::optional<double> number(const json::object& o, const char* key) {
   const auto* v = o.if_contains(key);
@@ -130,10 +124,10 @@ struct Regressed {
 
 std::string effect_line(const std::string& workflow, const json::object& r) {
   std::string s = workflow;
-  if (auto e = number(r, "effect_pct")) s += " " + fmt("%+.1f%%", *e);
+  if (auto e = number(r, "effect_pct")) s += " " + format_double("%+.1f%%", *e);
   if (auto lo = number(r, "ci_low_pct"), hi = number(r, "ci_high_pct"); lo && hi) {
-    s += " [" + fmt("%+.1f", *lo) + ", " + fmt("%+.1f", *hi) + "]";
-    if (auto level = number(r, "confidence")) s += " (" + fmt("%.4g", 100.0 * *level) + "% CI)";
+    s += " [" + format_double("%+.1f", *lo) + ", " + format_double("%+.1f", *hi) + "]";
+    if (auto level = number(r, "confidence")) s += " (" + format_double("%.4g", 100.0 * *level) + "% CI)";
   }
   return s;
 }

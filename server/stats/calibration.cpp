@@ -1,5 +1,6 @@
 #include "server/stats/calibration.hpp"
 
+#include "common/json_number.hpp"
 #include "server/stats/bootstrap.hpp"
 #include "server/stats/descriptive.hpp"
 
@@ -75,8 +76,6 @@ std::vector<std::vector<LookSummary>> simulate(std::span<const AaExperiment> poo
   }
   return out;
 }
-
-json::value num(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
 
 }  // namespace
 
@@ -179,9 +178,9 @@ json::object to_json(const Calibration& c) {
   return json::object{
       {"aa_experiments", c.aa_experiments},
       {"samples", c.samples},
-      {"sigma_aa_pct", num(c.sigma_aa_pct)},
+      {"sigma_aa_pct", json_number(c.sigma_aa_pct)},
       {"k", c.k},
-      {"threshold_pct", num(c.threshold_pct)},
+      {"threshold_pct", json_number(c.threshold_pct)},
       {"min_effect_pct", s.min_effect_pct},
       {"target_fpr", c.target_fpr},
       {"achieved_fpr", c.achieved_fpr},

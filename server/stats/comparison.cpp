@@ -1,5 +1,6 @@
 #include "server/stats/comparison.hpp"
 
+#include "common/json_number.hpp"
 #include "server/stats/descriptive.hpp"
 
 #include <boost/json.hpp>
@@ -10,10 +11,8 @@ namespace ttfb::stats {
 namespace {
 namespace json = boost::json;
 
-json::value num(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
-
 json::value stat_or_null(const std::vector<double>& xs, double (*f)(std::span<const double>), std::size_t min_n) {
-  return xs.size() < min_n ? json::value(nullptr) : num(f(xs));
+  return xs.size() < min_n ? json::value(nullptr) : json_number(f(xs));
 }
 
 }  // namespace
@@ -45,13 +44,13 @@ json::object to_json(const Comparison& c) {
                             "trust the rank test");
     }
   }
-  json::object rank{{"test", "mann_whitney_u"}, {"method", to_string(c.rank.method)}, {"w", num(c.rank.w)},
-                    {"p_value", num(c.rank.p_value)}, {"hl_shift_ms", num(c.rank.hl_shift)},
-                    {"hl_shift_pct", num(c.rank.hl_shift_pct)}};
+  json::object rank{{"test", "mann_whitney_u"}, {"method", to_string(c.rank.method)}, {"w", json_number(c.rank.w)},
+                    {"p_value", json_number(c.rank.p_value)}, {"hl_shift_ms", json_number(c.rank.hl_shift)},
+                    {"hl_shift_pct", json_number(c.rank.hl_shift_pct)}};
   json::value equivalence = nullptr;
   if (c.equivalence.valid) {
     equivalence = json::object{{"test", "tost_log"}, {"margin_pct", c.equivalence.margin_pct},
-                               {"p_value", num(c.equivalence.p_value)}, {"equivalent", c.equivalence.equivalent}};
+                               {"p_value", json_number(c.equivalence.p_value)}, {"equivalent", c.equivalence.equivalent}};
   }
   return json::object{
       {"test", "welch_log_t"},
@@ -65,13 +64,13 @@ json::object to_json(const Comparison& c) {
       {"mean_candidate_ms", stat_or_null(k, mean, 1)},
       {"cv_baseline", stat_or_null(b, coefficient_of_variation, 2)},
       {"cv_candidate", stat_or_null(k, coefficient_of_variation, 2)},
-      {"effect_pct", num(w.effect_pct)},
-      {"ci_low_pct", num(w.effect_ci_low_pct)},
-      {"ci_high_pct", num(w.effect_ci_high_pct)},
+      {"effect_pct", json_number(w.effect_pct)},
+      {"ci_low_pct", json_number(w.effect_ci_low_pct)},
+      {"ci_high_pct", json_number(w.effect_ci_high_pct)},
       {"confidence", c.decision.policy.confidence},
-      {"t", num(w.t)},
-      {"df", num(w.df)},
-      {"p_value", num(w.p_value)},
+      {"t", json_number(w.t)},
+      {"df", json_number(w.df)},
+      {"p_value", json_number(w.p_value)},
       {"alpha", c.decision.policy.alpha},
       {"threshold_pct", c.decision.policy.min_effect_pct},
       {"verdict", std::string(to_string(c.decision.verdict))},

@@ -1,5 +1,6 @@
 #include "server/stats/phases.hpp"
 
+#include "common/json_number.hpp"
 #include "server/stats/descriptive.hpp"
 #include "server/stats/mann_whitney.hpp"
 
@@ -21,8 +22,6 @@ namespace json = boost::json;
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr const char* kFn = "ttfb::stats::attribute_phases: ";
-
-json::value num(double x) { return std::isfinite(x) ? json::value(x) : json::value(nullptr); }
 
 void require_ttfb(std::span<const double> xs, const char* arm) {
   for (std::size_t i = 0; i < xs.size(); ++i) {
@@ -211,21 +210,21 @@ json::object to_json(const PhaseAttribution& a) {
         {"name", e.name},
         {"n_baseline", e.n_baseline},
         {"n_candidate", e.n_candidate},
-        {"median_baseline_ms", num(e.median_baseline_ms)},
-        {"median_candidate_ms", num(e.median_candidate_ms)},
-        {"delta_ms", num(e.delta_ms)},
-        {"delta_ci_low_ms", num(e.delta_ci_low_ms)},
-        {"delta_ci_high_ms", num(e.delta_ci_high_ms)},
-        {"delta_ci_confidence", num(e.delta_ci_confidence)},
-        {"p_value", num(e.p_value)},
-        {"p_value_holm", num(e.p_value_holm)},
-        {"effect_pct", num(e.effect_pct)},
-        {"share_of_effect", num(e.share_of_effect)},
+        {"median_baseline_ms", json_number(e.median_baseline_ms)},
+        {"median_candidate_ms", json_number(e.median_candidate_ms)},
+        {"delta_ms", json_number(e.delta_ms)},
+        {"delta_ci_low_ms", json_number(e.delta_ci_low_ms)},
+        {"delta_ci_high_ms", json_number(e.delta_ci_high_ms)},
+        {"delta_ci_confidence", json_number(e.delta_ci_confidence)},
+        {"p_value", json_number(e.p_value)},
+        {"p_value_holm", json_number(e.p_value_holm)},
+        {"effect_pct", json_number(e.effect_pct)},
+        {"share_of_effect", json_number(e.share_of_effect)},
         {"significant", e.significant},
     });
   }
   return json::object{
-      {"total_delta_ms", num(a.total_delta_ms)},
+      {"total_delta_ms", json_number(a.total_delta_ms)},
       {"alpha", a.alpha},
       {"correction", "holm"},
       {"summary", a.summary},

@@ -162,13 +162,13 @@ class ReleaseGateTest(unittest.TestCase):
         self.assertGreater(b["cost"]["reused_runs"], 0, "the gate's runs of the ends are reused")
         self.assertGreaterEqual(b["cost"]["jobs"], 1)
         self.assertEqual(b["cost"]["rounds"], len(b["steps"]))
-        # Every probe ran beside the good end; the culprit's sandwich beside its parent, both
-        # measured at least two blocks.
+        # Every probe ran beside the good end; the culprit's sandwich beside its parent, a block
+        # of each at least.
         jobs = [j for step in b["steps"] for j in step["jobs"]]
         self.assertTrue(all(j["beside"] == 0 for j in jobs if not j["sandwich"] and j["index"] != 0), jobs)
         parent_index = next(x["index"] for x in b["commits"] if x["commit"] == EAGER["parent"])
         self.assertTrue([j for j in jobs if j["sandwich"] and j["beside"] == parent_index], jobs)
-        self.assertGreaterEqual(b["cost"]["sandwich_runs"], 40)
+        self.assertGreaterEqual(b["cost"]["sandwich_runs"], 20)
         self.assertEqual(c["runs"], c["parent_runs"])
         self.assertGreater(b["reference_ms"], 0)
         self.assertEqual(b["range"]["commits"], len(b["commits"]))

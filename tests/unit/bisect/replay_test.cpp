@@ -108,7 +108,8 @@ TEST(BisectionReplay, FindsTheCulpritRoundByRoundAndReportsIt) {
   EXPECT_EQ(table[0].as_object().at("state").as_string(), "measured");
   long runs = 0;
   for (const auto& row : table) runs += row.as_object().at("runs").to_number<long>();
-  EXPECT_GE(rep.at("sandwich_runs").to_number<long>(), 40) << "the culprit and its parent, side by side, 2 blocks each";
+  EXPECT_GE(rep.at("sandwich_runs").to_number<long>(), 20) << "the culprit and its parent, side by side, a block at least";
+  EXPECT_DOUBLE_EQ(c.at("ci_level").as_double(), 0.99);
   EXPECT_EQ(runs + rep.at("sandwich_runs").to_number<long>(), rep.at("runs").to_number<long>());
   EXPECT_EQ(c.at("runs").to_number<long>(), c.at("parent_runs").to_number<long>());
 }
