@@ -9,6 +9,7 @@
 #include "server/scheduler/plan.hpp"
 #include "server/scheduler/submit.hpp"
 #include "server/store/calibrations.hpp"
+#include "server/store/dashboard.hpp"
 #include "server/store/experiments.hpp"
 #include "server/store/jobs.hpp"
 #include "server/store/tokens.hpp"
@@ -130,7 +131,7 @@ std::string worker_name(const json::object& body) {
 
 Api::Api(const ServerConfig& config, Database& db, Metrics& metrics, RepoMirrors& mirrors,
          boost::asio::thread_pool& blocking)
-    : config_(config), db_(db), metrics_(metrics), mirrors_(mirrors), blocking_(blocking) {}
+    : config_(config), db_(db), metrics_(metrics), mirrors_(mirrors), blocking_(blocking), web_(TTFB_LAB_WEB_DIR) {}
 
 void Api::handle(HttpRequest request, std::function<void(HttpAnswer)> respond) {
   auto started = std::chrono::steady_clock::now();
@@ -147,9 +148,10 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
   const std::string& m = req.method;
   const std::string& p = req.path;
   static const std::regex kExperiment(R"(/api/v1/experiments/([^/]+))");
-  static const std::regex kExperimentSub(R"(/api/v1/experiments/([^/]+)/(samples|cancel))");
+  static const std::regex kExperimentSub(R"(/api/v1/experiments/([^/]+)/(samples|cancel|diff))");
   static const std::regex kWorkflow(R"(/api/v1/workflows/([^/]+))");
   static const std::regex kWorkflowCalibrate(R"(/api/v1/workflows/([^/]+)/calibrate)");
+  static const std::regex kWorkflowHistory(R"(/api/v1/workflows/([^/]+)/history)");
   static const std::regex kJobAction(R"(/api/v1/worker/jobs/([^/]+)/(heartbeat|samples|complete|fail))");
   static const std::regex kRelease(R"(/api/v1/releases/([^/]+))");
   static const std::regex kBisection(R"(/api/v1/bisections/([^/]+))");
@@ -202,6 +204,13 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
         throw ApiError(ErrorCode::unavailable, "database schema is at version " + std::to_string(applied) + ", expected " +
                                                    std::to_string(available));
       return json_answer(200, json::object{{"status", "ready"}, {"schema_version", applied}});
+    }
+    if (m == "GET" || m == "HEAD") {
+      // The dashboard (web/): public files, no token (its API calls carry their own).
+      if (auto a = web_.serve(p)) {
+        route = p == "/" || p == "/index.html" ? "/" : p.rfind("/vendor/", 0) == 0 ? "/vendor/{file}" : "/assets/{file}";
+        return *a;
+      }
     }
     if (p == "/metrics") {
       route = "/metrics";
@@ -369,6 +378,15 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
         require_read();
         return json_answer(200, json::object{{"experiment_id", id}, {"samples", get_samples(db_, id)}});
       }
+      if (match[2] == "diff") {
+        route = "/api/v1/experiments/{id}/diff";
+        if (m != "GET") return method_not_allowed("GET");
+        require_read();
+        HttpAnswer a;
+        a.content_type = "text/x-diff; charset=utf-8";
+        a.body = experiment_diff(db_, id);
+        return a;
+      }
       route = "/api/v1/experiments/{id}/cancel";
       if (m != "POST") return method_not_allowed("POST");
       require("submit");
@@ -452,6 +470,21 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       q.kind = query_opt(req, "kind", kKinds).value_or("");
       q.limit = query_limit(req, 100);
       return json_answer(200, alerts::list_alerts(db_, q));
+    }
+    if (std::regex_match(p, match, kWorkflowHistory)) {
+      route = "/api/v1/workflows/{name}/history";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      if (!config_.workflows.count(match[1]))
+        throw ApiError(ErrorCode::not_found, "workflow '" + std::string(match[1]) + "' does not exist");
+      return json_answer(200, workflow_history(db_, match[1], query_limit(req, 100), config_.public_url));
+    }
+    if (p == "/api/v1/jobs") {
+      route = "/api/v1/jobs";
+      if (m != "GET") return method_not_allowed("GET");
+      require_read();
+      static const std::set<std::string> kStates{"queued", "running", "done", "failed", "cancelled"};
+      return json_answer(200, list_jobs(db_, query_opt(req, "state", kStates), query_limit(req, 100)));
     }
     if (p == "/api/v1/workers") {
       route = "/api/v1/workers";

@@ -3,6 +3,7 @@
 // Each request runs on the blocking pool (it talks to PostgreSQL or git), never on I/O threads.
 #pragma once
 
+#include "server/api/static_files.hpp"
 #include "server/config.hpp"
 #include "server/http/server.hpp"
 #include "server/metrics.hpp"
@@ -30,6 +31,7 @@ class Api {
   Metrics& metrics_;
   RepoMirrors& mirrors_;
   boost::asio::thread_pool& blocking_;
+  StaticFiles web_;
 };
 
 }  // namespace ttfb
