@@ -9,6 +9,8 @@
   let timer = null;
   let plots = [];
   let generation = 0;
+  let fetched = [];      // the API's answers read by the render in progress
+  let shown = "";        // what the page on screen was drawn from (hash + answers)
 
   // ---- DOM ------------------------------------------------------------------------------------
   // h("a", {href: "#/x"}, "text", child): text is always text (API strings are never HTML).
@@ -54,7 +56,7 @@
   const enc = encodeURIComponent;
 
   const KIND = {
-    bad: ["regression", "blocked", "error", "failed", "cancelled_error"],
+    bad: ["regression", "blocked", "error", "failed"],
     good: ["passed", "no_change", "improvement", "found", "done", "delivered", "no_regression", "alive"],
     info: ["pending", "running", "queued", "searching", "verifying", "sending"],
     warn: ["inconclusive", "broken", "unknown", "dead"],
@@ -81,6 +83,7 @@
     try { body = await res.json(); } catch (_) { /* not JSON */ }
     if (res.status === 401) throw new AuthNeeded(body?.error?.message || "this server needs a token for reads");
     if (!res.ok) throw new Error(body?.error?.message || `${path}: HTTP ${res.status}`);
+    fetched.push(body);
     return body;
   }
 
@@ -473,6 +476,7 @@
       if (a.dataset.section === section) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
     }
     let view;
+    fetched = [];
     try {
       if (!page) throw new Error(`no such page: ${hash}`);
       view = await page(...args);
@@ -480,6 +484,13 @@
       view = { live: false, content: err instanceof AuthNeeded ? tokenForm(err.message) : [h("h1", {}, "Could not load this page"), h("p", { class: "error" }, err.message)] };
     }
     if (mine !== generation) return;  // a newer render started meanwhile
+    liveNote.textContent = view.live ? `updating every ${POLL_MS / 1000} s` : `updated ${new Date().toLocaleTimeString()}`;
+    if (view.live) timer = setTimeout(() => render(false), POLL_MS);
+    // A poll that brings nothing new leaves the page alone (focus, selection, scroll in tables).
+    const drawnFrom = hash + JSON.stringify(fetched, (k, v) => (k === "last_seen" ? undefined : v));
+    if (!navigated && drawnFrom === shown) return;
+    shown = drawnFrom;
+    const focusedHref = main.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
     for (const u of plots) u.destroy();
     plots = [];
     const y = window.scrollY;
@@ -489,8 +500,7 @@
     if (navigated) { main.focus({ preventScroll: true }); window.scrollTo(0, 0); } else window.scrollTo(0, y);
     const sub = hash.match(/\/commit\/(\d+)$/);
     if (navigated && sub) document.getElementById(`commit-${sub[1]}`)?.scrollIntoView({ block: "center" });
-    liveNote.textContent = view.live ? `updating every ${POLL_MS / 1000} s` : `updated ${new Date().toLocaleTimeString()}`;
-    if (view.live) timer = setTimeout(() => render(false), POLL_MS);
+    if (!navigated && focusedHref) main.querySelector(`[href="${CSS.escape(focusedHref)}"]`)?.focus({ preventScroll: true });
   }
 
   window.addEventListener("hashchange", () => render(true));

@@ -109,7 +109,7 @@ class DashboardTest(unittest.TestCase):
             {"name": "experiment", "hash": f"#/experiments/{exp_id}", "wait": ".uplot"},
             {"name": "bisection", "hash": f"#/bisections/{self.bisection['id']}", "wait": ".uplot", "phone": True},
             {"name": "workflow", "hash": "#/workflows/example-train", "wait": ".uplot"},
-            {"name": "fleet", "hash": "#/fleet", "wait": "main svg"},
+            {"name": "fleet", "hash": "#/fleet", "wait": "main svg", "steady": True},
             {"name": "alerts", "hash": "#/alerts", "wait": "main table"},
             {"name": "experiments", "hash": "#/experiments", "wait": "main table"},
             {"name": "bisections", "hash": "#/bisections", "wait": ".card"},
@@ -160,6 +160,7 @@ class DashboardTest(unittest.TestCase):
         self.assertIn("w1", fleet["text"])
         self.assertIn("alive", fleet["text"])
         self.assertGreaterEqual(fleet["svgs"], 1, "jobs by state")
+        self.assertTrue(fleet["steady"], "a poll with nothing new keeps the page (and the keyboard focus) as it is")
 
         alerts = r["alerts"]
         self.assertIn("culprit", alerts["text"])

@@ -6,7 +6,8 @@
 //
 // A page's spec: name, hash, wait (a CSS selector that shows it is drawn), wait_text (text the
 // page must come to show without a reload, or a list of alternatives; wait_seconds), phone (also at 390x844), keyboard
-// (Tab from the top to the first section link, Enter on it).
+// (Tab from the top to the first section link, Enter on it), steady (a link in main keeps its
+// focus across polls that bring nothing new).
 //
 // Per page: the console errors and uncaught exceptions, failed requests, the h1 and the page's
 // text, each canvas (size, and whether anything is drawn on it), the number of SVG images, the
@@ -86,6 +87,14 @@ async function visit(spec, viewport, suffix) {
     }));
     result.screenshot = path.join(out, `${spec.name}${suffix}.png`);
     await page.screenshot({ path: result.screenshot, fullPage: true });
+    if (spec.steady) {
+      // A live page polls; a poll that brings nothing new must leave the page alone (the
+      // element a keyboard user is on stays the same element, still on the page).
+      await page.focus("main a");
+      await page.evaluate(() => { window.__focused = document.activeElement; });
+      await page.waitForTimeout(4500);
+      result.steady = await page.evaluate(() => window.__focused === document.activeElement && window.__focused.isConnected);
+    }
     if (spec.keyboard) {
       // From the top of the page, Tab reaches the skip link, then the brand, then the first
       // section link; Enter on a section link goes there.
