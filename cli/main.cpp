@@ -1,6 +1,7 @@
 // ttfb-lab: the command line of ttfb-lab.
 //
 //   ttfb-lab submit --repo example --base main --diff change.diff --workflow example-train --wait
+//   ttfb-lab presubmit          ttfb-lab hook install --repo example --unreachable fail-open
 //   ttfb-lab status 12          ttfb-lab wait 12          ttfb-lab repos          ttfb-lab workflows
 //   ttfb-lab calibrate example-train      ttfb-lab workflows example-train
 //   ttfb-lab release gate v1.1 --repo example --base v1.0 --candidate v1.1 --owner-email rc@example.com
@@ -12,19 +13,25 @@
 // 3 inconclusive; for release gates 0 passed, 1 blocked, 2 error, 3 pending; for bisections
 // 0 no regression, 1 culprit(s) found, 2 error, 3 running (cli/releases.hpp).
 #include "cli/compare.hpp"
+#include "cli/presubmit.hpp"
 #include "cli/releases.hpp"
 #include "cli/report.hpp"
 #include "cli/text.hpp"
 #include "common/errors.hpp"
 #include "common/http_client.hpp"
+#include "common/process.hpp"
 
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -256,6 +263,241 @@ int cmd_submit(const std::vector<std::string>& args) {
   }
   std::cerr << "submitted experiment " << id << " (" << created.at("url").as_string().c_str() << ")\n";
   return show(wait_for(client, id, wait_timeout), c.json_output);
+}
+
+// ---- presubmit and the pre-push hook ------------------------------------------------------------
+
+constexpr const char* kPresubmitHelp =
+    "\nMeasures the change in this git checkout against its merge base with the upstream branch:\n"
+    "the working tree (committed or not, new files included unless ignored), or with --commit the commits up to it.\n"
+    "The server, token, repository and unreachable policy default to TTFB_LAB_SERVER, TTFB_LAB_TOKEN and\n"
+    "git config ttfb-lab.server, ttfb-lab.token, ttfb-lab.repo, ttfb-lab.unreachable.\n"
+    "exit codes: 0 no regression (or nothing to measure, or the server unreachable under fail-open),\n"
+    "  1 regression, 2 error, 3 inconclusive\n";
+
+// The server's repository this checkout is: the one named, else the one whose URL is a remote
+// of this checkout, else the only one.
+std::string pick_repo(const json::array& repos, const std::string& named) {
+  std::vector<std::string> names;
+  for (const auto& r : repos) names.emplace_back(r.as_object().at("name").as_string());
+  std::string known;
+  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  if (!named.empty()) {
+    if (std::find(names.begin(), names.end(), named) == names.end())
+      throw std::runtime_error("the server has no repository '" + named + "' (it has: " + known + ")");
+    return named;
+  }
+  auto norm = [](std::string u) {
+    while (!u.empty() && (u.back() == '/')) u.pop_back();
+    if (u.size() > 4 && u.compare(u.size() - 4, 4, ".git") == 0) u.resize(u.size() - 4);
+    return u;
+  };
+  for (const char* remote : {"origin", "upstream"}) {
+    auto url = ttfb::cli::git_config(std::string("remote.") + remote + ".url");
+    if (!url) continue;
+    for (const auto& r : repos)
+      if (norm(std::string(r.as_object().at("url").as_string())) == norm(*url)) return std::string(r.as_object().at("name").as_string());
+  }
+  if (names.size() == 1) return names.front();
+  throw std::runtime_error("which repository is this? pass --repo NAME or `git config ttfb-lab.repo NAME` (the server has: " + known + ")");
+}
+
+void defaults_from_git(Common& c) {
+  if (c.server.empty() && !std::getenv("TTFB_LAB_SERVER"))
+    if (auto v = ttfb::cli::git_config("ttfb-lab.server")) c.server = *v;
+  if (c.token.empty() && !std::getenv("TTFB_LAB_TOKEN"))
+    if (auto v = ttfb::cli::git_config("ttfb-lab.token")) c.token = *v;
+}
+
+void write_file(const std::string& path, const std::string& text, bool append) {
+  std::ofstream out(path, append ? std::ios::app : std::ios::trunc);
+  if (!out) throw std::runtime_error("cannot write '" + path + "'");
+  out << text;
+}
+
+int cmd_presubmit(const std::vector<std::string>& args) {
+  Common c;
+  std::string repo, upstream, commit, unreachable, summary, junit;
+  std::vector<std::string> workflows;
+  int wait_timeout = 0;
+  bool no_wait = false, hook = false;
+  po::options_description d("ttfb-lab presubmit: measure this checkout's change before it is pushed");
+  d.add_options()("repo", po::value(&repo), "the server's repository (default: git config ttfb-lab.repo, the remote's URL, or the only one)")(
+      "upstream", po::value(&upstream), "compare with the merge base with this ref (default: @{upstream}, else origin/<default branch>)")(
+      "commit", po::value(&commit), "measure the commits up to this one instead of the working tree")(
+      "workflow,w", po::value(&workflows), "workflow to run (repeatable; default: git config ttfb-lab.workflow, else all of the repository's)")(
+      "no-wait", po::bool_switch(&no_wait), "submit, print the experiment's address, and return")(
+      "timeout", po::value(&wait_timeout), "give up waiting after this many seconds (exit 2; the experiment goes on)")(
+      "unreachable", po::value(&unreachable), "when the server cannot be reached: fail-open (exit 0) or fail-closed (exit 2; the default)")(
+      "summary", po::value(&summary), "append the verdict as a Markdown table to this file (e.g. $GITHUB_STEP_SUMMARY)")(
+      "junit", po::value(&junit), "write the verdict as JUnit XML to this file (GitLab, Jenkins test reports)")(
+      "hook", po::bool_switch(&hook), "run as the pre-push hook does (the unreachable policy defaults to fail-open)");
+  add_common(d, c);
+  if (!parse_args(args, d, po::positional_options_description{}, kPresubmitHelp)) return 0;
+  if (unreachable.empty()) unreachable = ttfb::cli::git_config("ttfb-lab.unreachable").value_or(hook ? "fail-open" : "fail-closed");
+  if (unreachable != "fail-open" && unreachable != "fail-closed")
+    throw std::runtime_error("--unreachable must be fail-open or fail-closed, not '" + unreachable + "'");
+  if (workflows.empty()) workflows = ttfb::cli::git_config_all("ttfb-lab.workflow");
+  if (repo.empty()) {
+    if (auto v = ttfb::cli::git_config("ttfb-lab.repo")) repo = *v;
+    else if (const char* e = std::getenv("TTFB_LAB_REPO")) repo = e;
+  }
+  defaults_from_git(c);
+  auto client = client_for(c);
+  // The server is away: say so, and follow the policy.
+  auto away = [&](const std::string& why) {
+    std::cerr << "ttfb-lab presubmit: the server at " << c.server << " cannot be reached: " << why << "\n";
+    if (unreachable == "fail-open") {
+      std::cerr << "  not measured; going on anyway (policy fail-open)\n";
+      return 0;
+    }
+    std::cerr << "  not measured; stopping here (policy fail-closed; TTFB_LAB_SKIP=1 skips the hook)\n";
+    return kExitError;
+  };
+  json::array repos;
+  try {
+    auto r = client.get("/api/v1/repos");
+    if (r.status == 503) return away("it answers 503 (its database is unavailable)");
+    if (r.status != 200) fail_with(r, "GET /api/v1/repos");
+    repos = json::parse(r.body).as_object().at("repos").as_array();
+  } catch (const ttfb::TransportError& e) {
+    return away(e.what());
+  }
+  repo = pick_repo(repos, repo);
+  std::string default_branch = "main";
+  for (const auto& r : repos)
+    if (r.as_object().at("name").as_string() == repo) default_branch = std::string(r.as_object().at("default_branch").as_string());
+
+  const ttfb::cli::Change change = ttfb::cli::change_in_checkout({upstream, "origin/" + default_branch, commit, ""});
+  if (change.diff.empty()) {
+    std::cerr << "ttfb-lab presubmit: nothing to measure: " << (commit.empty() ? "the working tree" : ttfb::cli::text::short_sha(change.head))
+              << " has no change against " << ttfb::cli::text::short_sha(change.base) << " (the merge base with "
+              << change.upstream << ")\n";
+    return 0;
+  }
+  json::object body{{"repo", repo}, {"base", change.base}, {"diff", change.diff}, {"title", change.title}, {"purpose", "presubmit"}};
+  if (!change.author.empty()) body["author"] = change.author;
+  if (!workflows.empty()) {
+    json::array w;
+    for (const auto& x : workflows) w.emplace_back(x);
+    body["workflows"] = std::move(w);
+  }
+  long diff_lines = std::count(change.diff.begin(), change.diff.end(), '\n');
+  ttfb::HttpResponse r;
+  try {
+    r = client.post("/api/v1/experiments", json::serialize(body));
+  } catch (const ttfb::TransportError& e) {
+    return away(e.what());
+  }
+  if (r.status == 503) return away("it answers 503 (its database is unavailable)");
+  if (r.status != 201) fail_with(r, "submitting " + change.title);
+  auto created = json::parse(r.body).as_object();
+  const long id = created.at("id").as_int64();
+  std::string server = c.server;
+  while (!server.empty() && server.back() == '/') server.pop_back();
+  const std::string dashboard = server + "/#/experiments/" + std::to_string(id);
+  if (no_wait) {
+    created["dashboard_url"] = dashboard;
+    if (c.json_output) std::cout << json::serialize(created) << "\n";
+    else std::cout << "submitted experiment " << id << ": " << dashboard << "\n  its verdict: ttfb-lab wait " << id << "\n";
+    return 0;
+  }
+  std::cerr << "ttfb-lab: measuring \"" << change.title << "\" (" << diff_lines << " diff lines against "
+            << ttfb::cli::text::short_sha(change.base) << ", the merge base with " << change.upstream << "): experiment " << id
+            << ", " << dashboard << "\n";
+  json::object e;
+  try {
+    e = wait_for(client, id, wait_timeout);
+  } catch (const ttfb::TransportError& err) {
+    return away(err.what());
+  }
+  e["dashboard_url"] = dashboard;
+  if (!summary.empty()) write_file(summary, ttfb::cli::markdown_summary(e, dashboard), true);
+  if (!junit.empty()) write_file(junit, ttfb::cli::junit_report(e, dashboard), false);
+  if (c.json_output) {
+    std::cout << json::serialize(e) << "\n";
+  } else {
+    std::cout << ttfb::cli::format_experiment(e) << "  dashboard: " << dashboard << "\n";
+  }
+  return ttfb::cli::exit_code(e);
+}
+
+int cmd_hook(const std::vector<std::string>& args) {
+  if (args.empty() || (args[0] != "install" && args[0] != "uninstall"))
+    throw std::runtime_error("usage: ttfb-lab hook install [--repo R] [--server URL] [--unreachable fail-open|fail-closed] [--force] | hook uninstall");
+  const bool install = args[0] == "install";
+  Common c;
+  std::string repo, unreachable = "fail-open";
+  std::vector<std::string> workflows;
+  bool force = false;
+  po::options_description d(install ? "ttfb-lab hook install: a git pre-push hook that refuses pushes that make start-up slower"
+                                    : "ttfb-lab hook uninstall: remove the pre-push hook this command wrote");
+  if (install)
+    d.add_options()("repo", po::value(&repo), "the server's repository (saved as git config ttfb-lab.repo)")(
+        "workflow,w", po::value(&workflows), "measure only this workflow (repeatable; saved as git config ttfb-lab.workflow)")(
+        "unreachable", po::value(&unreachable), "when the server cannot be reached: fail-open (push anyway; the default) or fail-closed")(
+        "force", po::bool_switch(&force), "replace a pre-push hook that is not ours (kept as pre-push.before-ttfb-lab)");
+  add_common(d, c);
+  if (!parse_args(std::vector<std::string>(args.begin() + 1, args.end()), d, po::positional_options_description{})) return 0;
+  if (unreachable != "fail-open" && unreachable != "fail-closed")
+    throw std::runtime_error("--unreachable must be fail-open or fail-closed, not '" + unreachable + "'");
+  namespace fs = std::filesystem;
+  fs::path dir;
+  {
+    ttfb::ProcessResult r = ttfb::run_process({"git", "rev-parse", "--path-format=absolute", "--git-path", "hooks"});
+    if (!r.ok()) throw std::runtime_error("not inside a git checkout: " + r.output_tail(300));
+    std::string out = r.out;
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    dir = out;
+  }
+  const fs::path hook = dir / "pre-push";
+  std::string existing;
+  if (fs::exists(hook)) {
+    std::ifstream in(hook);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    existing = ss.str();
+  }
+  if (!install) {
+    if (existing.empty()) {
+      std::cout << "no pre-push hook in " << dir.string() << "\n";
+      return 0;
+    }
+    if (!ttfb::cli::is_our_hook(existing)) throw std::runtime_error(hook.string() + " is not ttfb-lab's hook; left as it is");
+    fs::remove(hook);
+    std::cout << "removed " << hook.string() << "\n";
+    return 0;
+  }
+  if (!existing.empty() && !ttfb::cli::is_our_hook(existing)) {
+    if (!force)
+      throw std::runtime_error("a pre-push hook already exists at " + hook.string() +
+                               " and is not ttfb-lab's: pass --force to replace it (it is kept as pre-push.before-ttfb-lab)");
+    fs::rename(hook, dir / "pre-push.before-ttfb-lab");
+  }
+  fs::create_directories(dir);
+  const std::string cli_path = fs::canonical("/proc/self/exe").string();
+  write_file(hook.string(), ttfb::cli::pre_push_hook(cli_path), false);
+  fs::permissions(hook, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                            fs::perms::others_exec);
+  auto set = [](const std::string& key, const std::string& value) {
+    ttfb::ProcessResult r = ttfb::run_process({"git", "config", key, value});
+    if (!r.ok()) throw std::runtime_error("git config " + key + ": " + r.output_tail(300));
+  };
+  set("ttfb-lab.unreachable", unreachable);
+  if (!repo.empty()) set("ttfb-lab.repo", repo);
+  if (!workflows.empty()) {
+    ttfb::run_process({"git", "config", "--unset-all", "ttfb-lab.workflow"});
+    for (const auto& w : workflows) {
+      ttfb::ProcessResult r = ttfb::run_process({"git", "config", "--add", "ttfb-lab.workflow", w});
+      if (!r.ok()) throw std::runtime_error("git config ttfb-lab.workflow: " + r.output_tail(300));
+    }
+  }
+  if (!c.server.empty()) set("ttfb-lab.server", c.server);
+  if (!c.token.empty()) set("ttfb-lab.token", c.token);  // readable by whoever reads .git/config
+  std::cout << "installed " << hook.string() << " (running " << cli_path << ")\n"
+            << "  each push is measured against its merge base; a confirmed regression refuses it\n"
+            << "  server unreachable: " << unreachable << "; skip on purpose: TTFB_LAB_SKIP=1 git push\n";
+  return 0;
 }
 
 int cmd_status_or_wait(const std::vector<std::string>& args, bool wait) {
@@ -673,6 +915,8 @@ void usage() {
   std::cout << "usage: ttfb-lab COMMAND [options]\n\n"
                "commands:\n"
                "  submit     compare a diff or candidate revision against a base (--wait for the verdict)\n"
+               "  presubmit  measure this git checkout's change against its merge base, and wait for the verdict\n"
+               "  hook install  a git pre-push hook that refuses a push that makes start-up slower\n"
                "  status ID  show an experiment's state and results\n"
                "  wait ID    wait for an experiment's verdict, showing progress\n"
                "  repos      list repositories\n"
@@ -703,6 +947,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   try {
     if (cmd == "submit") return cmd_submit(args);
+    if (cmd == "presubmit") return cmd_presubmit(args);
+    if (cmd == "hook") return cmd_hook(args);
     if (cmd == "status") return cmd_status_or_wait(args, false);
     if (cmd == "wait") return cmd_status_or_wait(args, true);
     if (cmd == "repos" || cmd == "workflows") return cmd_list(args, cmd);

@@ -155,7 +155,10 @@ std::string format_progress(const json::object& e, double elapsed) {
       const auto* lk = rv->as_object().if_contains("look");
       if (!lk || !lk->is_object()) continue;
       const auto& lo = lk->as_object();
-      out << "; " << str(w.if_contains("workflow")) << " look " << static_cast<long>(num(lo, "look").value_or(0)) << "/"
+      out << "; " << str(w.if_contains("workflow"));
+      // The current estimate, so far (it moves until the test decides).
+      if (auto effect = num(rv->as_object(), "effect_pct")) out << " " << fmt("%+.1f%%", *effect);
+      out << " look " << static_cast<long>(num(lo, "look").value_or(0)) << "/"
           << static_cast<long>(num(lo, "looks_planned").value_or(0)) << " " << str(w.if_contains("state"), "");
     }
   }

@@ -19,8 +19,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <fstream>
 #include <regex>
 #include <set>
+#include <sstream>
 
 namespace ttfb {
 namespace {
@@ -217,6 +219,22 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       HttpAnswer a;
       a.content_type = "text/plain; version=0.0.4";
       a.body = metrics_.serialize();
+      return a;
+    }
+    if (p == "/api/v1/openapi.json") {
+      // The API's own description (docs/openapi.json), open like the dashboard; read on each
+      // request so that the served document is always the file in the tree.
+      route = "/api/v1/openapi.json";
+      if (m != "GET") return method_not_allowed("GET");
+      std::ifstream in(TTFB_LAB_OPENAPI_FILE, std::ios::binary);
+      if (!in) {
+        spdlog::warn("GET {}: cannot read {}", p, TTFB_LAB_OPENAPI_FILE);
+        throw ApiError(ErrorCode::not_found, "the OpenAPI description (docs/openapi.json) is missing on this server");
+      }
+      std::ostringstream text;
+      text << in.rdbuf();
+      HttpAnswer a;
+      a.body = text.str();
       return a;
     }
     if (p == "/api/v1/repos") {
@@ -522,10 +540,11 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
         const auto* s = body.if_contains("samples");
         if (!s || !s->is_array()) throw ApiError(ErrorCode::invalid_argument, "'samples' must be an array");
         auto counts = add_samples(db_, id, worker, s->as_array());
+        metrics_.count_runs(counts.accepted);
         return json_answer(200, json::object{{"accepted", counts.accepted}, {"duplicates", counts.duplicates}});
       }
       if (action == "complete") {
-        complete_job(db_, id, worker);
+        metrics_.observe_job_duration(complete_job(db_, id, worker));
         return json_answer(200, json::object{{"status", "done"}});
       }
       const auto* err = body.if_contains("error");

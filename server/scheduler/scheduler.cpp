@@ -84,6 +84,7 @@ void Scheduler::loop() {
       lock_conn.reset();
       leader = false;
     }
+    metrics_.set_scheduler_leader(leader);
     for (auto waited = std::chrono::milliseconds(0); waited < tick_interval && !stop_; waited += std::chrono::milliseconds(50))
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

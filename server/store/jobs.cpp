@@ -64,7 +64,8 @@ SELECT count(*) FROM samples WHERE job_id = $1 AND NOT warmup)sql";
 
 constexpr const char* kCompleteJob = R"sql(
 UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, finished_at = now()
-WHERE id = $1)sql";
+WHERE id = $1
+RETURNING extract(epoch FROM finished_at - started_at)::float8)sql";
 
 constexpr const char* kRequeueJob = R"sql(
 UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
@@ -200,8 +201,8 @@ SampleCounts add_samples(Database& db, long job_id, const std::string& worker, c
   });
 }
 
-void complete_job(Database& db, long job_id, const std::string& worker) {
-  db.transact([&](pqxx::work& tx) {
+double complete_job(Database& db, long job_id, const std::string& worker) {
+  return db.transact([&](pqxx::work& tx) {
     auto r = tx.exec_params(kSelectLeasedJob, job_id, worker);
     if (r.empty()) lease_lost(tx, job_id, worker);
     json::object payload = json::parse(r[0][3].as<std::string>()).as_object();
@@ -212,7 +213,7 @@ void complete_job(Database& db, long job_id, const std::string& worker) {
     if (have < measured)
       throw ApiError(ErrorCode::invalid_argument, "job " + std::to_string(job_id) + " has " + std::to_string(have) + " of " +
                                                       std::to_string(measured) + " measured samples; report them before completing");
-    tx.exec_params(kCompleteJob, job_id);
+    return tx.exec_params1(kCompleteJob, job_id)[0].as<double>(0.0);
   });
 }
 

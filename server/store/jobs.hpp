@@ -44,7 +44,8 @@ struct SampleCounts {
 SampleCounts add_samples(Database& db, long job_id, const std::string& worker, const boost::json::array& samples);
 
 // Marks the job done; throws invalid_argument when measured runs of the schedule lack samples.
-void complete_job(Database& db, long job_id, const std::string& worker);
+// Returns the seconds from the job's first claim to now (for ttfb_job_duration_seconds).
+double complete_job(Database& db, long job_id, const std::string& worker);
 
 // Records a failure. retryable and attempts left: back to the queue; otherwise the job fails.
 void fail_job(Database& db, long job_id, const std::string& worker, const boost::json::object& error, bool retryable);
