@@ -41,6 +41,16 @@ std::string git(const std::vector<std::string>& args, const std::string& cwd, co
   return r.out;
 }
 
+// True when git exits 0 (with `index` as GIT_INDEX_FILE): for --quiet questions.
+bool succeeds(const std::vector<std::string>& args, const std::string& cwd, const std::string& index) {
+  try {
+    git(args, cwd, "", index);
+    return true;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
 std::optional<std::string> try_git(const std::vector<std::string>& args, const std::string& cwd) {
   std::vector<std::string> argv{"git"};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -162,8 +172,9 @@ Change change_in_checkout(const ChangeRequest& rq) {
       std::filesystem::remove(copy);
     git({"add", "-A", "."}, cwd, "git add (to a temporary index)", copy);
     c.diff = git({"diff", "--cached", "--binary", "--no-color", "--no-ext-diff", c.base}, cwd, "git diff", copy);
-    const std::string committed = git({"diff", "--binary", "--no-color", "--no-ext-diff", c.base, c.head}, cwd, "git diff");
-    c.uncommitted = c.diff != committed;
+    // Anything on disk that HEAD does not have (exit 1 of --quiet: they differ), from the same
+    // temporary index rather than a second full diff.
+    c.uncommitted = !succeeds({"diff", "--cached", "--quiet", c.head}, cwd, copy);
     std::string branch = try_git({"rev-parse", "--abbrev-ref", "HEAD"}, cwd).value_or("HEAD");
     c.title = (c.uncommitted ? "working tree of " : "") + branch + " at " + short_sha(c.head);
     if (!c.uncommitted) {
