@@ -6,8 +6,8 @@
 //
 // A page's spec: name, hash, wait (a CSS selector that shows it is drawn), wait_text (text the
 // page must come to show without a reload, or a list of alternatives; wait_seconds), phone (also at 390x844), keyboard
-// (Tab from the top to the first section link, Enter on it), steady (a link in main keeps its
-// focus across polls that bring nothing new).
+// (Tab from the top to the first section link, Enter on it), steady (once the queue is quiet, a
+// link in main keeps its focus across polls that bring nothing new).
 //
 // Per page: the console errors and uncaught exceptions, failed requests, the h1 and the page's
 // text, each canvas (size, and whether anything is drawn on it), the number of SVG images, the
@@ -89,7 +89,16 @@ async function visit(spec, viewport, suffix) {
     await page.screenshot({ path: result.screenshot, fullPage: true });
     if (spec.steady) {
       // A live page polls; a poll that brings nothing new must leave the page alone (the
-      // element a keyboard user is on stays the same element, still on the page).
+      // element a keyboard user is on stays the same element, still on the page). "Nothing
+      // new" needs a quiet queue: work still finishing (a confirmation, a remainder probe)
+      // rightly redraws the fleet page, so wait until no job is queued or running, and for
+      // one poll after that, before taking the focus.
+      await page.waitForFunction(async () => {
+        const r = await fetch("/api/v1/jobs?limit=1");
+        const { counts } = await r.json();
+        return !counts.queued && !counts.running;
+      }, null, { timeout: 180000, polling: 1000 });
+      await page.waitForTimeout(3500);
       await page.focus("main a");
       await page.evaluate(() => { window.__focused = document.activeElement; });
       await page.waitForTimeout(4500);
