@@ -75,6 +75,7 @@
   // ---- API ------------------------------------------------------------------------------------
   class AuthNeeded extends Error {}
   async function api(path) {
+    const into = fetched;  // this render's list, even if a newer render starts while we wait
     const headers = { Accept: "application/json" };
     const token = localStorage.getItem("ttfb-lab-token");
     if (token) headers.Authorization = `Bearer ${token}`;
@@ -83,7 +84,7 @@
     try { body = await res.json(); } catch (_) { /* not JSON */ }
     if (res.status === 401) throw new AuthNeeded(body?.error?.message || "this server needs a token for reads");
     if (!res.ok) throw new Error(body?.error?.message || `${path}: HTTP ${res.status}`);
-    fetched.push(body);
+    into.push([path, body]);
     return body;
   }
 
@@ -487,6 +488,8 @@
     liveNote.textContent = view.live ? `updating every ${POLL_MS / 1000} s` : `updated ${new Date().toLocaleTimeString()}`;
     if (view.live) timer = setTimeout(() => render(false), POLL_MS);
     // A poll that brings nothing new leaves the page alone (focus, selection, scroll in tables).
+    // Requests made together (Promise.all) finish in any order: compare the answers by path.
+    fetched.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const drawnFrom = hash + JSON.stringify(fetched, (k, v) => (k === "last_seen" ? undefined : v));
     if (!navigated && drawnFrom === shown) return;
     shown = drawnFrom;

@@ -160,7 +160,7 @@ class DashboardTest(unittest.TestCase):
         self.assertIn("w1", fleet["text"])
         self.assertIn("alive", fleet["text"])
         self.assertGreaterEqual(fleet["svgs"], 1, "jobs by state")
-        self.assertTrue(fleet["steady"], "a poll with nothing new keeps the page (and the keyboard focus) as it is")
+        self.assertTrue(fleet["steady"], f"a poll with nothing new keeps the page (and the keyboard focus) as it is: {fleet.get('steady_changes')}")
 
         alerts = r["alerts"]
         self.assertIn("culprit", alerts["text"])

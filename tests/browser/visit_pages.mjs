@@ -99,10 +99,27 @@ async function visit(spec, viewport, suffix) {
         return !counts.queued && !counts.running;
       }, null, { timeout: 180000, polling: 1000 });
       await page.waitForTimeout(3500);
+      // The page's requests answer in a different order at each poll (one of them held back by
+      // turns), as they may on a busy server; the same answers in another order are nothing new.
+      let held = 0;
+      await page.route((url) => url.pathname.startsWith("/api/v1/"), async (route) => {
+        if (held++ % 3 === 0) await new Promise((r) => setTimeout(r, 400));
+        await route.continue();
+      });
       await page.focus("main a");
-      await page.evaluate(() => { window.__focused = document.activeElement; });
-      await page.waitForTimeout(4500);
+      await page.evaluate(() => {
+        window.__focused = document.activeElement;
+        window.__changes = [];
+        new MutationObserver((records) => {
+          for (const r of records) {
+            if (window.__changes.length < 5) window.__changes.push(`${r.type} on ${r.target.nodeName}: ${(r.target.textContent || "").slice(0, 200)}`);
+          }
+        }).observe(document.querySelector("main"), { subtree: true, childList: true, characterData: true, attributes: true });
+      });
+      await page.waitForTimeout(7000);  // two polls
       result.steady = await page.evaluate(() => window.__focused === document.activeElement && window.__focused.isConnected);
+      // What changed, when something did: the test prints it with the failure.
+      result.steady_changes = await page.evaluate(() => ({ changes: window.__changes, focused: document.activeElement?.outerHTML?.slice(0, 200) }));
     }
     if (spec.keyboard) {
       // From the top of the page, Tab reaches the skip link, then the brand, then the first
