@@ -20,6 +20,7 @@
 #include "common/errors.hpp"
 #include "common/http_client.hpp"
 #include "common/process.hpp"
+#include "common/version.hpp"
 
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
@@ -929,7 +930,8 @@ void usage() {
                "  bisect     find the commit(s) that made a workflow slower between --good and --bad\n"
                "  bisect status ID  show a bisection (--wait for its culprits)\n"
                "  bisections list bisections\n"
-               "  alerts     list the alerts about regressions and whether they were delivered\n\n"
+               "  alerts     list the alerts about regressions and whether they were delivered\n"
+               "  version    print this CLI's version (also --version)\n\n"
                "`ttfb-lab COMMAND --help` shows a command's options. The server and token come from\n"
                "--server/--token or TTFB_LAB_SERVER/TTFB_LAB_TOKEN.\n"
                "exit codes: 0 no regression, 1 regression, 2 error, 3 inconclusive;\n"
@@ -944,6 +946,10 @@ int main(int argc, char** argv) {
     return argc < 2 ? kExitError : 0;
   }
   std::string cmd = argv[1];
+  if (cmd == "--version" || cmd == "version") {
+    std::cout << "ttfb-lab " << ttfb::kVersion << "\n";
+    return 0;
+  }
   std::vector<std::string> args(argv + 2, argv + argc);
   try {
     if (cmd == "submit") return cmd_submit(args);

@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   std::string config_path, listen, name, scopes;
   std::vector<std::string> command;
   po::options_description opts("ttfb-lab-server options");
-  opts.add_options()("help,h", "show this help")("config,c", po::value(&config_path)->default_value("configs/server.toml"),
+  opts.add_options()("help,h", "show this help")("version", "print the version")("config,c", po::value(&config_path)->default_value("configs/server.toml"),
                                                  "server configuration (TOML)")(
       "listen", po::value(&listen), "HOST:PORT to listen on, overriding server.listen (port 0: any free port)")(
       "name", po::value(&name), "token name (token create/revoke)")(
@@ -132,6 +132,10 @@ int main(int argc, char** argv) {
   if (vm.count("help")) {
     std::cout << "usage: ttfb-lab-server [options] [serve | migrate | token create --name N --scopes S | token revoke --name N]\n"
               << opts;
+    return 0;
+  }
+  if (vm.count("version")) {
+    std::cout << "ttfb-lab-server " << ttfb::kServerVersion << "\n";
     return 0;
   }
   // Logs go to stderr: stdout carries only what commands print (a token, the listening address).

@@ -27,11 +27,12 @@
 #include <memory>
 #include <string>
 
+#include "common/version.hpp"
+
 namespace ttfb {
 
-// The server's version as ttfb_build_info{version} reports it; kept equal to project(VERSION)
-// in CMakeLists.txt, as the worker's kWorkerVersion is.
-inline constexpr const char* kServerVersion = "0.1.0";
+// The server's version as ttfb_build_info{version} reports it: project(VERSION) in CMakeLists.txt.
+inline constexpr const char* kServerVersion = kVersion;
 
 class Metrics {
  public:

@@ -14,9 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "common/version.hpp"
+
 namespace ttfb::worker {
 
-inline constexpr const char* kWorkerVersion = "0.1.0";
+inline constexpr const char* kWorkerVersion = ttfb::kVersion;  // project(VERSION)
 
 struct HostFacts {
   std::string name;       // the worker's name (--name)
