@@ -10,7 +10,7 @@ constexpr const char* kJobCounts = "SELECT state, count(*) FROM jobs GROUP BY st
 
 constexpr const char* kJobs = R"sql(
 SELECT coalesce(json_agg(row_to_json(j) ORDER BY j.rank, j.sort_key, j.id), '[]'::json)::text FROM (
-  SELECT j.id, j.experiment_id, e.purpose, j.workflow, j.stage, j.state, j.lease_owner AS worker, j.attempt,
+  SELECT j.id, j.experiment_id, e.purpose, j.workflow, j.stage, j.state, coalesce(j.lease_owner, j.last_worker) AS worker, j.attempt,
          j.runs_done, j.runs_total, j.created_at, j.started_at, j.finished_at,
          CASE WHEN j.state = 'failed' THEN j.error END AS error,
          CASE j.state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END AS rank,

@@ -17,7 +17,8 @@ namespace ttfb {
 
 // Jobs of every experiment: `counts` by state (all of them), and up to `limit` jobs, running
 // first, then queued in claim order, then the latest finished; `state` keeps one state only.
-// Each job: id, experiment_id, purpose, workflow, stage, state, worker, attempt, runs_done,
+// Each job: id, experiment_id, purpose, workflow, stage, state, worker (the lease holder, else
+// the last worker that held it: who ran a finished job), attempt, runs_done,
 // runs_total, created_at, started_at, finished_at, error (code and message, failed jobs).
 boost::json::object list_jobs(Database& db, const std::optional<std::string>& state, int limit);
 

@@ -31,7 +31,7 @@ WITH next AS (
   LIMIT 1
   FOR UPDATE SKIP LOCKED
 )
-UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = $1,
+UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = $1, last_worker = $1,
   lease_expires_at = now() + make_interval(secs => $2), started_at = coalesce(jobs.started_at, now()),
   runs_done = 0
 FROM next WHERE jobs.id = next.id

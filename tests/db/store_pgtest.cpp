@@ -3,6 +3,7 @@
 // TTFB_LAB_TEST_PG_ADMIN_DSN (./lab test sets it); without it they fail loudly, never skip.
 #include "common/errors.hpp"
 #include "server/scheduler/plan.hpp"
+#include "server/store/dashboard.hpp"
 #include "server/store/db.hpp"
 #include "server/store/experiments.hpp"
 #include "server/store/jobs.hpp"
@@ -14,6 +15,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -154,6 +156,30 @@ TEST_F(StoreTest, ResentSamplesAreNotDuplicatedAndCompletionNeedsAllRuns) {
   EXPECT_EQ(counts.duplicates, 3);
   complete_job(*db_, id, "w1");
   EXPECT_EQ(get_samples(*db_, job->at("experiment_id").as_int64()).size(), all.size());
+}
+
+TEST_F(StoreTest, TheQueueNamesTheWorkerOfRunningFinishedAndFailedJobs) {
+  make_experiment(3, 1);
+  auto run_all = [&](const json::object& job, const std::string& who) {
+    json::array all;
+    for (const auto& run : job.at("schedule").as_array())
+      all.push_back(json::object{{"run_index", run.at("run_index")}, {"arm", run.at("arm")}, {"ttfb_ms", 100.0}});
+    add_samples(*db_, job.at("id").as_int64(), who, all);
+  };
+  auto done = claim_job(*db_, worker("w-done"), 30);
+  run_all(*done, "w-done");
+  complete_job(*db_, done->at("id").as_int64(), "w-done");
+  auto failed = claim_job(*db_, worker("w-failed"), 30);
+  fail_job(*db_, failed->at("id").as_int64(), "w-failed", json::object{{"code", "crash"}, {"message", "boom"}}, false);
+  auto running = claim_job(*db_, worker("w-running"), 30);
+
+  auto q = list_jobs(*db_, std::nullopt, 10);
+  std::map<long, std::string> worker_of;
+  for (const auto& j : q.at("jobs").as_array())
+    worker_of[j.at("id").as_int64()] = j.at("worker").is_string() ? std::string(j.at("worker").as_string()) : "(none)";
+  EXPECT_EQ(worker_of[done->at("id").as_int64()], "w-done") << "who ran a finished job stays known";
+  EXPECT_EQ(worker_of[failed->at("id").as_int64()], "w-failed") << "and who held a failed one";
+  EXPECT_EQ(worker_of[running->at("id").as_int64()], "w-running");
 }
 
 TEST_F(StoreTest, SamplesAreValidatedAgainstTheSchedule) {
