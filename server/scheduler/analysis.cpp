@@ -1,6 +1,7 @@
 #include "server/scheduler/analysis.hpp"
 
 #include "common/json_number.hpp"
+#include "server/alerts/compose.hpp"
 #include "server/alerts/outbox.hpp"
 #include "server/scheduler/plan.hpp"
 #include "server/stats/adaptive.hpp"
@@ -298,19 +299,6 @@ CalibrationStep step_calibration(const WorkflowState& s) {
 
 namespace {
 
-// "Name <mail@host>" -> (Name, mail@host); "mail@host" -> ("", mail@host); "Name" -> (Name, "").
-std::pair<std::string, std::string> split_author(const std::string& author) {
-  const auto lt = author.rfind('<');
-  const auto gt = author.rfind('>');
-  if (lt != std::string::npos && gt != std::string::npos && gt > lt) {
-    std::string name = author.substr(0, lt);
-    while (!name.empty() && name.back() == ' ') name.pop_back();
-    return {name, author.substr(lt + 1, gt - lt - 1)};
-  }
-  if (author.find('@') != std::string::npos && author.find(' ') == std::string::npos) return {"", author};
-  return {author, ""};
-}
-
 // A pre-submit change made start-up slower, confirmed: tell whoever submitted it, in the
 // transaction that records the verdict (the outbox delivers it, once).
 void alert_presubmit_regression(pqxx::work& tx, const ServerConfig& config, long experiment_id, const std::string& workflow,
@@ -318,35 +306,24 @@ void alert_presubmit_regression(pqxx::work& tx, const ServerConfig& config, long
   const auto row = tx.exec_params1(
       "SELECT repo, author, title, change_url, submitted_by, base_ref, candidate_ref FROM experiments WHERE id = $1",
       experiment_id);
-  const std::string repo = row[0].as<std::string>(), author = row[1].as<std::string>();
-  const std::string title = row[2].as<std::string>(), change_url = row[3].as<std::string>();
-  const std::string submitted_by = row[4].as<std::string>(), base_ref = row[5].as<std::string>();
-  const std::string change = title.empty() ? (row[6].is_null() ? "your change" : row[6].as<std::string>()) : title;
-  auto [name, email] = split_author(author);
-  if (name.empty() && email.empty()) name = submitted_by;
-  const double effect = number_or(result, "effect_pct", NAN);
-  const double lo = number_or(result, "ci_low_pct", NAN), hi = number_or(result, "ci_high_pct", NAN);
-  const double p = number_or(result, "p_value", NAN);
-  const std::string phase = result.contains("phase_summary") && result.at("phase_summary").is_string()
-                                ? std::string(result.at("phase_summary").as_string())
-                                : "";
-  alerts::AlertEvent e;
-  e.kind = "presubmit_regression";
-  e.repo = repo;
-  e.change = "experiment:" + std::to_string(experiment_id);
-  e.workflow = workflow;
-  e.recipient_name = name;
-  e.recipient_email = email;
-  e.url = config.public_url + "/#/experiments/" + std::to_string(experiment_id);
-  e.title = workflow + ": time to first batch " + fmt("%+.1f%%", effect) + " with \"" + change + "\"";
-  e.text = "\"" + change + "\" makes " + workflow + "'s time to first batch " + fmt("%+.1f%%", effect) + " slower than " +
-           base_ref + " [" + fmt("%+.1f", lo) + ", " + fmt("%+.1f", hi) + "] (" +
-           fmt("%.4g", 100.0 * number_or(result, "confidence", NAN)) + "% CI, p = " + fmt("%.2g", p) +
-           "), confirmed by an independent rerun." + (phase.empty() ? "" : " Where: " + phase + ".") + " " + e.url;
-  e.fields = json::object{{"experiment_id", experiment_id}, {"effect_pct", json_number(effect)}, {"ci_low_pct", json_number(lo)},
-                          {"ci_high_pct", json_number(hi)},         {"p_value", json_number(p)},         {"phase_summary", phase},
-                          {"change_url", change_url},       {"base", base_ref}};
-  alerts::enqueue_alert(tx, config, e);
+  alerts::PresubmitRegressionFacts f;
+  f.experiment_id = experiment_id;
+  f.repo = row[0].as<std::string>();
+  f.workflow = workflow;
+  f.author = row[1].as<std::string>();
+  f.title = row[2].as<std::string>();
+  f.change_url = row[3].as<std::string>();
+  f.submitted_by = row[4].as<std::string>();
+  f.base_ref = row[5].as<std::string>();
+  if (!row[6].is_null()) f.candidate_ref = row[6].as<std::string>();
+  f.effect_pct = number_or(result, "effect_pct", NAN);
+  f.ci_low_pct = number_or(result, "ci_low_pct", NAN);
+  f.ci_high_pct = number_or(result, "ci_high_pct", NAN);
+  f.confidence = number_or(result, "confidence", NAN);
+  f.p_value = number_or(result, "p_value", NAN);
+  if (const auto* ps = result.if_contains("phase_summary"); ps && ps->is_string())
+    f.phase_summary = std::string(ps->as_string());
+  alerts::enqueue_alert(tx, config, alerts::presubmit_regression_alert(f, config.public_url));
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 #include "server/scheduler/bisections.hpp"
 
 #include "common/errors.hpp"
-#include "common/text.hpp"
+#include "server/alerts/compose.hpp"
 #include "server/alerts/outbox.hpp"
 #include "server/bisect/replay.hpp"
 #include "server/scheduler/plan.hpp"
@@ -244,58 +244,38 @@ std::vector<bisect::Round> load_rounds(pqxx::work& tx, long experiment_id, const
   return rounds;
 }
 
-std::string short_sha(const std::string& sha) { return sha.substr(0, 7); }
-
 std::string dashboard_url(const std::string& public_url, long id) {
   return public_url + "/#/bisections/" + std::to_string(id);
 }
 
+// A number of a culprit's JSON; NaN when it is null (not measured).
+double number_or_nan(const json::value& v) { return v.is_number() ? v.to_number<double>() : NAN; }
+
 // One alert per culprit, to its author, committed with the result.
 void alert_culprits(pqxx::work& tx, const ServerConfig& config, long id, const std::string& repo,
                     const std::string& workflow, const json::object& result, const std::vector<git::CommitInfo>& commits) {
-  const std::string url = dashboard_url(config.public_url, id);
   for (const auto& cv : result.at("culprits").as_array()) {
     const auto& c = cv.as_object();
-    alerts::AlertEvent e;
-    e.kind = "culprit";
-    e.repo = repo;
-    e.workflow = workflow;
-    e.change = "commit:" + std::string(c.at("commit").as_string());
-    e.recipient_name = std::string(c.at("author").as_string());
-    e.recipient_email = std::string(c.at("email").as_string());
-    const double effect = c.at("effect_pct").is_number() ? c.at("effect_pct").to_number<double>() : NAN;
-    const std::string subject(c.at("subject").as_string());
-    e.title = workflow + ": time to first batch " + format_double("%+.1f%%", effect) + " from " + short_sha(e.change.substr(7)) +
-              " \"" + subject + "\"";
-    std::string phase;
-    if (c.at("phase").is_string())
-      phase = " It is mostly " + std::string(c.at("phase").as_string()) + " (" +
-              format_double("%+.0f ms", c.at("phase_delta_ms").to_number<double>()) + ").";
-    const std::string ci = c.at("ci_low_pct").is_number() && c.at("ci_high_pct").is_number()
-                               ? " [" + format_double("%+.1f", c.at("ci_low_pct").to_number<double>()) + ", " +
-                                     format_double("%+.1f", c.at("ci_high_pct").to_number<double>()) + "]"
-                               : "";
-    const std::string level =
-        c.contains("ci_level") && c.at("ci_level").is_number() ? format_double("%.4g%% CI", 100.0 * c.at("ci_level").to_number<double>()) : "CI";
-    const std::string p = c.at("p_value").is_number() ? ", p = " + format_double("%.2g", c.at("p_value").to_number<double>()) : "";
-    e.text = "Your commit " + short_sha(e.change.substr(7)) + " \"" + subject + "\" made " + workflow +
-             "'s time to first batch " + format_double("%+.1f%%", effect) + " slower" + ci + " (" + level + p +
-             ", measured against its parent)." + phase + " Found by bisecting " + commits.front().sha.substr(0, 7) + ".." +
-             commits.back().sha.substr(0, 7) + " (" + std::to_string(commits.size() - 1) + " commits). " + url;
-    e.url = url;
-    e.fields = json::object{{"bisection_id", id},
-                            {"commit", c.at("commit")},
-                            {"subject", subject},
-                            {"author", e.recipient_name},
-                            {"email", e.recipient_email},
-                            {"effect_pct", c.at("effect_pct")},
-                            {"ci_low_pct", c.at("ci_low_pct")},
-                            {"ci_high_pct", c.at("ci_high_pct")},
-                            {"p_value", c.at("p_value")},
-                            {"phase", c.at("phase")},
-                            {"phase_delta_ms", c.at("phase_delta_ms")},
-                            {"phase_summary", c.at("phase_summary")}};
-    alerts::enqueue_alert(tx, config, e);
+    alerts::CulpritFacts f;
+    f.bisection_id = id;
+    f.repo = repo;
+    f.workflow = workflow;
+    f.commit = std::string(c.at("commit").as_string());
+    f.subject = std::string(c.at("subject").as_string());
+    f.author_name = std::string(c.at("author").as_string());
+    f.author_email = std::string(c.at("email").as_string());
+    f.effect_pct = number_or_nan(c.at("effect_pct"));
+    f.ci_low_pct = number_or_nan(c.at("ci_low_pct"));
+    f.ci_high_pct = number_or_nan(c.at("ci_high_pct"));
+    if (const auto* level = c.if_contains("ci_level")) f.ci_level = number_or_nan(*level);
+    f.p_value = number_or_nan(c.at("p_value"));
+    if (c.at("phase").is_string()) f.phase = std::string(c.at("phase").as_string());
+    f.phase_delta_ms = number_or_nan(c.at("phase_delta_ms"));
+    f.phase_summary = std::string(c.at("phase_summary").as_string());
+    f.good_commit = commits.front().sha;
+    f.bad_commit = commits.back().sha;
+    f.range_commits = commits.size();
+    alerts::enqueue_alert(tx, config, alerts::culprit_alert(f, config.public_url));
   }
 }
 

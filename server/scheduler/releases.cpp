@@ -1,7 +1,7 @@
 #include "server/scheduler/releases.hpp"
 
 #include "common/errors.hpp"
-#include "common/text.hpp"
+#include "server/alerts/compose.hpp"
 #include "server/alerts/outbox.hpp"
 #include "server/scheduler/bisections.hpp"
 #include "server/scheduler/submit.hpp"
@@ -117,50 +117,35 @@ json::object release_by_name(pqxx::work& tx, const std::string& name, const std:
 }
 
 struct Regressed {
-  std::string workflow;
-  json::object design;    // what the gate's experiment judged it by; the bisection keeps it
-  json::object result;
+  json::object design;               // what the gate's experiment judged it by; the bisection keeps it
+  alerts::RegressedWorkflow facts;   // its name and what the confirmed verdict measured
 };
 
-std::string effect_line(const std::string& workflow, const json::object& r) {
-  std::string s = workflow;
-  if (auto e = number(r, "effect_pct")) s += " " + format_double("%+.1f%%", *e);
-  if (auto lo = number(r, "ci_low_pct"), hi = number(r, "ci_high_pct"); lo && hi) {
-    s += " [" + format_double("%+.1f", *lo) + ", " + format_double("%+.1f", *hi) + "]";
-    if (auto level = number(r, "confidence")) s += " (" + format_double("%.4g", 100.0 * *level) + "% CI)";
-  }
-  return s;
+alerts::RegressedWorkflow regressed_workflow(const std::string& workflow, const json::object& r) {
+  alerts::RegressedWorkflow w;
+  w.workflow = workflow;
+  w.effect_pct = number(r, "effect_pct").value_or(alerts::kNotMeasured);
+  w.ci_low_pct = number(r, "ci_low_pct").value_or(alerts::kNotMeasured);
+  w.ci_high_pct = number(r, "ci_high_pct").value_or(alerts::kNotMeasured);
+  w.confidence = number(r, "confidence").value_or(alerts::kNotMeasured);
+  w.p_value = number(r, "p_value").value_or(alerts::kNotMeasured);
+  if (const auto* ps = r.if_contains("phase_summary"); ps && ps->is_string()) w.phase_summary = std::string(ps->as_string());
+  return w;
 }
 
 void alert_owner(pqxx::work& tx, const ServerConfig& config, long id, const std::string& name, const std::string& repo,
-                 const std::string& owner, const std::string& owner_email, const std::string& range,
-                 const std::vector<Regressed>& regressed) {
-  alerts::AlertEvent e;
-  e.kind = "release_blocked";
-  e.repo = repo;
-  e.change = "release:" + name;
-  e.workflow = "";
-  e.recipient_name = owner;
-  e.recipient_email = owner_email;
-  e.url = config.public_url + "/#/releases/" + name;
-  std::string lines;
-  json::array wfs;
-  for (const auto& r : regressed) {
-    std::string line = effect_line(r.workflow, r.result);
-    if (const auto* ps = r.result.if_contains("phase_summary"); ps && ps->is_string() && !ps->as_string().empty())
-      line += " (" + std::string(ps->as_string()) + ")";
-    lines += "\n- " + line;
-    wfs.push_back(json::object{{"workflow", r.workflow},
-                               {"effect_pct", r.result.contains("effect_pct") ? r.result.at("effect_pct") : nullptr},
-                               {"ci_low_pct", r.result.contains("ci_low_pct") ? r.result.at("ci_low_pct") : nullptr},
-                               {"ci_high_pct", r.result.contains("ci_high_pct") ? r.result.at("ci_high_pct") : nullptr},
-                               {"p_value", r.result.contains("p_value") ? r.result.at("p_value") : nullptr}});
-  }
-  e.title = "release " + name + " blocked: " + std::to_string(regressed.size()) + " workflow(s) start slower";
-  e.text = "Release gate " + name + " (" + range + ") is blocked: time to first batch regressed, confirmed by a rerun:" +
-           lines + "\nBisecting to the guilty commits now; their authors will be told. " + e.url;
-  e.fields = json::object{{"release", name}, {"range", range}, {"release_id", id}, {"workflows", std::move(wfs)}};
-  alerts::enqueue_alert(tx, config, e);
+                 const std::string& base_ref, const std::string& candidate_ref, const std::string& owner,
+                 const std::string& owner_email, const std::vector<Regressed>& regressed) {
+  alerts::ReleaseBlockedFacts f;
+  f.release_id = id;
+  f.name = name;
+  f.repo = repo;
+  f.base_ref = base_ref;
+  f.candidate_ref = candidate_ref;
+  f.owner = owner;
+  f.owner_email = owner_email;
+  for (const auto& r : regressed) f.regressed.push_back(r.facts);
+  alerts::enqueue_alert(tx, config, alerts::release_blocked_alert(f, config.public_url));
 }
 
 bool decide_one(const ServerConfig& config, Database& db, RepoMirrors& mirrors, long id) {
@@ -186,7 +171,7 @@ bool decide_one(const ServerConfig& config, Database& db, RepoMirrors& mirrors, 
       const json::object r = result.is_object() ? result.as_object() : json::object{};
       // A regression verdict stands only once confirmed (or with confirmation off, by design).
       if (verdict == "regression")
-        regressed.push_back(Regressed{wf, json::parse(w[3].as<std::string>()).as_object(), r});
+        regressed.push_back(Regressed{json::parse(w[3].as<std::string>()).as_object(), regressed_workflow(wf, r)});
       else if (verdict == "error" || verdict.empty())
         errored.push_back(wf);
       else if (verdict == "inconclusive")
@@ -196,12 +181,12 @@ bool decide_one(const ServerConfig& config, Database& db, RepoMirrors& mirrors, 
     std::string status, reason;
     if (!regressed.empty()) {
       status = "blocked";
-      for (const auto& r : regressed) reason += (reason.empty() ? "" : "; ") + effect_line(r.workflow, r.result);
+      for (const auto& r : regressed) reason += (reason.empty() ? "" : "; ") + alerts::effect_line(r.facts);
       reason = "time to first batch regressed: " + reason;
       for (const auto& r : regressed) {
         BisectionRequest b;
         b.repo = repo;
-        b.workflow = r.workflow;
+        b.workflow = r.facts.workflow;
         b.good_ref = base_ref;
         b.bad_ref = candidate_ref;
         b.release_id = id;
@@ -210,7 +195,7 @@ bool decide_one(const ServerConfig& config, Database& db, RepoMirrors& mirrors, 
         b.requested_by = "release " + name + " (" + created_by + ")";
         start_bisection(tx, config, mirrors, b);
       }
-      alert_owner(tx, config, id, name, repo, owner, owner_email, range, regressed);
+      alert_owner(tx, config, id, name, repo, base_ref, candidate_ref, owner, owner_email, regressed);
     } else if (!errored.empty()) {
       status = "error";
       reason = "could not measure: " + join_names(errored);

@@ -1,0 +1,137 @@
+#include "server/alerts/compose.hpp"
+
+#include "common/json_number.hpp"
+#include "common/text.hpp"
+
+#include <cmath>
+#include <utility>
+
+namespace ttfb::alerts {
+namespace {
+namespace json = boost::json;
+
+bool measured(double x) { return !std::isnan(x); }
+
+// "Name <mail@host>" -> (Name, mail@host); "mail@host" -> ("", mail@host); "Name" -> (Name, "").
+std::pair<std::string, std::string> split_author(const std::string& author) {
+  const auto lt = author.rfind('<');
+  const auto gt = author.rfind('>');
+  if (lt != std::string::npos && gt != std::string::npos && gt > lt) {
+    std::string name = author.substr(0, lt);
+    while (!name.empty() && name.back() == ' ') name.pop_back();
+    return {name, author.substr(lt + 1, gt - lt - 1)};
+  }
+  if (author.find('@') != std::string::npos && author.find(' ') == std::string::npos) return {"", author};
+  return {author, ""};
+}
+
+std::string short_sha(const std::string& sha) { return sha.substr(0, 7); }
+
+}  // namespace
+
+AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const std::string& public_url) {
+  const std::string change = f.title.empty() ? f.candidate_ref.value_or("your change") : f.title;
+  auto [name, email] = split_author(f.author);
+  if (name.empty() && email.empty()) name = f.submitted_by;
+  AlertEvent e;
+  e.kind = "presubmit_regression";
+  e.repo = f.repo;
+  e.change = "experiment:" + std::to_string(f.experiment_id);
+  e.workflow = f.workflow;
+  e.recipient_name = name;
+  e.recipient_email = email;
+  e.url = public_url + "/#/experiments/" + std::to_string(f.experiment_id);
+  e.title = f.workflow + ": time to first batch " + format_double("%+.1f%%", f.effect_pct) + " with \"" + change + "\"";
+  e.text = "\"" + change + "\" makes " + f.workflow + "'s time to first batch " + format_double("%+.1f%%", f.effect_pct) +
+           " slower than " + f.base_ref + " [" + format_double("%+.1f", f.ci_low_pct) + ", " +
+           format_double("%+.1f", f.ci_high_pct) + "] (" + format_double("%.4g", 100.0 * f.confidence) +
+           "% CI, p = " + format_double("%.2g", f.p_value) + "), confirmed by an independent rerun." +
+           (f.phase_summary.empty() ? "" : " Where: " + f.phase_summary + ".") + " " + e.url;
+  e.fields = json::object{{"experiment_id", f.experiment_id},
+                          {"effect_pct", json_number(f.effect_pct)},
+                          {"ci_low_pct", json_number(f.ci_low_pct)},
+                          {"ci_high_pct", json_number(f.ci_high_pct)},
+                          {"p_value", json_number(f.p_value)},
+                          {"phase_summary", f.phase_summary},
+                          {"change_url", f.change_url},
+                          {"base", f.base_ref}};
+  return e;
+}
+
+AlertEvent culprit_alert(const CulpritFacts& f, const std::string& public_url) {
+  AlertEvent e;
+  e.kind = "culprit";
+  e.repo = f.repo;
+  e.workflow = f.workflow;
+  e.change = "commit:" + f.commit;
+  e.recipient_name = f.author_name;
+  e.recipient_email = f.author_email;
+  e.url = public_url + "/#/bisections/" + std::to_string(f.bisection_id);
+  e.title = f.workflow + ": time to first batch " + format_double("%+.1f%%", f.effect_pct) + " from " + short_sha(f.commit) +
+            " \"" + f.subject + "\"";
+  const std::string phase =
+      f.phase ? " It is mostly " + *f.phase + " (" + format_double("%+.0f ms", f.phase_delta_ms) + ")." : "";
+  const std::string ci = measured(f.ci_low_pct) && measured(f.ci_high_pct)
+                             ? " [" + format_double("%+.1f", f.ci_low_pct) + ", " + format_double("%+.1f", f.ci_high_pct) + "]"
+                             : "";
+  const std::string level = measured(f.ci_level) ? format_double("%.4g%% CI", 100.0 * f.ci_level) : "CI";
+  const std::string p = measured(f.p_value) ? ", p = " + format_double("%.2g", f.p_value) : "";
+  e.text = "Your commit " + short_sha(f.commit) + " \"" + f.subject + "\" made " + f.workflow + "'s time to first batch " +
+           format_double("%+.1f%%", f.effect_pct) + " slower" + ci + " (" + level + p + ", measured against its parent)." +
+           phase + " Found by bisecting " + short_sha(f.good_commit) + ".." + short_sha(f.bad_commit) + " (" +
+           std::to_string(f.range_commits - 1) + " commits). " + e.url;
+  e.fields = json::object{{"bisection_id", f.bisection_id},
+                          {"commit", f.commit},
+                          {"subject", f.subject},
+                          {"author", f.author_name},
+                          {"email", f.author_email},
+                          {"effect_pct", json_number(f.effect_pct)},
+                          {"ci_low_pct", json_number(f.ci_low_pct)},
+                          {"ci_high_pct", json_number(f.ci_high_pct)},
+                          {"p_value", json_number(f.p_value)},
+                          {"phase", f.phase ? json::value(*f.phase) : json::value(nullptr)},
+                          {"phase_delta_ms", json_number(f.phase_delta_ms)},
+                          {"phase_summary", f.phase_summary}};
+  return e;
+}
+
+std::string effect_line(const RegressedWorkflow& w) {
+  std::string s = w.workflow;
+  if (measured(w.effect_pct)) s += " " + format_double("%+.1f%%", w.effect_pct);
+  if (measured(w.ci_low_pct) && measured(w.ci_high_pct)) {
+    s += " [" + format_double("%+.1f", w.ci_low_pct) + ", " + format_double("%+.1f", w.ci_high_pct) + "]";
+    if (measured(w.confidence)) s += " (" + format_double("%.4g", 100.0 * w.confidence) + "% CI)";
+  }
+  return s;
+}
+
+AlertEvent release_blocked_alert(const ReleaseBlockedFacts& f, const std::string& public_url) {
+  const std::string range = f.base_ref + ".." + f.candidate_ref;
+  AlertEvent e;
+  e.kind = "release_blocked";
+  e.repo = f.repo;
+  e.change = "release:" + f.name;
+  e.workflow = "";
+  e.recipient_name = f.owner;
+  e.recipient_email = f.owner_email;
+  e.url = public_url + "/#/releases/" + f.name;
+  std::string lines;
+  json::array wfs;
+  for (const auto& w : f.regressed) {
+    std::string line = effect_line(w);
+    if (!w.phase_summary.empty()) line += " (" + w.phase_summary + ")";
+    lines += "\n- " + line;
+    wfs.push_back(json::object{{"workflow", w.workflow},
+                               {"effect_pct", json_number(w.effect_pct)},
+                               {"ci_low_pct", json_number(w.ci_low_pct)},
+                               {"ci_high_pct", json_number(w.ci_high_pct)},
+                               {"p_value", json_number(w.p_value)}});
+  }
+  e.title = "release " + f.name + " blocked: " + std::to_string(f.regressed.size()) + " workflow(s) start slower";
+  e.text = "Release gate " + f.name + " (" + range + ") is blocked: time to first batch regressed, confirmed by a rerun:" +
+           lines + "\nBisecting to the guilty commits now; their authors will be told. " + e.url;
+  e.fields = json::object{{"release", f.name}, {"range", range}, {"release_id", f.release_id}, {"workflows", std::move(wfs)}};
+  return e;
+}
+
+}  // namespace ttfb::alerts
