@@ -105,21 +105,23 @@
 
   // The ECDF of both arms' measured runs: where the candidate's curve sits right of the
   // baseline's, it starts slower at that quantile.
-  function ecdfPlot(container, baseline, candidate) {
-    const xs = [...new Set([...baseline, ...candidate])].sort((a, b) => a - b);
-    const F = (arm) => {
-      const v = [...arm].sort((a, b) => a - b);
+  // The arms' cumulative distributions: the runs the verdict was decided on as solid lines, and
+  // the independent confirmation rerun, when there is one, dashed beside them.
+  function ecdfPlot(container, arms) {
+    const xs = [...new Set(arms.flatMap((a) => a.ms))].sort((a, b) => a - b);
+    const F = (ms) => {
+      const v = [...ms].sort((a, b) => a - b);
       let i = 0;
       return xs.map((x) => { while (i < v.length && v[i] <= x) i++; return v.length ? i / v.length : null; });
     };
     plot(container, {
-      title: "TTFB of every measured run (confirmation included), cumulative",
+      title: "TTFB of every measured run, cumulative",
       scales: { x: { time: false } },
       axes: [{ label: "time to first batch (ms)" }, { label: "fraction of runs", values: (u, t) => t.map((v) => `${Math.round(v * 100)}%`) }],
       series: [{ label: "ms", value: (u, v) => (v == null ? "–" : v.toFixed(1)) },
-        { label: `baseline (${baseline.length} runs)`, stroke: "#0969da", width: 2, points: { show: false }, paths: uPlot.paths.stepped({ align: 1 }) },
-        { label: `candidate (${candidate.length} runs)`, stroke: "#cf222e", width: 2, points: { show: false }, paths: uPlot.paths.stepped({ align: 1 }) }],
-    }, [xs, F(baseline), F(candidate)]);
+        ...arms.map((a) => ({ label: `${a.label} (${a.ms.length} runs)`, stroke: a.color, width: 2, dash: a.dash,
+          points: { show: false }, paths: uPlot.paths.stepped({ align: 1 }) }))],
+    }, [xs, ...arms.map((a) => F(a.ms))]);
   }
 
   // Per-phase change (candidate - baseline, ms) with its interval: which phase moved.
@@ -223,8 +225,11 @@
     for (const w of e.workflows || []) {
       const r = w.result || {};
       const runs = samples.filter((x) => x.workflow === w.workflow && !x.warmup);
-      const base = runs.filter((x) => x.arm === "baseline").map((x) => x.ttfb_ms);
-      const cand = runs.filter((x) => x.arm === "candidate").map((x) => x.ttfb_ms);
+      const pick = (arm, rerun) => runs.filter((x) => x.arm === arm && (x.stage === "confirmation") === rerun).map((x) => x.ttfb_ms);
+      const base = pick("baseline", false), cand = pick("candidate", false);
+      const arms = [{ label: "baseline", ms: base, color: "#0969da" }, { label: "candidate", ms: cand, color: "#cf222e" },
+        { label: "baseline, rerun", ms: pick("baseline", true), color: "#0969da", dash: [6, 4] },
+        { label: "candidate, rerun", ms: pick("candidate", true), color: "#cf222e", dash: [6, 4] }].filter((a) => a.ms.length);
       const plotBox = h("div", { class: "plot", role: "img", "aria-label": `cumulative TTFB of ${w.workflow}, baseline and candidate` });
       sections.push(
         h("h2", {}, `${w.workflow} `, badge(w.verdict || w.state, r.confirmed ? "(confirmed)" : "")),
@@ -236,11 +241,11 @@
         facts([["effect", `${effect(r)}${num(r.confidence) ? ` at ${(100 * r.confidence).toPrecision(4)}%` : ""}`], ["p", pval(r.p_value)],
           ["threshold", num(r.threshold_pct) ? `${r.threshold_pct.toFixed(2)}%` : "–"],
           ["confirmed", r.confirmation ? `${r.confirmation.status.replace(/_/g, " ")}: ${effect(r.confirmation)}` : r.confirmed ? "yes" : "not needed or not yet"]]),
-        base.length || cand.length ? plotBox : h("p", { class: "muted" }, "No runs yet."),
+        arms.length ? plotBox : h("p", { class: "muted" }, "No runs yet."),
         h("h3", {}, "Which phase moved"),
         r.phase_summary ? h("p", {}, r.phase_summary) : null,
         phaseBars(r.phases || []));
-      if (base.length || cand.length) draws.push(() => ecdfPlot(plotBox, base, cand));
+      if (arms.length) draws.push(() => ecdfPlot(plotBox, arms));
     }
     let diff = null;
     if (e.candidate?.diff_lines) {

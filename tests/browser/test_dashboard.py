@@ -142,6 +142,7 @@ class DashboardTest(unittest.TestCase):
         self.assertGreaterEqual(exp["svgs"], 1, "the phase bars")
         for words in ("regression", "confirmed", "imports", "baseline", "candidate", "download"):
             self.assertIn(words, exp["text"])
+        self.assertIn("candidate, rerun (", exp["text"], "the confirmation rerun is drawn apart from the deciding runs")
 
         bis = r["bisection"]
         self.assertTrue(self.drawn(bis), "the probed commits' medians are plotted")
@@ -193,6 +194,10 @@ class DashboardTest(unittest.TestCase):
         self.assertGreaterEqual(q["counts"]["done"], len(q["jobs"]))
         self.assertEqual(set(q["counts"]), {"queued", "running", "done", "failed", "cancelled"})
         self.assertEqual(lab.api("GET", "/api/v1/jobs?state=nope")[0], 400)
+        status, samples = lab.api("GET", f"/api/v1/experiments/{self.presubmit['id']}/samples")
+        self.assertEqual(status, 200, samples)
+        stages = {x["stage"] for x in samples["samples"]}
+        self.assertEqual(stages, {"block", "confirmation"}, "a confirmed regression's runs, by the stage that measured them")
         status, hist = lab.api("GET", "/api/v1/workflows/example-train/history")
         self.assertEqual(status, 200, hist)
         mine = [e for e in hist["experiments"] if e["id"] == self.presubmit["id"]]
