@@ -381,14 +381,25 @@
     ];
     const after = [];
     if (exps.length) after.push(() => {
+      // One series per base (main, a release tag, ...): experiments measured against different
+      // bases are not one line. The most frequent bases get their own colour, the rest share one.
+      const colors = ["#0969da", "#8250df", "#1a7f37", "#bf3989", "#953800"];
+      const byCount = {};
+      for (const e of exps) byCount[e.base_ref] = (byCount[e.base_ref] || 0) + 1;
+      const bases = Object.keys(byCount).sort((a, b) => byCount[b] - byCount[a] || (a < b ? -1 : 1));
+      const shown = bases.slice(0, colors.length - (bases.length > colors.length ? 1 : 0));
+      const group = (e) => (shown.includes(e.base_ref) ? e.base_ref : "other bases");
+      const groups = [...shown, ...(bases.length > shown.length ? ["other bases"] : [])];
       const t = exps.map((e) => Date.parse(e.finished_at) / 1000);
-      const thr = exps.map((e) => (num(e.threshold_pct) ? e.baseline_median_ms * (1 + e.threshold_pct / 100) : null));
+      // The threshold above the most measured base: what a change against it must exceed.
+      const thr = exps.map((e) => (group(e) === groups[0] && num(e.threshold_pct) ? e.baseline_median_ms * (1 + e.threshold_pct / 100) : null));
       plot(timeBox, {
-        title: "median of the baseline runs, per experiment",
+        title: "median of the baseline runs, per experiment, by base",
         axes: [{}, { label: "ms" }],
-        series: [{}, { label: "baseline median", stroke: "#0969da", width: 2, points: { show: true, size: 7 } },
-          { label: "baseline + threshold", stroke: "#bf8700", dash: [6, 4], width: 1, points: { show: false } }],
-      }, [t, exps.map((e) => e.baseline_median_ms), thr]);
+        series: [{}, ...groups.map((g, i) => ({ label: `base ${g}`, stroke: colors[i % colors.length], width: 2, spanGaps: true,
+          points: { show: true, size: 7 } })),
+          { label: `base ${groups[0]} + threshold`, stroke: "#bf8700", dash: [6, 4], width: 1, points: { show: false }, spanGaps: true }],
+      }, [t, ...groups.map((g) => exps.map((e) => (group(e) === g ? e.baseline_median_ms : null))), thr]);
     });
     if (roc.length) after.push(() => {
       const colors = ["#8c959f", "#0969da", "#8250df", "#cf222e", "#1a7f37", "#bf8700"];

@@ -24,7 +24,7 @@ SELECT coalesce(json_agg(row_to_json(j) ORDER BY j.rank, j.sort_key, j.id), '[]'
 
 constexpr const char* kExperiments = R"sql(
 SELECT coalesce(json_agg(row_to_json(x) ORDER BY x.finished_at DESC, x.id DESC), '[]'::json)::text FROM (
-  SELECT e.id, e.purpose, ew.verdict, e.finished_at,
+  SELECT e.id, e.purpose, e.base_ref, e.base_commit, ew.verdict, e.finished_at,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY s.ttfb_ms) FILTER (WHERE s.arm = 'baseline') AS baseline_median_ms,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY s.ttfb_ms) FILTER (WHERE s.arm = 'candidate') AS candidate_median_ms,
          count(*) FILTER (WHERE s.arm = 'baseline') AS baseline_runs,
@@ -35,7 +35,7 @@ SELECT coalesce(json_agg(row_to_json(x) ORDER BY x.finished_at DESC, x.id DESC),
   JOIN experiment_workflows ew ON ew.experiment_id = e.id AND ew.workflow = $1
   JOIN samples s ON s.experiment_id = e.id AND s.workflow = $1 AND NOT s.warmup
   WHERE e.status = 'done' AND e.purpose <> 'bisect'
-  GROUP BY e.id, e.purpose, ew.verdict, e.finished_at, ew.result, ew.config
+  GROUP BY e.id, e.purpose, e.base_ref, e.base_commit, ew.verdict, e.finished_at, ew.result, ew.config
   ORDER BY e.finished_at DESC, e.id DESC
   LIMIT $2) x)sql";
 

@@ -22,7 +22,7 @@ namespace ttfb {
 // runs_total, created_at, started_at, finished_at, error (code and message, failed jobs).
 boost::json::object list_jobs(Database& db, const std::optional<std::string>& state, int limit);
 
-// The workflow's finished experiments (not bisections: their arms are not one change's), newest first (up to `limit`): id, purpose, verdict,
+// The workflow's finished experiments (not bisections: their arms are not one change's), newest first (up to `limit`): id, purpose, base_ref, base_commit, verdict,
 // finished_at, the baseline's and the candidate's median TTFB (measured runs), effect_pct and
 // threshold_pct when analysed, url; and its finished calibrations: id, finished_at,
 // sigma_aa_pct, k, threshold_pct (the caller checks that the workflow exists).

@@ -155,6 +155,8 @@ class DashboardTest(unittest.TestCase):
         wf = r["workflow"]
         self.assertGreaterEqual(len(self.drawn(wf)), 2, "TTFB over time and the ROC curve")
         self.assertIn("threshold", wf["text"])
+        self.assertIn("base main", wf["text"], "the baseline over time, one line per base")
+        self.assertIn("base v1.0", wf["text"], "the release gate's base is a line of its own")
         self.assertIn("A/A noise", wf["text"])
 
         fleet = r["fleet"]
@@ -203,6 +205,8 @@ class DashboardTest(unittest.TestCase):
         mine = [e for e in hist["experiments"] if e["id"] == self.presubmit["id"]]
         self.assertEqual(len(mine), 1, hist)
         self.assertGreater(mine[0]["baseline_median_ms"], 0)
+        self.assertEqual(mine[0]["base_ref"], "main")
+        self.assertRegex(mine[0]["base_commit"], "^[0-9a-f]{40}$")
         self.assertGreater(mine[0]["candidate_median_ms"], mine[0]["baseline_median_ms"])
         self.assertGreater(mine[0]["effect_pct"], 0)
         self.assertNotIn("bisect", {e["purpose"] for e in hist["experiments"]})
