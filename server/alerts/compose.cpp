@@ -27,6 +27,22 @@ std::pair<std::string, std::string> split_author(const std::string& author) {
 
 std::string short_sha(const std::string& sha) { return sha.substr(0, 7); }
 
+// "+38.2% " for a measured effect, "" otherwise: "time to first batch +38.2% slower" or
+// "time to first batch slower", never "nan".
+std::string effect_words(double effect_pct) { return measured(effect_pct) ? format_double("%+.1f%%", effect_pct) + " " : ""; }
+
+// " [+30.1, +46.0] (99% CI, p = 0.0012" and what else follows inside the parentheses, from what
+// was measured: the interval when both ends are, its level when known, p when known.
+std::string interval_words(double lo, double hi, double level, double p) {
+  std::string out, inside;
+  if (measured(lo) && measured(hi)) {
+    out = " [" + format_double("%+.1f", lo) + ", " + format_double("%+.1f", hi) + "]";
+    inside = measured(level) ? format_double("%.4g%% CI", 100.0 * level) : "CI";
+  }
+  if (measured(p)) inside += (inside.empty() ? "p = " : ", p = ") + format_double("%.2g", p);
+  return out + (inside.empty() ? "" : " (" + inside);
+}
+
 }  // namespace
 
 AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const std::string& public_url) {
@@ -41,11 +57,11 @@ AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const s
   e.recipient_name = name;
   e.recipient_email = email;
   e.url = public_url + "/#/experiments/" + std::to_string(f.experiment_id);
-  e.title = f.workflow + ": time to first batch " + format_double("%+.1f%%", f.effect_pct) + " with \"" + change + "\"";
-  e.text = "\"" + change + "\" makes " + f.workflow + "'s time to first batch " + format_double("%+.1f%%", f.effect_pct) +
-           " slower than " + f.base_ref + " [" + format_double("%+.1f", f.ci_low_pct) + ", " +
-           format_double("%+.1f", f.ci_high_pct) + "] (" + format_double("%.4g", 100.0 * f.confidence) +
-           "% CI, p = " + format_double("%.2g", f.p_value) + "), confirmed by an independent rerun." +
+  e.title = f.workflow + ": time to first batch " + (measured(f.effect_pct) ? effect_words(f.effect_pct) : "slower ") + "with \"" +
+            change + "\"";
+  const std::string interval = interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, f.p_value);
+  e.text = "\"" + change + "\" makes " + f.workflow + "'s time to first batch " + effect_words(f.effect_pct) + "slower than " +
+           f.base_ref + interval + (interval.find('(') != std::string::npos ? ")" : "") + ", confirmed by an independent rerun." +
            (f.phase_summary.empty() ? "" : " Where: " + f.phase_summary + ".") + " " + e.url;
   e.fields = json::object{{"experiment_id", f.experiment_id},
                           {"effect_pct", json_number(f.effect_pct)},
@@ -67,17 +83,16 @@ AlertEvent culprit_alert(const CulpritFacts& f, const std::string& public_url) {
   e.recipient_name = f.author_name;
   e.recipient_email = f.author_email;
   e.url = public_url + "/#/bisections/" + std::to_string(f.bisection_id);
-  e.title = f.workflow + ": time to first batch " + format_double("%+.1f%%", f.effect_pct) + " from " + short_sha(f.commit) +
-            " \"" + f.subject + "\"";
+  e.title = f.workflow + ": time to first batch " + (measured(f.effect_pct) ? effect_words(f.effect_pct) : "slower ") + "from " +
+            short_sha(f.commit) + " \"" + f.subject + "\"";
   const std::string phase =
-      f.phase ? " It is mostly " + *f.phase + " (" + format_double("%+.0f ms", f.phase_delta_ms) + ")." : "";
-  const std::string ci = measured(f.ci_low_pct) && measured(f.ci_high_pct)
-                             ? " [" + format_double("%+.1f", f.ci_low_pct) + ", " + format_double("%+.1f", f.ci_high_pct) + "]"
-                             : "";
-  const std::string level = measured(f.ci_level) ? format_double("%.4g%% CI", 100.0 * f.ci_level) : "CI";
-  const std::string p = measured(f.p_value) ? ", p = " + format_double("%.2g", f.p_value) : "";
+      f.phase ? " It is mostly " + *f.phase +
+                    (measured(f.phase_delta_ms) ? " (" + format_double("%+.0f ms", f.phase_delta_ms) + ")" : "") + "."
+              : "";
+  const std::string interval = interval_words(f.ci_low_pct, f.ci_high_pct, f.ci_level, f.p_value);
   e.text = "Your commit " + short_sha(f.commit) + " \"" + f.subject + "\" made " + f.workflow + "'s time to first batch " +
-           format_double("%+.1f%%", f.effect_pct) + " slower" + ci + " (" + level + p + ", measured against its parent)." +
+           effect_words(f.effect_pct) + "slower" +
+           (interval.find('(') != std::string::npos ? interval + ", measured against its parent)." : interval + " (measured against its parent).") +
            phase + " Found by bisecting " + short_sha(f.good_commit) + ".." + short_sha(f.bad_commit) + " (" +
            std::to_string(f.range_commits - 1) + " commits). " + e.url;
   e.fields = json::object{{"bisection_id", f.bisection_id},

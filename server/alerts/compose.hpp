@@ -52,8 +52,9 @@ struct PresubmitRegressionFacts {
 //   text:  "<change>" makes <workflow>'s time to first batch +38.2% slower than <base_ref>
 //          [+30.1, +46.0] (99% CI, p = 0.0012), confirmed by an independent rerun. Where: <phase>. <url>
 // where <change> is the title, else the candidate ref, else "your change"; " Where: ..." only
-// when phase_summary is not "". Every number is printed as it is: NaN shows as "nan" ("+nan%",
-// "[+nan, +nan]", "p = nan").
+// when phase_summary is not "". What was not measured (NaN) is left out, never printed as
+// "nan": the effect ("time to first batch slower"), the interval unless both ends are, its level
+// ("99% CI" -> "CI"), p, and the parentheses when nothing is left in them.
 // fields: experiment_id, effect_pct, ci_low_pct, ci_high_pct, p_value, phase_summary, change_url, base.
 AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const std::string& public_url);
 
@@ -88,8 +89,8 @@ struct CulpritFacts {
 //          [+30.1, +46.0] (99% CI, p = 0.0012, measured against its parent). It is mostly
 //          <phase> (+812 ms). Found by bisecting <good7>..<bad7> (<range_commits - 1> commits). <url>
 // The interval is left out unless both ends are measured, ", p = ..." unless p is, the level
-// ("99% CI" -> "CI") unless it is, and " It is mostly ..." when there is no phase; a missing
-// effect shows as "+nan%".
+// ("99% CI" -> "CI") unless it is, the effect's number unless it is ("slower"), " It is mostly
+// ..." when there is no phase, and its "(+812 ms)" when that was not measured.
 // fields: bisection_id, commit, subject, author, email, effect_pct, ci_low_pct, ci_high_pct,
 // p_value, phase (null when none), phase_delta_ms, phase_summary.
 AlertEvent culprit_alert(const CulpritFacts& f, const std::string& public_url);

@@ -76,7 +76,7 @@ TEST(AlertComposePresubmit, Fields) {
   EXPECT_EQ(f.at("base").as_string(), "main");
 }
 
-TEST(AlertComposePresubmit, NotMeasuredNumbersPrintAsNanAndAreNullInTheFields) {
+TEST(AlertComposePresubmit, WhatWasNotMeasuredIsLeftOutOfTheWordsAndNullInTheFields) {
   auto in = presubmit();
   in.ci_low_pct = kNaN;
   in.ci_high_pct = kNaN;
@@ -84,18 +84,27 @@ TEST(AlertComposePresubmit, NotMeasuredNumbersPrintAsNanAndAreNullInTheFields) {
   in.p_value = kNaN;
   const AlertEvent e = presubmit_regression_alert(in, kPublicUrl);
   EXPECT_EQ(e.text,
-            "\"eager import\" makes example-train's time to first batch +38.2% slower than main [+nan, +nan] "
-            "(nan% CI, p = nan), confirmed by an independent rerun. Where: import +812 ms (91% of the effect). "
+            "\"eager import\" makes example-train's time to first batch +38.2% slower than main, "
+            "confirmed by an independent rerun. Where: import +812 ms (91% of the effect). "
             "http://lab.example.com/#/experiments/12");
   EXPECT_TRUE(e.fields.at("ci_low_pct").is_null());
   EXPECT_TRUE(e.fields.at("ci_high_pct").is_null());
   EXPECT_TRUE(e.fields.at("p_value").is_null());
   EXPECT_DOUBLE_EQ(e.fields.at("effect_pct").as_double(), 38.24);
 
+  in.p_value = 0.0012;  // p without an interval
+  EXPECT_NE(presubmit_regression_alert(in, kPublicUrl).text.find("slower than main (p = 0.0012), confirmed"), std::string::npos);
+  in.ci_low_pct = 30.07;
+  in.ci_high_pct = 46.01;  // an interval of unknown level
+  EXPECT_NE(presubmit_regression_alert(in, kPublicUrl).text.find("slower than main [+30.1, +46.0] (CI, p = 0.0012), confirmed"),
+            std::string::npos);
+
   in.effect_pct = kNaN;
   const AlertEvent no_effect = presubmit_regression_alert(in, kPublicUrl);
-  EXPECT_EQ(no_effect.title, "example-train: time to first batch +nan% with \"eager import\"");
+  EXPECT_EQ(no_effect.title, "example-train: time to first batch slower with \"eager import\"");
+  EXPECT_NE(no_effect.text.find("time to first batch slower than main"), std::string::npos) << no_effect.text;
   EXPECT_TRUE(no_effect.fields.at("effect_pct").is_null());
+  EXPECT_EQ(no_effect.text.find("nan"), std::string::npos) << no_effect.text;
 }
 
 TEST(AlertComposePresubmit, NoPhaseLeavesOutWhere) {
@@ -218,7 +227,7 @@ TEST(AlertComposeCulprit, NotMeasuredIntervalLevelAndPAreLeftOut) {
   const AlertEvent e = culprit_alert(in, kPublicUrl);
   EXPECT_EQ(e.text,
             "Your commit 1a2b3c4 \"Import torch eagerly\" made example-train's time to first batch +38.2% slower "
-            "(CI, measured against its parent). It is mostly import (+812 ms). "
+            "(measured against its parent). It is mostly import (+812 ms). "
             "Found by bisecting 0123456..fedcba9 (8 commits). http://lab.example.com/#/bisections/7");
   EXPECT_TRUE(e.fields.at("ci_low_pct").is_null());
   EXPECT_DOUBLE_EQ(e.fields.at("ci_high_pct").as_double(), 46.01) << "each end is its own field";
@@ -227,7 +236,10 @@ TEST(AlertComposeCulprit, NotMeasuredIntervalLevelAndPAreLeftOut) {
   in = culprit();
   in.effect_pct = kNaN;
   const AlertEvent no_effect = culprit_alert(in, kPublicUrl);
-  EXPECT_EQ(no_effect.title, "example-train: time to first batch +nan% from 1a2b3c4 \"Import torch eagerly\"");
+  EXPECT_EQ(no_effect.title, "example-train: time to first batch slower from 1a2b3c4 \"Import torch eagerly\"");
+  in.phase_delta_ms = kNaN;
+  EXPECT_NE(culprit_alert(in, kPublicUrl).text.find("It is mostly import. Found by"), std::string::npos)
+      << "a phase whose size was not measured is named without a number";
   EXPECT_TRUE(no_effect.fields.at("effect_pct").is_null());
 }
 
