@@ -406,10 +406,31 @@
       const opIdx = roc.findIndex((p) => Math.abs(p.k - (w.k ?? -1)) < 1e-9);
       const pick = effects.findIndex((e) => e === w.smallest_effect_90_pct);
       const at = pick >= 0 ? pick : effects.length - 1;
+      // The false-positive budget as a vertical line: k is the smallest whose point lies left of it.
+      const budget = num(w.target_fpr) ? w.target_fpr : null;
+      const budgetLine = (u) => {
+        if (budget == null) return;
+        const x = u.valToPos(budget, "x", true), { top, height } = u.bbox, ctx = u.ctx;
+        ctx.save();
+        ctx.strokeStyle = "#cf222e";
+        ctx.setLineDash([4, 4]);
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        ctx.moveTo(x, top);
+        ctx.lineTo(x, top + height);
+        ctx.stroke();
+        ctx.fillStyle = "#cf222e";
+        ctx.textAlign = "left";
+        ctx.font = `${12 * devicePixelRatio}px sans-serif`;
+        ctx.fillText(` budget ${(100 * budget).toFixed(2)}%`, x, top + 14 * devicePixelRatio);
+        ctx.restore();
+      };
       plot(rocBox, {
         title: "each line: one injected slowdown; each point: one k",
-        scales: { x: { time: false, range: [0, Math.max(0.02, ...roc.map((p) => p.fpr)) * 1.1] }, y: { range: [0, 1] } },
-        axes: [{ label: "false positives per experiment", values: (u, v) => v.map((x) => `${(100 * x).toFixed(1)}%`) },
+        scales: { x: { time: false, range: [0, Math.max(budget ?? 0, ...roc.map((p) => p.fpr)) * 1.25 || 0.01] }, y: { range: [0, 1] } },
+        hooks: { draw: [budgetLine] },
+        axes: [{ label: "false positives per experiment",
+          values: (u, v, ax, space, incr) => v.map((x) => `${(100 * x).toFixed(Math.max(0, Math.ceil(-Math.log10(100 * incr))))}%`) },
           { label: "power", values: (u, v) => v.map((x) => `${Math.round(100 * x)}%`) }],
         series: [{ label: "FPR", value: (u, v) => (v == null ? "–" : `${(100 * v).toFixed(2)}%`) },
           ...effects.map((e, i) => ({ label: `+${e}%`, stroke: colors[i % colors.length], width: 2, points: { show: true, size: 5 } })),
