@@ -13,7 +13,15 @@ repository with a local bare remote, the real server and a worker.
    fail-closed refuses.
 4. The plain CI step (configs/ci/presubmit.sh) on a branch with the eager import: exit 1, the
    Markdown summary and the JUnit report written; with the server away: exit 2.
+5. The GitHub Actions and GitLab CI examples (configs/ci/*.yml), run as their runners would run
+   them: the YAML is read, its expressions and variables filled in, its shell steps run in a
+   fresh clone of the branch with the CLI on PATH. The check fails on the regression, the verdict
+   table lands in $GITHUB_STEP_SUMMARY / the Markdown artifact, and the JUnit report is where the
+   upload step and the merge request's test report look for it.
 """
+import re
+import shutil
+import tempfile
 import json
 import os
 import subprocess
@@ -21,6 +29,8 @@ import sys
 import tomllib
 import unittest
 import xml.etree.ElementTree as ET
+
+import yaml  # python3-yaml (./lab test installs it)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import CLI_BIN, SOURCE, Lab, free_port  # noqa: E402
@@ -204,6 +214,108 @@ class PresubmitHookTest(unittest.TestCase):
         p = subprocess.run([script, "main"], cwd=self.work, capture_output=True, text=True, env=env, timeout=300)
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertIn("cannot be reached", p.stderr)
+
+    def ci_checkout(self, name):
+        """A CI runner's checkout of a branch with the eager import, with configs/ci/presubmit.sh
+        copied in as the examples expect it in the user's repository."""
+        self.git("checkout", "-q", "-B", "ci-branch", self.start)
+        self.git("apply", EAGER_DIFF)
+        self.git("add", "-A")
+        self.git("commit", "-qm", "Track runs (merge request)")
+        checkout = os.path.join(self.lab.tmp, name)
+        subprocess.run(["git", "clone", "-q", "--branch", "ci-branch", self.work, checkout], check=True)
+        os.makedirs(os.path.join(checkout, "configs", "ci"), exist_ok=True)
+        shutil.copy(os.path.join(SOURCE, "configs", "ci", "presubmit.sh"), os.path.join(checkout, "configs", "ci"))
+        self.git("checkout", "-q", "main")
+        return checkout
+
+    def runner_env(self, **extra):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TTFB_LAB_")}
+        env["PATH"] = os.path.dirname(CLI_BIN) + os.pathsep + env.get("PATH", "")  # "the CLI on the runner"
+        return {**env, **extra}
+
+    def test_5_the_ci_examples_as_their_runners_run_them(self):
+        with open(os.path.join(SOURCE, "configs", "ci", "github-actions.yml")) as f:
+            gh = yaml.safe_load(f)
+        # PyYAML reads the key `on` as True (YAML 1.1); GitHub reads it as "on".
+        self.assertIn("pull_request", gh.get("on", gh.get(True)) or {})
+        (job,) = gh["jobs"].values()
+        checkout = self.ci_checkout("gh-checkout")
+        expressions = {"vars.TTFB_LAB_SERVER": self.lab.url, "secrets.TTFB_LAB_TOKEN": self.lab.submit_token,
+                       "github.base_ref": "main"}
+
+        def fill(text):
+            def one(m):
+                self.assertIn(m.group(1), expressions, f"an expression the test does not know: {m.group(0)}")
+                return expressions[m.group(1)]
+            return re.sub(r"\$\{\{\s*(.+?)\s*\}\}", one, str(text))
+
+        summary = os.path.join(self.lab.tmp, "github-step-summary.md")
+        open(summary, "w").close()
+        results, uploaded = [], None
+        for step in job["steps"]:
+            if "uses" in step:
+                if step["uses"].startswith("actions/checkout@"):
+                    self.assertEqual(step["with"]["fetch-depth"], 0, "the merge base must be in the clone")
+                elif step["uses"].startswith("actions/upload-artifact@"):
+                    uploaded = fill(step["with"]["path"])
+                else:
+                    self.fail(f"an action the test does not know: {step['uses']}")
+                continue
+            if results and results[-1] != 0 and "always()" not in str(step.get("if", "")):
+                continue  # a failed step skips the rest, as on GitHub
+            env = self.runner_env(GITHUB_STEP_SUMMARY=summary, GITHUB_ACTIONS="true",
+                                  **{k: fill(v) for k, v in (step.get("env") or {}).items()})
+            with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as script:
+                script.write(fill(step["run"]))
+            # GitHub's default shell for `run` on Linux.
+            p = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", script.name], cwd=checkout,
+                               capture_output=True, text=True, env=env, timeout=900)
+            os.unlink(script.name)
+            results.append(p.returncode)
+            if "presubmit.sh" in step["run"]:
+                self.assertEqual(p.returncode, 1, f"a confirmed regression fails the check:\n{p.stdout}{p.stderr}")
+                self.assertIn("regression", p.stdout)
+            else:
+                self.assertEqual(p.returncode, 0, f"{step.get('name')}: {p.stderr}")
+        with open(summary) as f:
+            self.assertIn("**regression**", f.read(), "the verdict table is in the job's summary")
+        self.assertIsNotNone(uploaded, "the JUnit report is kept as an artifact")
+        with open(os.path.join(checkout, uploaded)) as f:
+            junit_text = f.read()
+        self.assert_every_workflow_regressed(ET.fromstring(junit_text), junit_text)
+
+        with open(os.path.join(SOURCE, "configs", "ci", "gitlab-ci.yml")) as f:
+            gl = yaml.safe_load(f)
+        job = gl["ttfb-lab"]
+        self.assertIn("merge_request_event", job["rules"][0]["if"])
+        self.assertEqual(job["variables"]["GIT_DEPTH"], "0", "the merge base must be in the clone")
+        checkout = self.ci_checkout("gl-checkout")
+        env = self.runner_env(GITLAB_CI="true", CI_PIPELINE_SOURCE="merge_request_event",
+                              CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main", TTFB_LAB_SERVER=self.lab.url,
+                              TTFB_LAB_TOKEN=self.lab.submit_token,
+                              **{k: str(v) for k, v in job["variables"].items()})
+        # The runner runs the script's lines in one shell that stops at the first failing line.
+        p = subprocess.run(["bash", "-eo", "pipefail", "-c", "\n".join(job["script"])], cwd=checkout, capture_output=True,
+                           text=True, env=env, timeout=900)
+        self.assertEqual(p.returncode, 1, f"a confirmed regression fails the job:\n{p.stdout}{p.stderr}")
+        for path in job["artifacts"]["paths"]:
+            with open(os.path.join(checkout, path)) as f:
+                self.assertIn("**regression**", f.read(), f"the Markdown artifact {path}")
+        report = ET.parse(os.path.join(checkout, job["artifacts"]["reports"]["junit"])).getroot()
+        self.assert_every_workflow_regressed(report, "the merge request's test report")
+
+    def assert_every_workflow_regressed(self, junit, message):
+        # No workflow is configured in these clones: the repository's whole suite is measured (the
+        # eager import slows every workflow of the example repository; example-train, with the most
+        # runs, is the one sure to be confirmed on a noisy machine).
+        suite = junit.find("testsuite")
+        failed = {case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None}
+        self.assertIn("example-train", failed, message)
+        measured = {case.get("name") for case in suite.iter("testcase")}
+        served = {w["name"] for w in self.lab.api("GET", "/api/v1/workflows")[1]["workflows"] if w["repo"] == "example"}
+        self.assertEqual(measured, served, message)
+        self.assertEqual(suite.get("errors"), "0", message)
 
 
 if __name__ == "__main__":
