@@ -498,6 +498,9 @@ int cmd_hook(const std::vector<std::string>& args) {
   std::cout << "installed " << hook.string() << " (running " << cli_path << ")\n"
             << "  each push is measured against its merge base; a confirmed regression refuses it\n"
             << "  server unreachable: " << unreachable << "; skip on purpose: TTFB_LAB_SKIP=1 git push\n";
+  if (!c.token.empty())
+    std::cerr << "note: the token is saved in plain text as git config ttfb-lab.token, readable by whoever can read\n"
+              << "  this checkout's .git/config; TTFB_LAB_TOKEN in your environment keeps it out of the checkout\n";
   return 0;
 }
 

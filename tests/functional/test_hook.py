@@ -144,6 +144,17 @@ class PresubmitHookTest(unittest.TestCase):
         hook = os.path.join(self.work, ".git", "hooks", "pre-push")
         self.assertTrue(os.access(hook, os.X_OK))
         self.assertEqual(self.git("config", "ttfb-lab.unreachable").stdout.strip(), "fail-open")
+        self.assertNotEqual(self.git("config", "ttfb-lab.token", check=False).returncode, 0,
+                            "the token in the environment stays out of .git/config")
+        self.assertNotIn("plain text", p.stderr)
+        # A token given on the command line is saved, and the user is told where.
+        other = tempfile.mkdtemp(dir=self.lab.tmp)
+        subprocess.run(["git", "init", "-q", other], check=True)
+        p = self.cli("hook", "install", "--token", "t0ken", cwd=other)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("saved in plain text as git config ttfb-lab.token", p.stderr)
+        self.assertEqual(subprocess.run(["git", "config", "ttfb-lab.token"], cwd=other, capture_output=True,
+                                        text=True).stdout.strip(), "t0ken")
 
         start = self.remote_main()
         self.git("apply", EAGER_DIFF)
