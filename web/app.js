@@ -104,9 +104,8 @@
   window.addEventListener("resize", () => requestAnimationFrame(sizePlots));
 
   // The ECDF of both arms' measured runs: where the candidate's curve sits right of the
-  // baseline's, it starts slower at that quantile.
-  // The arms' cumulative distributions: the runs the verdict was decided on as solid lines, and
-  // the independent confirmation rerun, when there is one, dashed beside them.
+  // baseline's, it starts slower at that quantile. The runs the verdict was decided on are solid
+  // lines; the independent confirmation rerun, when there is one, is dashed beside them.
   function ecdfPlot(container, arms) {
     const xs = [...new Set(arms.flatMap((a) => a.ms))].sort((a, b) => a - b);
     const F = (ms) => {
