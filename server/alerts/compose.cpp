@@ -31,16 +31,18 @@ std::string short_sha(const std::string& sha) { return sha.substr(0, 7); }
 // "time to first batch slower", never "nan".
 std::string effect_words(double effect_pct) { return measured(effect_pct) ? format_double("%+.1f%%", effect_pct) + " " : ""; }
 
-// " [+30.1, +46.0] (99% CI, p = 0.0012" and what else follows inside the parentheses, from what
-// was measured: the interval when both ends are, its level when known, p when known.
-std::string interval_words(double lo, double hi, double level, double p) {
+// " [+30.1, +46.0] (99% CI, p = 0.0012, <also>)" from what was measured: the interval when both
+// ends are, its level when known, p when known, then `also`; no parentheses when all are absent.
+std::string interval_words(double lo, double hi, double level, double p, const std::string& also = "") {
   std::string out, inside;
+  auto add = [&inside](const std::string& part) { inside += (inside.empty() ? "" : ", ") + part; };
   if (measured(lo) && measured(hi)) {
     out = " [" + format_double("%+.1f", lo) + ", " + format_double("%+.1f", hi) + "]";
-    inside = measured(level) ? format_double("%.4g%% CI", 100.0 * level) : "CI";
+    add(measured(level) ? format_double("%.4g%% CI", 100.0 * level) : "CI");
   }
-  if (measured(p)) inside += (inside.empty() ? "p = " : ", p = ") + format_double("%.2g", p);
-  return out + (inside.empty() ? "" : " (" + inside);
+  if (measured(p)) add("p = " + format_double("%.2g", p));
+  if (!also.empty()) add(also);
+  return inside.empty() ? out : out + " (" + inside + ")";
 }
 
 }  // namespace
@@ -59,9 +61,8 @@ AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const s
   e.url = public_url + "/#/experiments/" + std::to_string(f.experiment_id);
   e.title = f.workflow + ": time to first batch " + (measured(f.effect_pct) ? effect_words(f.effect_pct) : "slower ") + "with \"" +
             change + "\"";
-  const std::string interval = interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, f.p_value);
   e.text = "\"" + change + "\" makes " + f.workflow + "'s time to first batch " + effect_words(f.effect_pct) + "slower than " +
-           f.base_ref + interval + (interval.find('(') != std::string::npos ? ")" : "") + ", confirmed by an independent rerun." +
+           f.base_ref + interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, f.p_value) + ", confirmed by an independent rerun." +
            (f.phase_summary.empty() ? "" : " Where: " + f.phase_summary + ".") + " " + e.url;
   e.fields = json::object{{"experiment_id", f.experiment_id},
                           {"effect_pct", json_number(f.effect_pct)},
@@ -89,10 +90,9 @@ AlertEvent culprit_alert(const CulpritFacts& f, const std::string& public_url) {
       f.phase ? " It is mostly " + *f.phase +
                     (measured(f.phase_delta_ms) ? " (" + format_double("%+.0f ms", f.phase_delta_ms) + ")" : "") + "."
               : "";
-  const std::string interval = interval_words(f.ci_low_pct, f.ci_high_pct, f.ci_level, f.p_value);
   e.text = "Your commit " + short_sha(f.commit) + " \"" + f.subject + "\" made " + f.workflow + "'s time to first batch " +
            effect_words(f.effect_pct) + "slower" +
-           (interval.find('(') != std::string::npos ? interval + ", measured against its parent)." : interval + " (measured against its parent).") +
+           interval_words(f.ci_low_pct, f.ci_high_pct, f.ci_level, f.p_value, "measured against its parent") + "." +
            phase + " Found by bisecting " + short_sha(f.good_commit) + ".." + short_sha(f.bad_commit) + " (" +
            std::to_string(f.range_commits - 1) + " commits). " + e.url;
   e.fields = json::object{{"bisection_id", f.bisection_id},
@@ -112,7 +112,7 @@ AlertEvent culprit_alert(const CulpritFacts& f, const std::string& public_url) {
 
 std::string effect_line(const RegressedWorkflow& w) {
   std::string s = w.workflow;
-  if (measured(w.effect_pct)) s += " " + format_double("%+.1f%%", w.effect_pct);
+  if (measured(w.effect_pct)) s.append(" ").append(format_double("%+.1f%%", w.effect_pct));
   if (measured(w.ci_low_pct) && measured(w.ci_high_pct)) {
     s += " [" + format_double("%+.1f", w.ci_low_pct) + ", " + format_double("%+.1f", w.ci_high_pct) + "]";
     if (measured(w.confidence)) s += " (" + format_double("%.4g", 100.0 * w.confidence) + "% CI)";
