@@ -5,6 +5,12 @@
 // credentials fails instead of waiting for a prompt nobody answers) and LC_ALL=C (git's messages
 // stay the English ones users and tests expect), minus the GIT_* variables that would point git at
 // another repository (a worker started from a git hook must not act on the hook's repository).
+//
+// Hardening, because the repositories' content (and the diffs) are not trusted: no system or
+// global configuration (GIT_CONFIG_NOSYSTEM=1, GIT_CONFIG_GLOBAL=/dev/null: a filter, fsmonitor,
+// pager or credential helper there cannot be triggered by a .gitattributes that a diff adds), no
+// hooks (core.hooksPath=/dev/null), no ext:: or fd:: transports. `git apply` refuses paths with
+// "..", paths into .git/ and paths beyond a symbolic link (its defaults, never --unsafe-paths).
 #include "common/git.hpp"
 
 #include <unistd.h>
@@ -36,8 +42,16 @@ std::map<std::string, std::string> git_environment() {
                            "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_PREFIX"}) {
     env.erase(name);
   }
+  for (const char* name : {"GIT_CONFIG", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_EXEC_PATH",
+                           "GIT_TEMPLATE_DIR", "GIT_ATTR_SOURCE", "GIT_EXTERNAL_DIFF", "GIT_SSH", "GIT_SSH_COMMAND",
+                           "GIT_ASKPASS", "GIT_PAGER", "GIT_EDITOR"}) {
+    env.erase(name);
+  }
   env["GIT_TERMINAL_PROMPT"] = "0";
   env["LC_ALL"] = "C";
+  env["GIT_CONFIG_NOSYSTEM"] = "1";
+  env["GIT_CONFIG_GLOBAL"] = "/dev/null";
+  env["GIT_ATTR_NOSYSTEM"] = "1";
   return env;
 }
 
@@ -53,6 +67,8 @@ ProcessResult run_git(const GitCall& call) {
   std::vector<std::string> argv{"git"};
   // ext:: and fd:: transports run commands named in a URL; repositories here are plain URLs.
   argv.insert(argv.end(), {"-c", "protocol.ext.allow=never", "-c", "protocol.fd.allow=never"});
+  // Hooks are programs; none of a repository's (or of a mirror someone wrote to) may run.
+  argv.insert(argv.end(), {"-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false"});
   // An automatic gc runs inside the call instead of as a daemon that outlives it (the worker
   // kills processes it did not start between runs).
   argv.insert(argv.end(), {"-c", "gc.autoDetach=false"});
@@ -341,8 +357,8 @@ std::string content_hash(const std::string& worktree) {
   // A throwaway repository and index: `add -A` then `write-tree` gives the tree id of exactly
   // what is in the directory (tracked and untracked files, .gitignore honoured). Nothing is
   // written to the real repository, and the directory's own .git file is not consulted, so this
-  // is safe on a tree that untrusted code (a build) has written to. One difference from the
-  // real index: a file that is committed but matched by .gitignore is not counted.
+  // is safe on a tree that untrusted code (a build) has written to. Ignored files count too
+  // (--force): a .pyc planted beside the sources changes the hash, so it is never reused.
   TempDir tmp;
   const std::string repo = tmp.path() + "/repo.git";
   auto r = run_git({{"init", "--quiet", "--bare", repo}});
@@ -351,7 +367,7 @@ std::string content_hash(const std::string& worktree) {
   const std::vector<std::string> common{"--git-dir=" + repo, "--work-tree=" + worktree, "-c", "core.compression=1",
                                         "-c", "core.autocrlf=false", "-c", "core.safecrlf=false"};
   GitCall add{common, worktree, "", env};
-  add.args.insert(add.args.end(), {"add", "--all", "--", "."});
+  add.args.insert(add.args.end(), {"add", "--all", "--force", "--", "."});
   r = run_git(add);
   if (!r.ok()) throw GitError("cannot hash the content of " + worktree + ": " + words(r));
   GitCall write{common, worktree, "", env};

@@ -49,12 +49,13 @@ void add_worktree(const std::string& git_dir, const std::string& commit, const s
 // git_dir. No error when it does not exist.
 void remove_worktree(const std::string& git_dir, const std::string& path);
 // Applies `diff` at the root of the worktree `path`: `git apply --check`, then `git apply`.
-// Throws GitError with git's message when it does not apply. An empty diff changes nothing.
+// Throws GitError with git's message when it does not apply, and when it would write outside the
+// worktree (a path with "..", into .git/, beyond a symbolic link). An empty diff changes nothing.
 void apply_diff(const std::string& worktree, const std::string& diff);
-// Hash of the worktree's current content (tracked and untracked, not ignored files): equal
-// content gives an equal hash, so build results can be reused by content. Computed in a
-// throwaway repository: the worktree's .git file is not consulted (safe after untrusted code
-// ran there), and a committed file that .gitignore matches is not counted.
+// Hash of the worktree's current content (tracked, untracked and ignored files alike): equal
+// content gives an equal hash, so build results can be reused by content, and a file planted in
+// the tree (an ignored .pyc included) makes it differ. Computed in a throwaway repository: the
+// worktree's .git file is not consulted (safe after untrusted code ran there).
 std::string content_hash(const std::string& worktree);
 
 }  // namespace ttfb::git

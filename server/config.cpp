@@ -219,6 +219,9 @@ WorkflowConfig load_workflow_file(const std::string& path, const WorkflowPolicy&
   w.stop_after_first_batch = get_bool(t, "stop_after_first_batch", true, path);
   w.timeout_seconds = get_number<int>(t, "timeout_seconds", w.timeout_seconds, path, 1);
   w.build_timeout_seconds = get_number<int>(t, "build_timeout_seconds", w.build_timeout_seconds, path, 1);
+  w.network = get_string(t, "network", "none", path);
+  if (w.network != "none" && w.network != "host")
+    throw ConfigError(where_of(path, "network") + " must be \"none\" (loopback only, the default) or \"host\", not \"" + w.network + "\"");
   if (t.contains("runs_per_arm"))
     throw ConfigError(where_of(path, "runs_per_arm") +
                       " is gone: runs come in blocks now; set [policy] runs_per_block (runs per arm in each block) "
@@ -350,6 +353,7 @@ json::object WorkflowConfig::to_job_json() const {
       {"stop_after_first_batch", stop_after_first_batch},
       {"timeout_seconds", timeout_seconds},
       {"build_timeout_seconds", build_timeout_seconds},
+      {"network", network},
       {"limits", json::object{{"memory_mb", limits.memory_mb},
                               {"cpu_seconds", limits.cpu_seconds},
                               {"nofile", limits.nofile},

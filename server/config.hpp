@@ -82,6 +82,7 @@ struct WorkflowConfig {
   bool stop_after_first_batch = true;
   int timeout_seconds = 120;
   int build_timeout_seconds = 900;
+  std::string network = "none";   // "none": loopback only in the worker's sandbox | "host"
   int warmup_runs = 1;            // per arm, at the start of every block
   std::vector<std::string> shrink_args;
   std::map<std::string, std::string> shrink_env;

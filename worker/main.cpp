@@ -4,10 +4,16 @@
 //
 //   ttfb-lab-worker --server http://127.0.0.1:8080 --name w1 --cache-dir /var/cache/ttfb-lab/w1
 //                   [--token T | env TTFB_LAB_WORKER_TOKEN] [--run-as-user nobody]
-//                   [--poll-interval-ms 1000] [--once]
+//                   [--poll-interval-ms 1000] [--once] [--no-sandbox]
+//
+// Builds and workloads run in bubblewrap sandboxes (worker/sandbox.hpp, docs/security.md); the
+// worker checks at start-up that it can make one and refuses to start otherwise. --no-sandbox
+// runs them as plain child processes, for machines without user namespaces where every diff is
+// trusted; it is logged loudly at start-up.
 //
 // Exit status: 0 normal end (signal, or --once after its job or when there is none); 1 runtime
-// failure (server rejects the token, cache directory in use, server unreachable with --once);
+// failure (server rejects the token, cache directory in use, no working sandbox, server
+// unreachable with --once);
 // 2 bad command line.
 #include <fcntl.h>
 #include <pwd.h>
@@ -108,6 +114,7 @@ int main(int argc, char** argv) {
       ("poll-interval-ms", po::value(&poll_interval_ms)->default_value(1000), "wait between claims when there is no job")
       ("max-worktrees", po::value(&max_worktrees)->default_value(32), "worktrees kept in the cache (least recently used go)")
       ("once", "run at most one job, then exit (0 also when there was no job)")
+      ("no-sandbox", "run builds and workloads WITHOUT the bubblewrap sandbox (only where every diff is trusted)")
       ("log-level", po::value(&log_level)->default_value("info"), "trace, debug, info, warn, error");
 
   po::variables_map vm;
@@ -173,6 +180,15 @@ int main(int argc, char** argv) {
     } else if (!run_as_user.empty() && run_as_user != current_user_name()) {
       std::cerr << "ttfb-lab-worker: --run-as-user " << run_as_user << " needs the worker to run as root\n";
       return 2;
+    }
+
+    if (vm.count("no-sandbox")) {
+      options.sandbox.enabled = false;
+      spdlog::warn("--no-sandbox: builds and workloads from diffs run WITHOUT a sandbox: they see this host's "
+                   "network, processes and files{}", options.run_as ? " as user " + options.run_as->name : " as this worker's user");
+    } else if (const std::string problem = ttfb::worker::check_sandbox(options.sandbox, options.run_as); !problem.empty()) {
+      spdlog::critical("no sandbox for workloads: {}", problem);
+      return 1;
     }
 
     // Processes that escape a workload's process group (setsid) are re-parented to us when their

@@ -119,6 +119,8 @@ Job parse_job(const std::string& body) {
     w.build_timeout_seconds = static_cast<int>(r.integer(*v, "job.workflow.build_timeout_seconds"));
   }
   if (w.build_timeout_seconds <= 0) r.fail("job.workflow.build_timeout_seconds", "must be > 0");
+  if (auto* v = r.find(wf, "network")) w.network = r.string(*v, "job.workflow.network");
+  if (w.network != "none" && w.network != "host") r.fail("job.workflow.network", "expected \"none\" or \"host\", got \"" + w.network + "\"");
   if (auto* v = r.find(wf, "limits")) {
     const auto& l = r.object(*v, "job.workflow.limits");
     if (auto* x = r.find(l, "memory_mb")) w.limits.memory_mb = r.non_negative(*x, "job.workflow.limits.memory_mb");

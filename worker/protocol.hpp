@@ -48,6 +48,7 @@ struct Workflow {
   int timeout_seconds = 60;
   int build_timeout_seconds = 600;
   WorkflowLimits limits;
+  std::string network = "none";  // "none": loopback only in the sandbox | "host": the host's network
 };
 
 struct ArmRevision {

@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "common/git.hpp"
+#include "common/process.hpp"
 #include "common/text.hpp"
 
 namespace ttfb::worker {
@@ -45,8 +46,9 @@ void make_dir_0755(const fs::path& dir) {
                            fs::perms::others_read | fs::perms::others_exec);
 }
 
-// Every ancestor must be searchable by others, or a workload running as another user cannot
-// reach its worktree (a cache under /root is the usual mistake).
+// Without the sandbox, every ancestor must be searchable by others, or a workload running as
+// another user cannot reach its worktree (a cache under /root is the usual mistake). The sandbox
+// needs none of that: bwrap runs as root and binds the directories in.
 void check_reachable_by_others(const fs::path& dir, const std::string& user) {
   for (fs::path p = fs::absolute(dir); ; p = p.parent_path()) {
     struct stat st {};
@@ -55,7 +57,7 @@ void check_reachable_by_others(const fs::path& dir, const std::string& user) {
       std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
       throw std::runtime_error("the cache directory " + dir.string() + " cannot be reached by user '" + user +
                                "' (workloads run as that user): " + p.string() + " has mode " + mode +
-                               "; choose a cache directory under e.g. /var/cache, or --run-as-user");
+                               "; choose a cache directory under e.g. /var/cache, or use the sandbox (no --no-sandbox)");
     }
     if (p == p.parent_path()) break;
   }
@@ -131,8 +133,34 @@ void write_state(const fs::path& file, const WorktreeState& s) {
 }
 
 
+// Removes a tree a workload wrote, whatever modes it left: a directory it made 0000 cannot be
+// emptied by a non-root owner until it is made writable again.
+void remove_tree(const fs::path& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (!ec) return;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+  }
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(dir, ec);
+  if (ec) spdlog::warn("cannot remove {}: {}", dir.string(), ec.message());
+}
+
 }  // namespace
 
+RunCopy::~RunCopy() {
+  if (!path_.empty()) remove_tree(path_);
+}
+
+RunCopy& RunCopy::operator=(RunCopy&& other) noexcept {
+  if (this != &other) {
+    if (!path_.empty()) remove_tree(path_);
+    path_ = std::exchange(other.path_, {});
+  }
+  return *this;
+}
 
 std::string RevisionCache::worktree_key(const std::string& commit, const std::string& diff) {
   const bool blank = std::all_of(diff.begin(), diff.end(), [](unsigned char c) { return std::isspace(c) != 0; });
@@ -148,10 +176,11 @@ RevisionCache::RevisionCache(RevisionCacheOptions options) : options_(std::move(
     make_dir_0755(root / "mirrors");
     make_dir_0755(root / "worktrees");
     make_dir_0755(root / "scratch");
+    make_dir_0755(root / "runs");
   } catch (const fs::filesystem_error& e) {
     throw std::runtime_error("cannot create the cache directory " + root.string() + ": " + e.what());
   }
-  if (options_.run_as) check_reachable_by_others(root / "scratch", options_.run_as->name);
+  if (options_.run_as && !options_.sandbox.enabled) check_reachable_by_others(root / "scratch", options_.run_as->name);
 
   const std::string lock_path = (root / ".lock").string();
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -172,6 +201,9 @@ RevisionCache::RevisionCache(RevisionCacheOptions options) : options_(std::move(
   const std::string me = std::to_string(::getpid()) + "\n";
   (void)!::ftruncate(lock_fd_, 0);
   (void)!::pwrite(lock_fd_, me.data(), me.size(), 0);
+  // Copies of jobs that a crashed worker could not remove (the lock says none is in use).
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root / "runs", ec)) remove_tree(entry.path());
 }
 
 RevisionCache::~RevisionCache() {
@@ -183,6 +215,26 @@ std::string RevisionCache::mirror_dir(const std::string& repo_name) const {
 }
 
 std::string RevisionCache::scratch_dir() const { return (fs::path(options_.cache_dir) / "scratch").string(); }
+
+std::string RevisionCache::runs_dir() const { return (fs::path(options_.cache_dir) / "runs").string(); }
+
+RunCopy RevisionCache::copy_for_run(const PreparedRevision& revision, const std::string& name) {
+  const fs::path target = fs::path(runs_dir()) / safe_name(name);
+  remove_tree(target);
+  // cp, not std::filesystem::copy: --reflink shares blocks where the file system can, -a keeps
+  // modes, owners, symlinks (as links, never followed) and times (Python's .pyc check reads them).
+  ProcessOptions o;
+  o.timeout = std::chrono::minutes(10);
+  const auto r = run_process({"cp", "-a", "--reflink=auto", "--no-target-directory", "--", revision.worktree, target.string()}, o);
+  RunCopy copy(target.string());  // removed again if what follows fails
+  if (!r.ok()) {
+    throw PrepareError("internal", "cannot copy the worktree " + revision.worktree + " for the run: " + r.output_tail(),
+                       "", true);
+  }
+  std::error_code ec;
+  fs::remove(target / ".git", ec);  // the link to the mirror: a path of the host, of no use inside
+  return copy;
+}
 
 PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd) {
   if (!is_full_sha(spec.commit)) {
@@ -288,6 +340,10 @@ PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd)
     build.run_as = options_.run_as;
     build.scratch_root = scratch_dir();
     build.cancel_fd = cancel_fd;
+    build.sandbox = options_.sandbox;
+    build.sandbox.worktree = tree.string();  // its own worktree read-write, nothing else of the cache
+    build.sandbox.worktree_writable = true;
+    build.sandbox.host_network = spec.host_network;
     spdlog::info("building {} in {}: {}", key, tree.string(), build_command);
     RunResult r;
     try {

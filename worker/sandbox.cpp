@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -19,12 +21,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
 
 #include "common/process.hpp"
+#include "common/text.hpp"
 
 namespace ttfb::worker {
 namespace {
@@ -35,11 +39,15 @@ using namespace std::chrono_literals;
 constexpr const char* kScrubbedPath = "/usr/local/bin:/usr/bin:/bin";
 // After the leader exits, leftovers of its group are killed; their output is drained this long.
 constexpr auto kDrainAfterExit = 500ms;
-// In the child, fds are first duplicated to numbers >= this one, so that moving them onto 0..3
+// In the child, fds are first duplicated to numbers >= this one, so that moving them onto 0..4
 // cannot clobber one another.
-constexpr int kHighFd = 4;
+constexpr int kHighFd = 5;
 // SIGXCPU arrives at the soft CPU limit; the hard limit (SIGKILL) this much later.
 constexpr rlim_t kCpuHardMarginSeconds = 2;
+// The fd of the control socket in bwrap and in init (after 0, 1, 2 and the probe's 3).
+constexpr int kControlFdInChild = 4;
+// bwrap takes a few ms to get ready; this long and it is stuck (e.g. a hung NFS mount in /usr).
+constexpr auto kSandboxSetupTimeout = std::chrono::seconds(30);
 
 // The last `max` bytes of a stream.
 class TailBuffer {
@@ -106,6 +114,7 @@ struct ChildPlan {
   int stdout_fd = -1;
   int stderr_fd = -1;
   int probe_fd = -1;
+  int control_fd = -1;  // the sandbox: init's end of the control socket, fd 4 in the child
 };
 
 void set_limit(int resource, rlim_t soft, rlim_t hard) noexcept {
@@ -130,16 +139,17 @@ void set_limit(int resource, rlim_t soft, rlim_t hard) noexcept {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  // Copy the four fds to >= 4 first, then onto 0..3: no target can be a source still needed.
-  const int sources[4] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd, plan.probe_fd};
-  int high[4] = {-1, -1, -1, -1};
-  for (int i = 0; i < 4; ++i) {
+  // Copy the fds to >= 5 first, then onto 0..4: no target can be a source still needed.
+  const int sources[5] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd, plan.probe_fd, plan.control_fd};
+  int high[5] = {-1, -1, -1, -1, -1};
+  for (int i = 0; i < 5; ++i) {
     if (sources[i] >= 0) high[i] = ::fcntl(sources[i], F_DUPFD, kHighFd);
   }
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 5; ++i) {
     if (high[i] >= 0) ::dup2(high[i], i);
   }
-  close_fds_from(sources[3] >= 0 ? 4 : 3);
+  if (sources[3] < 0) ::close(3);
+  close_fds_from(sources[4] >= 0 ? 5 : (sources[3] >= 0 ? 4 : 3));
 
   if (plan.limits.memory_mb > 0) {
     const rlim_t bytes = static_cast<rlim_t>(plan.limits.memory_mb) * 1024 * 1024;
@@ -239,6 +249,95 @@ std::string seconds_text(std::chrono::milliseconds d) {
   return std::to_string(ms) + " ms";
 }
 
+// `name` in the worker's own PATH (bwrap), or "" when it is not there.
+std::string find_in_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  for (const auto& candidate : exec_candidates(name, path != nullptr ? path : "")) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+std::string bwrap_binary(const SandboxOptions& options) {
+  static std::once_flag once;
+  static std::string found;
+  if (!options.bwrap.empty()) return find_in_path(options.bwrap);
+  std::call_once(once, [] { found = find_in_path("bwrap"); });
+  return found;
+}
+
+// cwd as the workload sees it: the same place under kSandboxWorktree.
+std::string sandbox_cwd(const WorkloadSpec& spec, const std::string& root) {
+  if (root.empty()) return kSandboxHome;
+  if (spec.cwd.empty()) return kSandboxWorktree;
+  const fs::path rel = fs::path(spec.cwd).lexically_normal().lexically_relative(fs::path(root).lexically_normal());
+  if (rel.empty() || *rel.begin() == "..") {
+    throw std::invalid_argument("the workload's directory " + spec.cwd + " is not inside its sandbox's worktree " + root);
+  }
+  return (fs::path(kSandboxWorktree) / rel).lexically_normal().string();
+}
+
+// bwrap's command line: namespaces, the file system described in sandbox.hpp, then init and the
+// workload.
+std::vector<std::string> bwrap_argv(const WorkloadSpec& spec, const std::string& bwrap, const std::string& init) {
+  const SandboxOptions& o = spec.sandbox;
+  const bool root = ::geteuid() == 0;
+  std::vector<std::string> a{bwrap,
+                             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                             "--hostname", "ttfb-sandbox", "--die-with-parent", "--new-session", "--as-pid-1"};
+  if (!o.host_network) a.push_back("--unshare-net");
+  if (root) {
+    // No user namespace: bwrap, as root, can reach directories only root can enter. Init keeps
+    // just what it needs to hand the workload to its user; the workload keeps nothing.
+    a.insert(a.end(), {"--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN"});
+  } else {
+    a.insert(a.end(), {"--unshare-user", "--disable-userns"});
+  }
+  a.insert(a.end(), {"--ro-bind", "/usr", "/usr"});
+  for (const char* dir : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
+    struct stat st {};
+    if (::lstat(dir, &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      std::error_code ec;
+      const fs::path target = fs::read_symlink(dir, ec);
+      if (!ec) a.insert(a.end(), {"--symlink", target.string(), dir});
+    } else if (S_ISDIR(st.st_mode)) {
+      a.insert(a.end(), {"--ro-bind", dir, dir});
+    }
+  }
+  const auto mb = [](std::uint64_t n) { return std::to_string(n * 1024 * 1024); };
+  a.insert(a.end(), {"--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev",
+                     "--perms", "1777", "--size", mb(o.shm_mb), "--tmpfs", "/dev/shm",
+                     "--perms", "1777", "--size", mb(o.tmp_mb), "--tmpfs", "/tmp",
+                     "--perms", "0755", "--dir", "/ttfb",
+                     "--perms", "0700", "--size", mb(o.home_mb), "--tmpfs", kSandboxHome});
+  const std::string root_dir = o.worktree.empty() ? spec.cwd : o.worktree;
+  if (!root_dir.empty()) {
+    a.insert(a.end(), {o.worktree_writable ? "--bind" : "--ro-bind", fs::absolute(root_dir).string(), kSandboxWorktree});
+  }
+  a.insert(a.end(), {"--ro-bind", init, kSandboxInit, "--chdir", sandbox_cwd(spec, root_dir), "--", kSandboxInit,
+                     "--control-fd", std::to_string(kControlFdInChild)});
+  if (spec.probe == ProbeMode::fd) a.insert(a.end(), {"--probe-fd", std::to_string(kProbeFdInChild)});
+  if (spec.run_as) {
+    a.insert(a.end(), {"--uid", std::to_string(spec.run_as->uid), "--gid", std::to_string(spec.run_as->gid), "--home",
+                       kSandboxHome});
+  }
+  const ResourceLimits& l = spec.limits;
+  if (l.memory_mb > 0) a.insert(a.end(), {"--as", std::to_string(l.memory_mb * 1024 * 1024)});
+  if (l.cpu_seconds > 0) a.insert(a.end(), {"--cpu", std::to_string(l.cpu_seconds)});
+  if (l.nofile > 0) a.insert(a.end(), {"--nofile", std::to_string(l.nofile)});
+  a.insert(a.end(), {"--nproc", std::to_string(l.nproc > 0 ? l.nproc : kDefaultNproc)});
+  a.push_back("--");
+  a.insert(a.end(), spec.argv.begin(), spec.argv.end());
+  return a;
+}
+
+// One message on the control socket (SOCK_SEQPACKET: one send, one message).
+void send_control(int fd, const char* message) {
+  if (fd >= 0) ::send(fd, message, std::strlen(message), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 }  // namespace
 
 std::size_t kill_adopted_processes() {
@@ -303,32 +402,88 @@ std::map<std::string, std::string> workload_environment(const WorkloadSpec& spec
   return env;
 }
 
+std::string default_sandbox_init() {
+  if (const char* e = std::getenv("TTFB_LAB_SANDBOX_INIT"); e != nullptr && *e != '\0') return e;
+  std::error_code ec;
+  const fs::path beside = fs::read_symlink("/proc/self/exe", ec).parent_path() / "ttfb-lab-sandbox-init";
+  if (!ec && ::access(beside.c_str(), X_OK) == 0) return beside.string();
+#ifdef TTFB_LAB_SANDBOX_INIT_BUILD_PATH
+  return TTFB_LAB_SANDBOX_INIT_BUILD_PATH;
+#else
+  return beside.string();
+#endif
+}
+
+std::string check_sandbox(const SandboxOptions& options, const std::optional<RunAsUser>& run_as) {
+  if (bwrap_binary(options).empty()) {
+    return "bubblewrap (bwrap) is not installed or not in PATH: install it (apt-get install bubblewrap), or run "
+           "with --no-sandbox on a machine where diffs are trusted";
+  }
+  const std::string init = options.init.empty() ? default_sandbox_init() : options.init;
+  if (::access(init.c_str(), X_OK) != 0) {
+    return "the sandbox's launcher " + init + " is missing (it is built beside ttfb-lab-worker); set TTFB_LAB_SANDBOX_INIT";
+  }
+  WorkloadSpec spec;
+  spec.argv = {"/bin/true"};
+  spec.probe = ProbeMode::none;
+  spec.timeout = std::chrono::seconds(30);
+  spec.run_as = run_as;
+  spec.sandbox = options;
+  RunResult r;
+  try {
+    r = run_workload(spec);
+  } catch (const std::exception& e) {
+    return std::string("cannot start a sandbox: ") + e.what();
+  }
+  if (r.outcome == RunOutcome::completed) return "";
+  std::string why = last_line(r.output_tail);
+  return "bubblewrap cannot make a sandbox here (" + (why.empty() ? r.message : why) +
+         "): it needs user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0) "
+         "unless the worker runs as root; or run with --no-sandbox on a machine where diffs are trusted";
+}
+
 RunResult run_workload(const WorkloadSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty()) throw std::invalid_argument("the workload command is empty");
   std::optional<StdoutMatcher> matcher;
   if (spec.probe == ProbeMode::stdout_regex) matcher.emplace(spec.first_batch_regex);  // may throw regex_error
 
-  ScratchDir scratch(spec.scratch_root, spec.run_as);
+  const bool sandboxed = spec.sandbox.enabled;
+  std::optional<ScratchDir> scratch;
+  if (!sandboxed) scratch.emplace(spec.scratch_root, spec.run_as);
   ChildPlan plan;
-  const auto env =
-      workload_environment(spec, scratch.home(), scratch.tmp(), spec.probe == ProbeMode::fd ? kProbeFdInChild : -1);
+  const int probe_number = spec.probe == ProbeMode::fd ? kProbeFdInChild : -1;
+  const auto env = sandboxed ? workload_environment(spec, kSandboxHome, "/tmp", probe_number)
+                             : workload_environment(spec, scratch->home(), scratch->tmp(), probe_number);
   for (const auto& [k, v] : env) plan.env_storage.push_back(k + "=" + v);
   for (auto& s : plan.env_storage) plan.envp.push_back(s.data());
   plan.envp.push_back(nullptr);
-  plan.candidates = exec_candidates(spec.argv[0], env.at("PATH"));
-  for (const auto& a : spec.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+  std::vector<std::string> argv = spec.argv;
+  if (sandboxed) {
+    const std::string bwrap = bwrap_binary(spec.sandbox);
+    if (bwrap.empty()) throw std::system_error(ENOENT, std::generic_category(), "bwrap (bubblewrap) is not in PATH");
+    argv = bwrap_argv(spec, bwrap, spec.sandbox.init.empty() ? default_sandbox_init() : spec.sandbox.init);
+    plan.candidates = {bwrap};
+    // Limits, user and directory are init's business, inside.
+  } else {
+    plan.candidates = exec_candidates(spec.argv[0], env.at("PATH"));
+    plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+    plan.limits = spec.limits;
+    if (plan.limits.nproc == 0) plan.limits.nproc = kDefaultNproc;
+    plan.run_as = spec.run_as;
+  }
+  for (const auto& a : argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
   plan.argv.push_back(nullptr);
-  plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   plan.argv0 = spec.argv[0].c_str();
-  plan.limits = spec.limits;
-  plan.run_as = spec.run_as;
 
   // Parent ends are non-blocking and close-on-exec; child ends close-on-exec too (the child
   // dup2s them into place), so a concurrent fork elsewhere cannot inherit them.
   int out_read = -1, out_write = -1, err_read = -1, err_write = -1, probe_read = -1, probe_write = -1;
-  int devnull = -1;
+  int devnull = -1, control = -1, control_child = -1;
   auto close_all = [&] {
-    for (int* fd : {&out_read, &out_write, &err_read, &err_write, &probe_read, &probe_write, &devnull}) ttfb::close_fd(*fd);
+    for (int* fd : {&out_read, &out_write, &err_read, &err_write, &probe_read, &probe_write, &devnull, &control,
+                    &control_child}) {
+      ttfb::close_fd(*fd);
+    }
   };
   auto make_pipe = [&](int& r, int& w) {
     int fds[2];
@@ -354,13 +509,26 @@ RunResult run_workload(const WorkloadSpec& spec) {
   }
   make_pipe(err_read, err_write);
   if (spec.probe == ProbeMode::fd) make_pipe(probe_read, probe_write);
+  if (sandboxed) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      const int e = errno;
+      close_all();
+      throw std::system_error(e, std::generic_category(), "socketpair");
+    }
+    control = sv[0];
+    control_child = sv[1];
+  }
   devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   plan.stdin_fd = devnull;
   plan.stdout_fd = out_write;
   plan.stderr_fd = err_write;
   plan.probe_fd = probe_write;
+  plan.control_fd = control_child;
 
-  const auto start = MonoClock::now();  // TTFB counts from here: just before fork/exec
+  // Without the sandbox TTFB counts from here, just before fork/exec; in it, from "go".
+  const auto forked_at = MonoClock::now();
+  auto start = forked_at;
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int e = errno;
@@ -374,7 +542,8 @@ RunResult run_workload(const WorkloadSpec& spec) {
   ttfb::close_fd(err_write);
   ttfb::close_fd(probe_write);
   ttfb::close_fd(devnull);
-  for (int fd : {out_read, err_read, probe_read}) {
+  ttfb::close_fd(control_child);
+  for (int fd : {out_read, err_read, probe_read, control}) {
     if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
 
@@ -382,20 +551,39 @@ RunResult run_workload(const WorkloadSpec& spec) {
   TailBuffer tail(spec.tail_bytes);
   RunResult result;
   int pidfd = ttfb::pidfd_open(pid);
+  bool ready = !sandboxed;  // the sandbox said "ready" and was told "go"
   bool exited = false;
   bool first_batch = false;
   bool timed_out = false;
+  bool setup_timed_out = false;
   bool cancelled = false;
   bool stopping = false;  // SIGTERM sent
   bool killed = false;    // SIGKILL sent
-  const auto deadline = start + spec.timeout;
+  // The workload's own wait status and usage, as init reported them (sandbox only).
+  std::optional<int> leader_status;
+  double leader_cpu_ms = 0;
+  long leader_rss_kb = 0;
+  auto deadline = sandboxed ? forked_at + kSandboxSetupTimeout : start + spec.timeout;
   MonoClock::time_point kill_deadline{};
   MonoClock::time_point drain_deadline{};
   char buf[65536];
 
+  auto kill_all = [&] {
+    send_control(control, "kill");  // every process of the sandbox
+    ::kill(-pid, SIGKILL);          // bwrap itself (and, without a sandbox, the group)
+  };
   auto stop_group = [&] {
     if (stopping || killed) return;
-    ::kill(-pid, SIGTERM);
+    if (!ready) {  // nothing of the workload runs yet
+      kill_all();
+      killed = true;
+      return;
+    }
+    if (sandboxed) {
+      send_control(control, "term");
+    } else {
+      ::kill(-pid, SIGTERM);
+    }
     stopping = true;
     kill_deadline = MonoClock::now() + spec.kill_grace;
   };
@@ -406,22 +594,57 @@ RunResult run_workload(const WorkloadSpec& spec) {
       stop_group();
     }
   };
+  auto read_control = [&] {
+    char message[256];
+    while (control >= 0) {
+      const ssize_t n = ::recv(control, message, sizeof message - 1, MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) {
+        ttfb::close_fd(control);
+        return;
+      }
+      message[n] = '\0';
+      if (!ready && std::strcmp(message, "ready") == 0) {
+        start = MonoClock::now();  // TTFB counts from here: just before the workload's fork/exec
+        send_control(control, "go");
+        ready = true;
+        result.setup_ms = to_ms(start - forked_at);
+        deadline = start + spec.timeout;
+      } else if (std::strncmp(message, "exit ", 5) == 0) {
+        int status = 0;
+        long long utime_us = 0, stime_us = 0;
+        long rss = 0;
+        if (std::sscanf(message + 5, "%d %lld %lld %ld", &status, &utime_us, &stime_us, &rss) == 4) {
+          leader_status = status;
+          leader_cpu_ms = static_cast<double>(utime_us + stime_us) / 1000.0;
+          leader_rss_kb = rss;
+          exited = true;
+        }
+      }
+    }
+  };
 
   while (true) {
-    if (!exited && (pidfd < 0 || stopping) && has_exited(pid)) exited = true;
+    if (!exited && (pidfd < 0 || stopping || killed) && has_exited(pid)) exited = true;
     if (exited && drain_deadline == MonoClock::time_point{}) {
+      read_control();         // the exit message may have arrived with bwrap's end
       ::kill(-pid, SIGKILL);  // what the leader left behind goes with it
       drain_deadline = MonoClock::now() + kDrainAfterExit;
     }
     if (exited && ((out_read < 0 && err_read < 0 && probe_read < 0) || MonoClock::now() >= drain_deadline)) break;
 
     const auto now = MonoClock::now();
-    if (!exited && !stopping && now >= deadline) {
-      timed_out = !first_batch;  // after first_batch the measurement stands; the rest is cut short
+    if (!exited && !stopping && !killed && now >= deadline) {
+      if (!ready) {
+        setup_timed_out = true;
+      } else {
+        timed_out = !first_batch;  // after first_batch the measurement stands; the rest is cut short
+      }
       stop_group();
     }
     if (!exited && stopping && !killed && now >= kill_deadline) {
-      ::kill(-pid, SIGKILL);
+      kill_all();
       killed = true;
     }
 
@@ -430,6 +653,7 @@ RunResult run_workload(const WorkloadSpec& spec) {
       if (fd >= 0) fds.push_back(pollfd{fd, POLLIN, 0});
     };
     add(probe_read);  // first: its timestamps matter most
+    add(control);
     add(out_read);
     add(err_read);
     if (!exited) add(pidfd);
@@ -452,7 +676,7 @@ RunResult run_workload(const WorkloadSpec& spec) {
     if (::poll(fds.data(), fds.size(), static_cast<int>(wait_ms)) < 0) {
       if (errno == EINTR) continue;
       const int e = errno;
-      ::kill(-pid, SIGKILL);
+      kill_all();
       ::waitpid(pid, nullptr, 0);
       close_all();
       if (pidfd >= 0) ::close(pidfd);
@@ -461,7 +685,9 @@ RunResult run_workload(const WorkloadSpec& spec) {
     const auto read_at = MonoClock::now();  // one stamp for everything this wake-up delivered
     for (const auto& p : fds) {
       if (p.revents == 0) continue;
-      if (p.fd == probe_read || p.fd == out_read || p.fd == err_read) {
+      if (p.fd == control) {
+        read_control();
+      } else if (p.fd == probe_read || p.fd == out_read || p.fd == err_read) {
         ssize_t r = ::read(p.fd, buf, sizeof buf);
         if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
         if (r <= 0) {  // EOF; EIO on a pty whose other side is closed
@@ -481,7 +707,7 @@ RunResult run_workload(const WorkloadSpec& spec) {
           }
         }
       } else if (p.fd == pidfd) {
-        exited = has_exited(pid);
+        exited = exited || has_exited(pid);
       } else if (p.fd == spec.cancel_fd) {
         cancelled = true;
         stop_group();
@@ -507,9 +733,15 @@ RunResult run_workload(const WorkloadSpec& spec) {
   }
 
   result.wall_ms = to_ms(end - start);
-  result.cpu_ms = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000.0 +
-                  (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000.0;
-  result.max_rss_kb = usage.ru_maxrss;
+  if (leader_status) {
+    status = *leader_status;  // the workload's, not bwrap's (which would turn a signal into 128 + n)
+    result.cpu_ms = leader_cpu_ms;
+    result.max_rss_kb = leader_rss_kb;
+  } else {
+    result.cpu_ms = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000.0 +
+                    (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1000.0;
+    result.max_rss_kb = usage.ru_maxrss;
+  }
   if (WIFSIGNALED(status)) {
     result.signal = WTERMSIG(status);
   } else if (WIFEXITED(status)) {
@@ -522,6 +754,12 @@ RunResult run_workload(const WorkloadSpec& spec) {
   if (cancelled) {
     result.outcome = RunOutcome::cancelled;
     result.message = "the run was stopped by the worker";
+  } else if (!ready || setup_timed_out) {
+    // bwrap failed (or hung) before the workload existed: its words are in the output.
+    result.outcome = RunOutcome::workload_failed;
+    result.message = setup_timed_out ? "the sandbox did not get ready within " + seconds_text(kSandboxSetupTimeout)
+                                     : "the sandbox could not start (bwrap " + status_text + ")";
+    if (const auto line = last_line(result.output_tail); !line.empty()) result.message += ": " + line;
   } else if (first_batch) {
     result.outcome = RunOutcome::first_batch;
     if (matcher) {

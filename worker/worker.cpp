@@ -60,12 +60,14 @@ Worker::Worker(WorkerOptions options, ServerApi& api, StopFlag& stop)
       api_(api),
       stop_(stop),
       host_(collect_host_facts(options_.name)),
-      revisions_(RevisionCacheOptions{options_.cache_dir, options_.run_as, options_.max_worktrees}) {}
+      revisions_(RevisionCacheOptions{options_.cache_dir, options_.run_as, options_.max_worktrees, kDefaultBuildLimits,
+                                      options_.sandbox}) {}
 
 int Worker::run() {
-  spdlog::info("worker {} on {} ({}, {} cores, kernel {}), cache {}{}", host_.name, host_.host, host_.cpu_model,
+  spdlog::info("worker {} on {} ({}, {} cores, kernel {}), cache {}{}{}", host_.name, host_.host, host_.cpu_model,
                host_.cores, host_.kernel, revisions_.options().cache_dir,
-               options_.run_as ? ", workloads run as " + options_.run_as->name : "");
+               options_.run_as ? ", workloads run as " + options_.run_as->name : "",
+               options_.sandbox.enabled ? ", in bubblewrap sandboxes" : ", WITHOUT A SANDBOX (--no-sandbox)");
   auto backoff = options_.poll_interval;
   // Since when claims have failed (the server away, or rejecting): for --once's give-up rule.
   bool unreachable = false;
@@ -151,11 +153,15 @@ JobEnd Worker::interrupted(const Job& job) {
                                   true});
 }
 
-WorkloadSpec Worker::workload_spec(const Job& job, const std::string& worktree) const {
+WorkloadSpec Worker::workload_spec(const Job& job, const std::string& copy) const {
   const Workflow& w = job.workflow;
   WorkloadSpec spec;
   spec.argv = w.command;
-  spec.cwd = resolve_workdir(worktree, w.workdir).value_or(fs::path(worktree)).string();
+  spec.cwd = resolve_workdir(copy, w.workdir).value_or(fs::path(copy)).string();
+  spec.sandbox = options_.sandbox;
+  spec.sandbox.worktree = copy;
+  spec.sandbox.worktree_writable = true;  // the job's own copy: runs may write (caches, .pyc), nobody else sees it
+  spec.sandbox.host_network = w.network == "host";
   spec.env = w.env;
   spec.probe = w.probe == "stdout" ? ProbeMode::stdout_regex : ProbeMode::fd;
   spec.first_batch_regex = w.first_batch_regex;
@@ -191,7 +197,8 @@ JobEnd Worker::run_job(const Job& job) {
                       rev.diff,
                       job.workflow.build_command,
                       job.workflow.env,
-                      std::chrono::seconds(job.workflow.build_timeout_seconds)};
+                      std::chrono::seconds(job.workflow.build_timeout_seconds),
+                      job.workflow.network == "host"};
     try {
       prepared[arm] = revisions_.prepare(spec, stop_.fd());
     } catch (const PrepareError& e) {
@@ -222,12 +229,23 @@ JobEnd Worker::run_job(const Job& job) {
     }
   }
 
+  // Each arm runs in a copy of its worktree that only this job sees, removed when the job ends:
+  // nothing a run writes reaches the cache, the other arm or another job.
+  std::map<std::string, RunCopy> copies;
+  for (const char* arm : {"baseline", "candidate"}) {
+    try {
+      copies[arm] = revisions_.copy_for_run(prepared[arm], "job" + std::to_string(job.id) + "-" + arm);
+    } catch (const PrepareError& e) {
+      return fail_job(job, JobFailure{e.code(), e.what(), e.details(), e.retryable()});
+    }
+  }
+
   // Phase: measure, in the server's order (warm-up runs first, then interleaved arms).
   int done = 0;
   for (const ScheduledRun& run : job.schedule) {
     RunResult r;
     try {
-      r = run_workload(workload_spec(job, prepared[run.arm].worktree));
+      r = run_workload(workload_spec(job, copies[run.arm].path()));
     } catch (const std::regex_error& e) {
       return fail_job(job, JobFailure{"internal", "invalid first_batch_regex '" + job.workflow.first_batch_regex + "': " + e.what(), "", false});
     } catch (const std::exception& e) {

@@ -1,7 +1,8 @@
 // The worker loop: a plain synchronous sequence of named phases per job —
-//   claim -> prepare (both arms: mirror, worktree, diff, build) -> measure (the schedule in the
-//   server's order, warm-up runs included and flagged; each sample reported as soon as it is
-//   measured) -> complete
+//   claim -> prepare (both arms: mirror, worktree, diff, build; then a private copy of each arm's
+//   worktree for this job) -> measure (the schedule in the server's order, warm-up runs included
+//   and flagged; each sample reported as soon as it is measured; every run in the sandbox) ->
+//   complete (the copies are removed)
 // with a heartbeat thread beside it. Any failure ends the job with /fail and the protocol's code;
 // the worker then claims the next job.
 //
@@ -39,6 +40,7 @@ struct WorkerOptions {
   std::size_t max_worktrees = 32;
   std::chrono::milliseconds kill_grace{1000};  // SIGTERM -> SIGKILL for workloads
   std::chrono::milliseconds unreachable_budget{std::chrono::minutes(3)};  // --once: claim retries
+  SandboxOptions sandbox;           // builds and workloads; enabled = false is --no-sandbox
 };
 
 enum class JobEnd {
@@ -68,7 +70,8 @@ class Worker {
  private:
   JobEnd fail_job(const Job& job, const JobFailure& failure);
   JobEnd interrupted(const Job& job);
-  WorkloadSpec workload_spec(const Job& job, const std::string& worktree) const;
+  // The spec of one run in `copy`, the job's private copy of the arm's worktree.
+  WorkloadSpec workload_spec(const Job& job, const std::string& copy) const;
 
   WorkerOptions options_;
   ServerApi& api_;

@@ -277,8 +277,11 @@ TEST_F(GitTest, ContentHashIsEqualForEqualContent) {
   // Make a equal to b: same files, same content.
   write_file(a / "README", "hello\n");
   EXPECT_EQ(content_hash(a.string()), hb);
-  // Ignored files do not count; untracked ones do.
+  // Untracked files count, and so do ignored ones: a planted ignored file (a .pyc that would run
+  // instead of its source) must not pass for the revision's content.
   write_file(a / "run.log", "noise\n");
+  EXPECT_NE(content_hash(a.string()), hb);
+  fs::remove(a / "run.log");
   EXPECT_EQ(content_hash(a.string()), hb);
   write_file(a / "new.py", "x = 1\n");
   EXPECT_NE(content_hash(a.string()), hb);
@@ -295,6 +298,88 @@ TEST_F(GitTest, ContentHashSeesModeChanges) {
   const std::string before = content_hash(a.string());
   fs::permissions(a / "train.py", fs::perms::owner_exec, fs::perm_options::add);
   EXPECT_NE(content_hash(a.string()), before);
+}
+
+// ---- hostile diffs: nothing outside the worktree is written, nothing of git's runs ------------
+
+TEST_F(GitTest, ApplyRefusesADiffThatWritesOutsideTheWorktree) {
+  const fs::path wt = root_ / "worktrees" / "outside";
+  const fs::path outside = root_ / "outside";
+  fs::create_directories(outside);
+  add_worktree(mirror_, first_, wt.string());
+  const std::string dotdot =
+      "diff --git a/../escape.txt b/../escape.txt\nnew file mode 100644\n--- /dev/null\n+++ b/../escape.txt\n"
+      "@@ -0,0 +1 @@\n+escaped\n";
+  const std::string through_symlink =
+      "diff --git a/link b/link\nnew file mode 120000\n--- /dev/null\n+++ b/link\n@@ -0,0 +1 @@\n+" +
+      outside.string() +
+      "\n\\ No newline at end of file\n"
+      "diff --git a/link/evil.txt b/link/evil.txt\nnew file mode 100644\n--- /dev/null\n+++ b/link/evil.txt\n"
+      "@@ -0,0 +1 @@\n+evil\n";
+  const std::string into_git =
+      "diff --git a/.git/hooks/post-checkout b/.git/hooks/post-checkout\nnew file mode 100755\n--- /dev/null\n"
+      "+++ b/.git/hooks/post-checkout\n@@ -0,0 +1,2 @@\n+#!/bin/sh\n+touch " +
+      (root_ / "hook-ran").string() + "\n";
+  for (const auto& [diff, words] : {std::pair{dotdot, "invalid path '../escape.txt'"},
+                                    std::pair{through_symlink, "beyond a symbolic link"},
+                                    std::pair{into_git, "invalid path '.git/hooks/post-checkout'"}}) {
+    try {
+      apply_diff(wt.string(), diff);
+      ADD_FAILURE() << "applied:\n" << diff;
+    } catch (const GitError& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(check_diff_applies(mirror_, first_, diff), GitError);  // refused at submission too
+  }
+  EXPECT_FALSE(fs::exists(root_ / "worktrees" / "escape.txt"));
+  EXPECT_TRUE(fs::is_empty(outside));
+  EXPECT_FALSE(fs::exists(wt / "link"));
+  EXPECT_FALSE(fs::exists(fs::path(mirror_) / "hooks" / "post-checkout"));
+}
+
+TEST_F(GitTest, NoFilterOrHookRunsForWhatADiffAdds) {
+  // The machine's git configuration has a filter and a hooks directory (as git-lfs or a
+  // developer's ~/.gitconfig would), and the mirror has a hook someone wrote into it: a diff that
+  // adds `.gitattributes` naming the filter must not make the worker run any of them.
+  const fs::path home = root_ / "home";
+  const fs::path marker = root_ / "ran";
+  const fs::path hooks = root_ / "hooks";
+  const fs::path filter = root_ / "evil-filter";
+  write_file(filter, "#!/bin/sh\necho \"filter $1\" >> " + marker.string() + "\nexec cat\n");
+  fs::permissions(filter, fs::perms::owner_all);
+  write_file(home / ".gitconfig", "[filter \"evil\"]\n\tclean = " + filter.string() + " clean\n\tsmudge = " +
+                                      filter.string() + " smudge\n\trequired = true\n[core]\n\thooksPath = " +
+                                      hooks.string() + "\n");
+  for (const fs::path& dir : {hooks, fs::path(mirror_) / "hooks"}) {
+    write_file(dir / "post-checkout", "#!/bin/sh\necho hook >> " + marker.string() + "\n");
+    fs::permissions(dir / "post-checkout", fs::perms::owner_all);
+  }
+  const char* old_home = std::getenv("HOME");
+  const std::string saved_home = old_home != nullptr ? old_home : "";
+  ::setenv("HOME", home.c_str(), 1);
+
+  // The control: plain git, with that configuration, does run the filter.
+  const fs::path control = root_ / "control";
+  sh("git init -q . && printf '* filter=evil\\n' > .gitattributes && echo x > f && git add f", [&] {
+    fs::create_directories(control);
+    return control;
+  }());
+  EXPECT_TRUE(fs::exists(marker)) << "the control did not run the filter: the test proves nothing";
+  fs::remove(marker);
+
+  const fs::path wt = root_ / "worktrees" / "attrs";
+  add_worktree(mirror_, first_, wt.string());
+  const std::string diff =
+      "diff --git a/.gitattributes b/.gitattributes\nnew file mode 100644\n--- /dev/null\n+++ b/.gitattributes\n"
+      "@@ -0,0 +1 @@\n+* filter=evil\n" + steps_diff();
+  check_diff_applies(mirror_, first_, diff);
+  apply_diff(wt.string(), diff);
+  const std::string hash = content_hash(wt.string());
+  add_worktree(mirror_, second_, wt.string());
+  remove_worktree(mirror_, wt.string());
+  ::setenv("HOME", saved_home.c_str(), 1);
+  EXPECT_EQ(hash.size(), 40u);
+  EXPECT_FALSE(fs::exists(marker)) << read_file(marker);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The revision cache against a real git repository: mirror, fetch, worktree, diff at the root,
-// and builds reused by content (the build command appends to a counter file outside the tree).
+// builds (in the sandbox) reused by content, and the per-job copies workloads run in. Each build
+// writes a random build.id into the tree: a changed id is a build that ran.
 #include "worker/revisions.hpp"
 
 #include <gtest/gtest.h>
@@ -21,11 +22,7 @@ using testing::TempDir;
 using testing::TrainerRepo;
 using testing::write_file;
 
-std::size_t count_lines(const fs::path& p) {
-  if (!fs::exists(p)) return 0;
-  const std::string text = read_file(p);
-  return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
-}
+std::string build_id(const PreparedRevision& p) { return read_file(fs::path(p.worktree) / "build.id"); }
 
 class RevisionsTest : public ::testing::Test {
  protected:
@@ -34,26 +31,17 @@ class RevisionsTest : public ::testing::Test {
   RevisionSpec spec(const std::string& diff = "", bool build = false) {
     RevisionSpec s{"example", repo_.path.string(), repo_.head, diff, {}, {}, 60s};
     if (build) {
-      // Appends to a counter outside the tree (the test's own record of builds), writes an
-      // output into the tree as a real build would.
-      s.build_command = {"sh", "-c", "echo built >> \"$COUNTER\" && echo compiled > build.out"};
-      s.build_env["COUNTER"] = counter().string();
+      // Writes an output into the tree as a real build would, and an id only this build has.
+      s.build_command = {"sh", "-c", "echo compiled > build.out && cat /proc/sys/kernel/random/uuid > build.id"};
     }
     return s;
   }
-  fs::path counter() const { return dir_ / "counter" / "builds"; }
 
   RevisionCacheOptions options() {
     RevisionCacheOptions o;
     o.cache_dir = (dir_ / "cache").string();
     if (::geteuid() == 0) o.run_as = lookup_user("nobody");  // as the worker would run
     return o;
-  }
-
-  void SetUp() override {
-    fs::create_directories(counter().parent_path());
-    // The build runs as the run-as user when root: let it write the counter.
-    fs::permissions(counter().parent_path(), fs::perms::all);
   }
 
   TempDir dir_;
@@ -81,8 +69,9 @@ TEST_F(RevisionsTest, BuildRunsOnceForTheSameContent) {
   RevisionCache cache(options());
   PreparedRevision first = cache.prepare(spec(TrainerRepo::steps_diff(), true));
   EXPECT_TRUE(first.built);
-  EXPECT_EQ(count_lines(counter()), 1u);
   EXPECT_EQ(read_file(fs::path(first.worktree) / "build.out"), "compiled\n");
+  const std::string id = build_id(first);
+  EXPECT_EQ(id.size(), 37u);
 
   // The other arm of an A/A job, or the next job on the same revision: the build is reused.
   PreparedRevision again = cache.prepare(spec(TrainerRepo::steps_diff(), true));
@@ -90,18 +79,19 @@ TEST_F(RevisionsTest, BuildRunsOnceForTheSameContent) {
   EXPECT_FALSE(again.built);
   EXPECT_EQ(again.worktree, first.worktree);
   EXPECT_EQ(again.content_hash, first.content_hash);
-  EXPECT_EQ(count_lines(counter()), 1u);
+  EXPECT_EQ(build_id(again), id);
 }
 
 TEST_F(RevisionsTest, BuildIsReusedAcrossWorkerRestarts) {
+  std::string id;
   {
     RevisionCache cache(options());
-    cache.prepare(spec("", true));
+    id = build_id(cache.prepare(spec("", true)));
   }
   RevisionCache restarted(options());
   PreparedRevision p = restarted.prepare(spec("", true));
   EXPECT_FALSE(p.built);
-  EXPECT_EQ(count_lines(counter()), 1u);
+  EXPECT_EQ(build_id(p), id);
 }
 
 TEST_F(RevisionsTest, ChangedTreeIsMadeAfreshAndRebuilt) {
@@ -112,27 +102,30 @@ TEST_F(RevisionsTest, ChangedTreeIsMadeAfreshAndRebuilt) {
   EXPECT_TRUE(second.created);
   EXPECT_TRUE(second.built);
   EXPECT_FALSE(fs::exists(fs::path(second.worktree) / "left_by_a_run.txt"));
-  EXPECT_EQ(second.content_hash, first.content_hash);  // same content as the first build left
-  EXPECT_EQ(count_lines(counter()), 2u);
 }
 
-TEST_F(RevisionsTest, IgnoredFilesDoNotInvalidateTheBuild) {
+TEST_F(RevisionsTest, AnIgnoredFilePlantedInTheTreeIsNotReused) {
+  // An ignored file (*.log here; a .pyc in a Python repository) would run instead of the
+  // revision's own code if the tree were reused: it counts in the content hash.
   RevisionCache cache(options());
   PreparedRevision first = cache.prepare(spec("", true));
-  write_file(fs::path(first.worktree) / "run.log", "log lines\n");  // *.log is in .gitignore
+  const std::string id = build_id(first);
+  write_file(fs::path(first.worktree) / "planted.log", "not of this revision\n");
   PreparedRevision second = cache.prepare(spec("", true));
-  EXPECT_FALSE(second.built);
-  EXPECT_EQ(count_lines(counter()), 1u);
+  EXPECT_TRUE(second.created);
+  EXPECT_TRUE(second.built);
+  EXPECT_NE(build_id(second), id);
+  EXPECT_FALSE(fs::exists(fs::path(second.worktree) / "planted.log"));
 }
 
 TEST_F(RevisionsTest, ChangedBuildCommandRebuilds) {
   RevisionCache cache(options());
-  cache.prepare(spec("", true));
+  const std::string id = build_id(cache.prepare(spec("", true)));
   RevisionSpec s = spec("", true);
-  s.build_command = {"sh", "-c", "echo built >> \"$COUNTER\""};
+  s.build_command = {"sh", "-c", "cat /proc/sys/kernel/random/uuid > build.id"};
   PreparedRevision p = cache.prepare(s);
   EXPECT_TRUE(p.built);
-  EXPECT_EQ(count_lines(counter()), 2u);
+  EXPECT_NE(build_id(p), id);
 }
 
 TEST_F(RevisionsTest, DiffThatDoesNotApplyIsReportedWithGitsWords) {
@@ -257,19 +250,82 @@ TEST_F(RevisionsTest, WorktreeBelongsToTheRunAsUser) {
   EXPECT_EQ(st.st_uid, lookup_user("nobody").uid);  // written by the build, as nobody
 }
 
-TEST_F(RevisionsTest, CacheUnreachableByTheRunAsUserIsRefusedClearly) {
+TEST_F(RevisionsTest, ACacheInAFolderOnlyRootCanEnterWorks) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  // A clone under /root, as most root users have it: the build and the workload run as nobody,
+  // who cannot enter the folder, and the sandbox binds their directories in all the same.
   const fs::path closed = dir_ / "closed";
   fs::create_directories(closed);
   fs::permissions(closed, fs::perms::owner_all);
   RevisionCacheOptions o = options();
   o.cache_dir = (closed / "cache").string();
-  try {
-    RevisionCache cache(o);
-    FAIL() << "expected an error";
-  } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot be reached by user 'nobody'"), std::string::npos) << e.what();
+  RevisionCache cache(o);
+  PreparedRevision p = cache.prepare(spec("", true));
+  EXPECT_TRUE(p.built);
+  RunCopy copy = cache.copy_for_run(p, "job1-baseline");
+  WorkloadSpec run;
+  run.argv = {"sh", "-c", "id -u; cat train.py > /dev/null && echo first_batch >&3"};
+  run.cwd = copy.path();
+  run.run_as = o.run_as;
+  RunResult r = run_workload(run);
+  EXPECT_EQ(r.outcome, RunOutcome::first_batch) << r.message << "\n" << r.output_tail;
+  EXPECT_NE(r.output_tail.find(std::to_string(lookup_user("nobody").uid)), std::string::npos) << r.output_tail;
+}
+
+TEST_F(RevisionsTest, TheBuildSeesItsOwnWorktreeAndNothingElseOfTheCache) {
+  RevisionCache cache(options());
+  PreparedRevision other = cache.prepare(spec(TrainerRepo::steps_diff()));
+  RevisionSpec s = spec();
+  // Fails (build_failed) if it can see the mirror or the other worktree; writes its own tree.
+  s.build_command = {"sh", "-c", "for d in \"$MIRROR\" \"$OTHER\" \"$CACHE\"; do ls \"$d\" >/dev/null 2>&1 && exit 3; done; "
+                                 "echo compiled > build.out"};
+  s.build_env = {{"MIRROR", cache.mirror_dir("example")}, {"OTHER", other.worktree}, {"CACHE", cache.options().cache_dir}};
+  PreparedRevision p = cache.prepare(s);
+  EXPECT_TRUE(p.built);
+  EXPECT_EQ(read_file(fs::path(p.worktree) / "build.out"), "compiled\n");
+}
+
+TEST_F(RevisionsTest, WhatARunWritesStaysInItsCopy) {
+  RevisionCache cache(options());
+  PreparedRevision p = cache.prepare(spec("", true));
+  std::string copy_path;
+  {
+    RunCopy copy = cache.copy_for_run(p, "job7-candidate");
+    copy_path = copy.path();
+    EXPECT_NE(copy_path, p.worktree);
+    EXPECT_EQ(read_file(fs::path(copy_path) / "build.out"), "compiled\n");  // the build's output came along
+    EXPECT_FALSE(fs::exists(fs::path(copy_path) / ".git"));
+    // A run plants a .pyc-like ignored file and rewrites a source, in its copy.
+    WorkloadSpec run;
+    run.argv = {"sh", "-c", "echo planted > planted.log && echo 'steps = 99' > train.py && echo first_batch >&3"};
+    run.cwd = copy_path;
+    run.run_as = cache.options().run_as;
+    RunResult r = run_workload(run);
+    EXPECT_EQ(r.outcome, RunOutcome::first_batch) << r.message << "\n" << r.output_tail;
+    EXPECT_TRUE(fs::exists(fs::path(copy_path) / "planted.log"));
   }
+  EXPECT_FALSE(fs::exists(copy_path)) << "the copy outlived its job";
+  EXPECT_FALSE(fs::exists(fs::path(p.worktree) / "planted.log"));
+  EXPECT_NE(read_file(fs::path(p.worktree) / "train.py").find("steps = 1"), std::string::npos);
+  // The next job reuses the cached worktree and its build: nothing of the run reached it.
+  PreparedRevision next = cache.prepare(spec("", true));
+  EXPECT_FALSE(next.created);
+  EXPECT_FALSE(next.built);
+  EXPECT_EQ(next.content_hash, p.content_hash);
+}
+
+TEST_F(RevisionsTest, CopiesACrashedWorkerLeftAreRemovedAtStartUp) {
+  std::string left;
+  {
+    RevisionCache cache(options());
+    PreparedRevision p = cache.prepare(spec());
+    RunCopy copy = cache.copy_for_run(p, "job9-baseline");
+    left = copy.path() + "-left";
+    fs::rename(copy.path(), left);  // as if the worker died before removing it
+  }
+  EXPECT_TRUE(fs::exists(left));
+  RevisionCache restarted(options());
+  EXPECT_FALSE(fs::exists(left));
 }
 
 }  // namespace

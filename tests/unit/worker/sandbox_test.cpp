@@ -1,16 +1,23 @@
-// The sandbox with real child processes: small shell and Python workloads written to a temporary
-// directory. Timing assertions leave wide margins: the machine is shared.
+// The sandbox with real child processes in real bubblewrap sandboxes: small shell and Python
+// workloads written to a temporary directory (bound at /ttfb/worktree), and hostile ones that try
+// to reach out of it. Timing assertions leave wide margins: the machine is shared.
 #include "worker/sandbox.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <sstream>
+#include <optional>
 #include <thread>
 
 #include "test_util.hpp"
@@ -28,20 +35,33 @@ class SandboxTest : public ::testing::Test {
   WorkloadSpec spec_for(const std::string& script_text) {
     write_script(dir_ / "workload.sh", script_text);
     WorkloadSpec spec;
-    spec.argv = {"/bin/sh", (dir_ / "workload.sh").string()};
+    spec.argv = {"/bin/sh", "workload.sh"};  // in the sandbox the directory is /ttfb/worktree
     spec.cwd = dir_.str();
     spec.timeout = 20s;
     spec.kill_grace = 500ms;
     spec.scratch_root = (dir_ / "scratch").string();
     return spec;
   }
+  // A marker argument no other process on the machine has: `sleep <marker>` is findable on the host.
+  std::string marker() const { return std::to_string(1000 + ::getpid() % 1000) + "." + std::to_string(++markers_); }
+  // Hostile workloads run as the worker would run them: as nobody when the tests are root.
+  static std::optional<RunAsUser> workload_user() {
+    if (::geteuid() == 0) return lookup_user("nobody");
+    return std::nullopt;
+  }
   TempDir dir_;
+  mutable int markers_ = 0;
 };
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
 TEST_F(SandboxTest, FdProbeMeasuresTtfbAndPhasesAndStopsTheGroup) {
+  const std::string m = marker();
   auto spec = spec_for(R"(#!/bin/sh
-sleep 100 &
-echo $! > "$PIDFILE"
+sleep $MARKER &
 echo "phase imports" >&$TTFB_PROBE_FD
 sleep 0.3
 echo "phase data" >&$TTFB_PROBE_FD
@@ -49,7 +69,7 @@ sleep 0.2
 echo first_batch >&$TTFB_PROBE_FD
 sleep 100
 )");
-  spec.env["PIDFILE"] = (dir_ / "grandchild.pid").string();
+  spec.env["MARKER"] = m;
   const auto start = std::chrono::steady_clock::now();
   RunResult r = run_workload(spec);
   const auto elapsed = std::chrono::steady_clock::now() - start;
@@ -71,9 +91,8 @@ sleep 100
   EXPECT_LT(elapsed, 10s);  // not the 100 s the script would sleep
   EXPECT_GT(r.max_rss_kb, 0);
 
-  const pid_t grandchild = std::stoi(testing::read_file(dir_ / "grandchild.pid"));
-  std::this_thread::sleep_for(100ms);
-  EXPECT_FALSE(testing::process_alive(grandchild)) << "grandchild " << grandchild << " survived";
+  EXPECT_GT(r.setup_ms, 0.0);
+  EXPECT_TRUE(testing::pids_with_arg(m).empty()) << "the grandchild `sleep " << m << "` survived";
 }
 
 TEST_F(SandboxTest, WithoutStopAfterFirstBatchTheWorkloadRunsToItsEnd) {
@@ -188,13 +207,20 @@ TEST_F(SandboxTest, EnvironmentIsScrubbed) {
   EXPECT_NE(env.find("LANG=C.UTF-8\n"), std::string::npos) << env;
   EXPECT_NE(env.find("TRAINER_DEVICE=cpu\n"), std::string::npos) << env;
   EXPECT_NE(env.find("TTFB_PROBE_FD=3\n"), std::string::npos) << env;
-  EXPECT_NE(env.find("HOME=" + (dir_ / "scratch").string() + "/run-"), std::string::npos) << env;
-  EXPECT_NE(env.find("TMPDIR=" + (dir_ / "scratch").string() + "/run-"), std::string::npos) << env;
+  EXPECT_NE(env.find("HOME=/ttfb/home\n"), std::string::npos) << env;  // private tmpfs, in the sandbox
+  EXPECT_NE(env.find("TMPDIR=/tmp\n"), std::string::npos) << env;
 }
 
-TEST_F(SandboxTest, ScratchDirectoryIsWritableAndRemovedAfterTheRun) {
+TEST_F(SandboxTest, HomeAndTmpAreWritableAndLeaveNothingOnTheHost) {
   auto spec = spec_for("#!/bin/sh\necho hi > \"$HOME/x\" && echo hi > \"$TMPDIR/y\" && echo first_batch >&3\n");
+  spec.run_as = workload_user();
   RunResult r = run_workload(spec);
+  EXPECT_EQ(r.outcome, RunOutcome::first_batch) << r.output_tail;
+  EXPECT_FALSE(fs::exists(dir_ / "scratch")) << "the sandbox needs no scratch directory on the host";
+
+  // Without the sandbox: a per-run directory under scratch_root, removed afterwards.
+  spec.sandbox.enabled = false;
+  r = run_workload(spec);
   EXPECT_EQ(r.outcome, RunOutcome::first_batch) << r.output_tail;
   EXPECT_TRUE(fs::is_empty(dir_ / "scratch"));
 }
@@ -273,7 +299,7 @@ TEST_F(SandboxTest, RunsAsAnotherUserWhenRoot) {
   EXPECT_NE(r.output_tail.find("home-writable"), std::string::npos) << r.output_tail;
 }
 
-TEST_F(SandboxTest, ProcessesThatEscapeTheGroupAreKilledByASubreaper) {
+TEST_F(SandboxTest, WithoutTheSandboxProcessesThatEscapeTheGroupAreKilledByASubreaper) {
   ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
   // The escaped process writes its pid once it is in its own session; only then first_batch.
   auto spec = spec_for(R"(#!/bin/sh
@@ -282,6 +308,8 @@ while [ ! -s "$PIDFILE" ]; do sleep 0.01; done
 echo first_batch >&3
 sleep 100
 )");
+  spec.sandbox.enabled = false;
+  spec.argv = {"/bin/sh", (dir_ / "workload.sh").string()};
   spec.env["PIDFILE"] = (dir_ / "escaped.pid").string();
   RunResult r = run_workload(spec);
   ASSERT_EQ(r.outcome, RunOutcome::first_batch) << r.output_tail;
@@ -290,6 +318,221 @@ sleep 100
   EXPECT_GE(kill_adopted_processes(), 1u);
   EXPECT_FALSE(testing::process_alive(escaped));
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+// ---- the sandbox against hostile workloads ----------------------------------------------------
+
+TEST_F(SandboxTest, ADaemonLeftBehindIsGoneAfterTheRun) {
+  // setsid + double fork: the daemon is in its own session, its parent gone. No subreaper here:
+  // only the PID namespace can take it down.
+  const std::string m = marker();
+  auto spec = spec_for(R"(#!/bin/sh
+setsid sh -c 'sh -c "exec sleep $MARKER" < /dev/null > /dev/null 2>&1 &' &
+while ! pgrep -f "sleep $MARKER" > /dev/null; do sleep 0.01; done
+echo first_batch >&3
+)");
+  spec.env["MARKER"] = m;
+  spec.stop_after_first_batch = false;
+  spec.run_as = workload_user();
+  RunResult r = run_workload(spec);
+  ASSERT_EQ(r.outcome, RunOutcome::first_batch) << r.output_tail;
+  EXPECT_EQ(r.exit_status, 0);
+  EXPECT_TRUE(testing::pids_with_arg(m).empty()) << "the daemon `sleep " << m << "` outlived its run";
+  EXPECT_EQ(kill_adopted_processes(), 0u) << "nothing of the sandbox is left for the worker to reap";
+}
+
+TEST_F(SandboxTest, SeesOnlyItsOwnProcessesAndCannotSignalAnythingOutside) {
+  // A process of the test's own user outside the sandbox, and the test itself.
+  const std::string m = marker();
+  const pid_t neighbour = ::fork();
+  ASSERT_GE(neighbour, 0);
+  if (neighbour == 0) {
+    ::execlp("sleep", "sleep", m.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto spec = spec_for(R"SH(#!/bin/sh
+echo "processes: $(ls /proc | grep -c '^[0-9]')"
+echo "my pid: $$"
+kill -9 "$NEIGHBOUR" 2>/dev/null && echo "killed neighbour" || echo "neighbour: no such process"
+kill -9 "$WORKER" 2>/dev/null && echo "killed worker" || echo "worker: no such process"
+kill -9 -1
+echo first_batch >&3
+)SH");
+  spec.env["NEIGHBOUR"] = std::to_string(neighbour);
+  spec.env["WORKER"] = std::to_string(::getpid());
+  RunResult r = run_workload(spec);  // as root when the tests are: even root sees nothing outside
+  EXPECT_EQ(r.outcome, RunOutcome::first_batch) << r.output_tail;
+  EXPECT_NE(r.output_tail.find("neighbour: no such process"), std::string::npos) << r.output_tail;
+  EXPECT_NE(r.output_tail.find("worker: no such process"), std::string::npos) << r.output_tail;
+  EXPECT_NE(r.output_tail.find("my pid: 2\n"), std::string::npos) << r.output_tail;  // init is 1
+  // init, sh, and the command substitution's subshell, ls and grep at most.
+  const auto at = r.output_tail.find("processes: ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_LE(std::stoi(r.output_tail.substr(at + 11)), 5) << r.output_tail;
+  EXPECT_TRUE(testing::process_alive(neighbour)) << "kill -9 -1 in the sandbox reached a process outside";
+  ::kill(neighbour, SIGKILL);
+  ::waitpid(neighbour, nullptr, 0);
+}
+
+TEST_F(SandboxTest, NetworkIsLoopbackOnlyUnlessTheWorkflowAsksForTheHost) {
+  // A TCP port on the host's 127.0.0.1, as PostgreSQL or the server would listen.
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  testing::write_file(dir_ / "net.py", R"(import os, socket
+port = int(os.environ["PORT"])
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    print("host port: connected")
+except OSError as e:
+    print("host port: refused", e)
+own = socket.socket()
+own.bind(("127.0.0.1", 0))
+own.listen()
+socket.create_connection(own.getsockname(), timeout=2).close()
+print("own loopback: works")
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2).close()
+    print("internet: connected")
+except OSError as e:
+    print("internet: unreachable", e)
+)");
+  WorkloadSpec spec;
+  spec.argv = {"python3", "net.py"};
+  spec.cwd = dir_.str();
+  spec.probe = ProbeMode::none;
+  spec.env["PORT"] = std::to_string(ntohs(addr.sin_port));
+  spec.run_as = workload_user();
+  RunResult r = run_workload(spec);
+  EXPECT_EQ(r.outcome, RunOutcome::completed) << r.message << "\n" << r.output_tail;
+  EXPECT_NE(r.output_tail.find("host port: refused"), std::string::npos) << r.output_tail;
+  EXPECT_NE(r.output_tail.find("own loopback: works"), std::string::npos) << r.output_tail;
+  EXPECT_NE(r.output_tail.find("internet: unreachable"), std::string::npos) << r.output_tail;
+
+  spec.sandbox.host_network = true;  // network = "host" in the workflow
+  r = run_workload(spec);
+  EXPECT_NE(r.output_tail.find("host port: connected"), std::string::npos) << r.output_tail;
+  ::close(listener);
+}
+
+TEST_F(SandboxTest, CannotReadAnythingOutsideItsSandbox) {
+  // What a worker has around a workload: a token only its owner may read, another job's
+  // worktree, the cache with mirrors.
+  TempDir outside;
+  testing::write_file(outside / "worker-token", "secret-token-123\n");
+  fs::permissions(outside / "worker-token", fs::perms::owner_read | fs::perms::owner_write);
+  testing::write_file(outside / "cache" / "worktrees" / "other" / "train.py", "other-job-code-456\n");
+  testing::write_file(outside / "cache" / "mirrors" / "repo.git" / "config", "mirror-config-789\n");
+  auto spec = spec_for(R"(#!/bin/sh
+for f in "$OUTSIDE/worker-token" "$OUTSIDE/cache/worktrees/other/train.py" "$OUTSIDE/cache/mirrors/repo.git/config" \
+         /root /home /var /run /work /srv; do
+  if cat "$f" 2>/dev/null || ls "$f" 2>/dev/null; then echo "READ $f"; else echo "denied $f"; fi
+done
+ls /
+)");
+  spec.env["OUTSIDE"] = outside.str();
+  spec.probe = ProbeMode::none;
+  spec.run_as = workload_user();
+  RunResult r = run_workload(spec);
+  EXPECT_EQ(r.outcome, RunOutcome::completed) << r.message << "\n" << r.output_tail;
+  EXPECT_EQ(r.output_tail.find("READ"), std::string::npos) << r.output_tail;
+  for (const char* secret : {"secret-token-123", "other-job-code-456", "mirror-config-789"}) {
+    EXPECT_EQ(r.output_tail.find(secret), std::string::npos) << r.output_tail;
+  }
+  EXPECT_NE(r.output_tail.find("denied " + outside.str() + "/worker-token"), std::string::npos) << r.output_tail;
+}
+
+TEST_F(SandboxTest, TmpAndHomeFloodingIsBoundedAndDoesNotTouchTheHost) {
+  struct statvfs before {};
+  ASSERT_EQ(::statvfs("/tmp", &before), 0);
+  auto spec = spec_for(R"(#!/bin/sh
+dd if=/dev/zero of=/tmp/flood bs=1M count=64 2>&1 | grep -v records
+echo "tmp flood: $(stat -c %s /tmp/flood) bytes"
+dd if=/dev/zero of="$HOME/flood" bs=1M count=64 2>&1 | grep -v records
+echo "home flood: $(stat -c %s "$HOME/flood") bytes"
+)");
+  spec.probe = ProbeMode::none;
+  spec.sandbox.tmp_mb = 8;
+  spec.sandbox.home_mb = 4;
+  spec.run_as = workload_user();
+  RunResult r = run_workload(spec);
+  EXPECT_NE(r.output_tail.find("No space left on device"), std::string::npos) << r.output_tail;
+  EXPECT_NE(r.output_tail.find("tmp flood: " + std::to_string(8 * 1024 * 1024) + " bytes"), std::string::npos) << r.output_tail;
+  EXPECT_NE(r.output_tail.find("home flood: " + std::to_string(4 * 1024 * 1024) + " bytes"), std::string::npos) << r.output_tail;
+  struct statvfs after {};
+  ASSERT_EQ(::statvfs("/tmp", &after), 0);
+  // The host's /tmp did not take the 64 MB (others on the machine may write a little meanwhile).
+  const double before_mb = static_cast<double>(before.f_bavail) * before.f_frsize / 1e6;
+  const double after_mb = static_cast<double>(after.f_bavail) * after.f_frsize / 1e6;
+  EXPECT_GT(after_mb, before_mb - 32) << "host /tmp free: " << before_mb << " MB -> " << after_mb << " MB";
+}
+
+TEST_F(SandboxTest, AForkBombIsContainedAndEverythingCarriesOn) {
+  const std::string m = marker();
+  auto spec = spec_for("#!/bin/sh\nsleep $MARKER &\nb() { b | b & }\nb\nsleep 100\n");
+  spec.env["MARKER"] = m;
+  spec.limits.nproc = 64;
+  spec.timeout = 3s;
+  spec.kill_grace = 500ms;
+  spec.run_as = workload_user();
+  const auto start = std::chrono::steady_clock::now();
+  RunResult r = run_workload(spec);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s);
+  EXPECT_NE(r.outcome, RunOutcome::first_batch);
+  EXPECT_TRUE(testing::pids_with_arg(m).empty()) << "processes of the fork bomb's sandbox survived";
+  // The test process (the worker, in real life) forks and runs as before.
+  EXPECT_EQ(testing::sh("echo still here", dir_.path()), "still here");
+  RunResult next = run_workload(spec_for("#!/bin/sh\necho first_batch >&3\n"));
+  EXPECT_EQ(next.outcome, RunOutcome::first_batch) << next.output_tail;
+}
+
+TEST_F(SandboxTest, ReadOnlyWorktreeCannotBeWritten) {
+  auto spec = spec_for("#!/bin/sh\necho planted > planted.pyc && echo wrote || echo refused\n");
+  spec.probe = ProbeMode::none;
+  spec.sandbox.worktree_writable = false;
+  RunResult r = run_workload(spec);  // even as root
+  EXPECT_NE(r.output_tail.find("refused"), std::string::npos) << r.output_tail;
+  EXPECT_FALSE(fs::exists(dir_ / "planted.pyc"));
+}
+
+TEST_F(SandboxTest, TtfbExcludesTheSandboxSetUp) {
+  // The workload reports first_batch at once: what TTFB holds is its exec and one echo, while the
+  // sandbox's set-up (bwrap: namespaces, mounts) comes before the stamp.
+  std::vector<double> ttfb, setup;
+  for (int i = 0; i < 7; ++i) {
+    RunResult r = run_workload(spec_for("#!/bin/sh\necho first_batch >&3\n"));
+    ASSERT_EQ(r.outcome, RunOutcome::first_batch) << r.output_tail;
+    ttfb.push_back(r.ttfb_ms);
+    setup.push_back(r.setup_ms);
+    EXPECT_GE(r.wall_ms, r.ttfb_ms);
+  }
+  EXPECT_GT(median(setup), 0.0);
+  EXPECT_LT(median(ttfb), median(setup)) << "ttfb " << median(ttfb) << " ms, set-up " << median(setup) << " ms";
+}
+
+TEST_F(SandboxTest, ASandboxThatCannotStartFailsTheRunWithBwrapsWords) {
+  auto spec = spec_for("#!/bin/sh\necho first_batch >&3\n");
+  spec.sandbox.init = (dir_ / "no-such-init").string();
+  RunResult r = run_workload(spec);
+  EXPECT_EQ(r.outcome, RunOutcome::workload_failed);
+  EXPECT_NE(r.message.find("the sandbox could not start"), std::string::npos) << r.message;
+  EXPECT_NE(r.output_tail.find("bwrap"), std::string::npos) << r.output_tail;
+}
+
+TEST(CheckSandbox, WorksHereAndSaysWhatIsMissingElsewhere) {
+  EXPECT_EQ(check_sandbox({}, std::nullopt), "");
+  if (::geteuid() == 0) {
+    EXPECT_EQ(check_sandbox({}, lookup_user("nobody")), "");
+  }
+  SandboxOptions missing;
+  missing.bwrap = "/nonexistent/bwrap";
+  EXPECT_NE(check_sandbox(missing, std::nullopt).find("apt-get install bubblewrap"), std::string::npos);
 }
 
 TEST(LookupUser, UnknownUserThrows) { EXPECT_THROW(lookup_user("ttfb-no-such-user"), std::runtime_error); }

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "common/process.hpp"
 
@@ -79,6 +81,29 @@ inline bool process_alive(pid_t pid) {
   if (!std::getline(stat, line)) return false;
   const auto paren = line.rfind(')');
   return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z';
+}
+
+// Host processes one of whose arguments is exactly `arg` (a marker a test gave them), alive.
+inline std::vector<pid_t> pids_with_arg(const std::string& arg) {
+  std::vector<pid_t> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::size_t start = 0;
+    while (start < cmdline.size()) {
+      std::size_t end = cmdline.find('\0', start);
+      if (end == std::string::npos) end = cmdline.size();
+      if (cmdline.compare(start, end - start, arg) == 0) {
+        const pid_t pid = static_cast<pid_t>(std::stol(name));
+        if (process_alive(pid)) out.push_back(pid);
+        break;
+      }
+      start = end + 1;
+    }
+  }
+  return out;
 }
 
 // A git repository with one commit on `main`: train.py (steps = 1) and trainer/data.py.
