@@ -1,5 +1,7 @@
 #include "common/errors.hpp"
 
+#include "common/utf8.hpp"
+
 #include <boost/json.hpp>
 
 namespace ttfb {
@@ -40,9 +42,13 @@ int http_status(ErrorCode code) {
   return 500;
 }
 
+boost::json::object error_json(ErrorCode code, std::string_view message, std::string_view details) {
+  boost::json::object err{{"code", to_string(code)}, {"message", to_valid_utf8(message)}, {"details", to_valid_utf8(details)}};
+  return boost::json::object{{"error", std::move(err)}};
+}
+
 std::string error_body(ErrorCode code, std::string_view message, std::string_view details) {
-  boost::json::object err{{"code", to_string(code)}, {"message", message}, {"details", details}};
-  return boost::json::serialize(boost::json::object{{"error", std::move(err)}});
+  return boost::json::serialize(error_json(code, message, details));
 }
 
 }  // namespace ttfb

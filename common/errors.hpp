@@ -8,6 +8,8 @@
 // generic message.
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -42,7 +44,12 @@ class ApiError : public std::runtime_error {
   std::string details_;
 };
 
-// {"error": {"code": ..., "message": ..., "details": ...}} as a JSON string.
+// {"error": {"code": ..., "message": ..., "details": ...}} as a JSON value. Message and details
+// may quote anything a client or a process sent: bytes that are not UTF-8 become U+FFFD, so the
+// value always serialises to valid JSON (it is never serialised and parsed again).
+boost::json::object error_json(ErrorCode code, std::string_view message, std::string_view details = "");
+inline boost::json::object error_json(const ApiError& e) { return error_json(e.code(), e.what(), e.details()); }
+// The same, serialised.
 std::string error_body(ErrorCode code, std::string_view message, std::string_view details = "");
 inline std::string error_body(const ApiError& e) { return error_body(e.code(), e.what(), e.details()); }
 

@@ -6,6 +6,8 @@
 // has been killed: while it is a zombie its pid, which is the group id, cannot be reused.
 #include "common/process.hpp"
 
+#include "common/utf8.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -224,12 +226,11 @@ std::string trim(std::string_view s) {
 std::string ProcessResult::output_tail(std::size_t max) const {
   std::string text = trim(err);
   if (text.empty()) text = trim(out);
-  if (text.size() <= max) return text;
-  std::string_view tail(text);
-  tail = tail.substr(tail.size() - max);
+  if (text.size() <= max) return to_valid_utf8(text);
+  std::string_view tail = utf8_suffix(text, max);  // never from the middle of a character
   // Start at a line boundary when one is near, so the message does not open mid-word.
   if (auto nl = tail.find('\n'); nl != std::string_view::npos && nl < max / 4) tail = tail.substr(nl + 1);
-  return trim(tail);
+  return to_valid_utf8(trim(tail));
 }
 
 std::map<std::string, std::string> current_environment() {

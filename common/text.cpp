@@ -1,5 +1,7 @@
 #include "common/text.hpp"
 
+#include "common/utf8.hpp"
+
 #include <openssl/evp.h>
 
 #include <cstdio>
@@ -30,14 +32,12 @@ std::string last_line(const std::string& text, std::size_t max) {
   std::string_view v(text);
   while (!v.empty() && (v.back() == '\n' || v.back() == ' ' || v.back() == '\r')) v.remove_suffix(1);
   const auto nl = v.rfind('\n');
-  std::string line(nl == std::string_view::npos ? v : v.substr(nl + 1));
-  if (line.size() > max) line = line.substr(0, max) + "...";
-  return line;
+  std::string_view line = nl == std::string_view::npos ? v : v.substr(nl + 1);
+  if (line.size() > max) return to_valid_utf8(utf8_prefix(line, max)) + "...";
+  return to_valid_utf8(line);
 }
 
-std::string tail_of(const std::string& text, std::size_t max) {
-  return text.size() <= max ? text : text.substr(text.size() - max);
-}
+std::string tail_of(const std::string& text, std::size_t max) { return to_valid_utf8(utf8_suffix(text, max)); }
 
 std::string format_double(const char* format, double x) {
   char buf[64];

@@ -16,7 +16,9 @@ namespace ttfb {
 std::string to_hex(const unsigned char* data, std::size_t n);
 // Lower-case hex SHA-256 of the text (OpenSSL). Throws std::runtime_error if OpenSSL fails.
 std::string sha256_hex(std::string_view text);
-// The last non-blank line of text, cut to `max` characters with "..." after: the line people read.
+// The last non-blank line of text, cut to `max` bytes with "..." after: the line people read.
+// Both functions cut only between characters and return valid UTF-8 (bad bytes become U+FFFD),
+// so what they return can go into JSON, logs and alerts whatever a process printed.
 std::string last_line(const std::string& text, std::size_t max = 300);
 // The last `max` bytes of text (all of it when shorter).
 std::string tail_of(const std::string& text, std::size_t max);

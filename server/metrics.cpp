@@ -1,5 +1,7 @@
 #include "server/metrics.hpp"
 
+#include <set>
+
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
@@ -95,8 +97,15 @@ Metrics::Metrics()
   build_info_.Add({{"version", kServerVersion}}).Set(1);
 }
 
+std::string Metrics::method_label(const std::string& method) {
+  static const std::set<std::string> kKnown{"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+  return kKnown.count(method) ? method : "OTHER";
+}
+
 void Metrics::observe_request(const std::string& route, const std::string& method, int status, double seconds) {
-  requests_.Add({{"route", route}, {"method", method}, {"code", std::to_string(status)}}).Increment();
+  // Labels come from a closed set: the route template, one of seven methods (a client's made-up
+  // method is OTHER), a status code. A request cannot add a series.
+  requests_.Add({{"route", route}, {"method", method_label(method)}, {"code", std::to_string(status)}}).Increment();
   latency_.Add({{"route", route}}, kRequestBuckets).Observe(seconds);
 }
 

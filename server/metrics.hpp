@@ -49,6 +49,8 @@ class Metrics {
   // One alert delivery outcome: channel webhook|email, status delivered|retry|failed|unknown.
   void count_alert(const std::string& channel, const std::string& status);
   std::string serialize() const;
+  // The method as a label: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, or OTHER.
+  static std::string method_label(const std::string& method);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

@@ -2,7 +2,9 @@
 
 #include "common/errors.hpp"
 #include "common/text.hpp"
+#include "common/utf8.hpp"
 #include "server/alerts/outbox.hpp"
+#include "server/api/fields.hpp"
 #include "server/scheduler/bisections.hpp"
 #include "server/scheduler/calibrate.hpp"
 #include "server/scheduler/releases.hpp"
@@ -35,51 +37,6 @@ HttpAnswer json_answer(int status, const json::value& v) {
   return a;
 }
 
-json::object parse_body(const HttpRequest& req) {
-  if (req.body.empty()) throw ApiError(ErrorCode::invalid_argument, "request body is empty: send a JSON object");
-  json::error_code ec;
-  json::value v = json::parse(req.body, ec);
-  if (ec) {
-    throw ApiError(ErrorCode::invalid_argument, "request body is not valid JSON: " + ec.message());
-  }
-  if (!v.is_object()) throw ApiError(ErrorCode::invalid_argument, "request body must be a JSON object, not " + std::string(json::to_string(v.kind())));
-  return std::move(v.as_object());
-}
-
-// Field access with messages that name the field and what it should be.
-std::optional<std::string> opt_string(const json::object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  if (!v || v->is_null()) return std::nullopt;
-  if (!v->is_string()) throw ApiError(ErrorCode::invalid_argument, std::string("'") + key + "' must be a string");
-  return std::string(v->as_string());
-}
-std::string req_string(const json::object& o, const char* key, const std::string& hint) {
-  auto s = opt_string(o, key);
-  if (!s || s->empty()) throw ApiError(ErrorCode::invalid_argument, std::string("'") + key + "' is required: " + hint);
-  return *s;
-}
-std::optional<long> opt_int(const json::object& o, const char* key, long lo, long hi) {
-  const auto* v = o.if_contains(key);
-  if (!v || v->is_null()) return std::nullopt;
-  if (!v->is_int64() || v->as_int64() < lo || v->as_int64() > hi)
-    throw ApiError(ErrorCode::invalid_argument,
-                   std::string("'") + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
-  return v->as_int64();
-}
-
-// The optional 'workflows' array of names.
-std::vector<std::string> workflow_names(const json::object& body) {
-  std::vector<std::string> names;
-  if (const auto* w = body.if_contains("workflows"); w && !w->is_null()) {
-    if (!w->is_array()) throw ApiError(ErrorCode::invalid_argument, "'workflows' must be an array of workflow names");
-    for (const auto& x : w->as_array()) {
-      if (!x.is_string()) throw ApiError(ErrorCode::invalid_argument, "'workflows' must contain only names (strings)");
-      names.emplace_back(x.as_string());
-    }
-  }
-  return names;
-}
-
 // ?limit=N (1..1000), or `fallback`.
 int query_limit(const HttpRequest& req, int fallback) {
   auto it = req.query.find("limit");
@@ -108,25 +65,25 @@ long parse_id(const std::string& s, const char* what) {
   return std::stol(s);
 }
 
-WorkerFacts worker_facts(const json::object& body) {
-  const auto* w = body.if_contains("worker");
-  if (!w || !w->is_object()) throw ApiError(ErrorCode::invalid_argument, "'worker' must be an object with at least a 'name'");
-  const auto& o = w->as_object();
-  WorkerFacts f;
-  f.name = req_string(o, "name", "the worker's unique name");
-  f.host = opt_string(o, "host").value_or("");
-  f.cpu_model = opt_string(o, "cpu_model").value_or("");
-  f.kernel = opt_string(o, "kernel").value_or("");
-  f.version = opt_string(o, "version").value_or("");
-  f.cores = static_cast<int>(opt_int(o, "cores", 0, 100000).value_or(0));
-  return f;
+// A worker is who its token says: the token's name. A name in the body that says otherwise is a
+// misconfigured worker (or one pretending), refused before it can touch a job.
+std::string worker_identity(const TokenInfo& who, const std::string& named_in_body) {
+  if (!named_in_body.empty() && named_in_body != who.name)
+    throw ApiError(ErrorCode::permission_denied, "this token belongs to worker '" + who.name + "', but the request names '" +
+                                                     named_in_body + "': give each worker its own token, named like it");
+  return who.name;
 }
 
-std::string worker_name(const json::object& body) {
-  const auto* w = body.if_contains("worker");
-  if (w && w->is_string() && !w->as_string().empty()) return std::string(w->as_string());
-  if (w && w->is_object()) return worker_facts(body).name;
-  throw ApiError(ErrorCode::invalid_argument, "'worker' (the worker's name) is required");
+// The lease a job write presents: the worker from the token, the id and attempt from the body.
+Lease presented_lease(const json::object& body, const TokenInfo& who) {
+  std::string named;
+  if (const auto* w = body.if_contains("worker"); w && w->is_string()) named = opt_string(body, "worker", 200).value_or("");
+  Lease lease;
+  lease.worker = worker_identity(who, named);
+  lease.lease_id = req_string(body, "lease_id", "the lease id that the claim returned with the job", 64);
+  lease.attempt = static_cast<int>(opt_int(body, "attempt", 1, 1000000).value_or(0));
+  if (lease.attempt == 0) throw ApiError(ErrorCode::invalid_argument, "'attempt' is required: the attempt the claim returned with the job");
+  return lease;
 }
 
 }  // namespace
@@ -139,9 +96,21 @@ void Api::handle(HttpRequest request, std::function<void(HttpAnswer)> respond) {
   auto started = std::chrono::steady_clock::now();
   boost::asio::post(blocking_, [this, request = std::move(request), respond = std::move(respond), started] {
     std::string route = "unmatched";
-    HttpAnswer answer = dispatch(request, route);
+    HttpAnswer answer;
+    // dispatch() maps every exception it knows; this is the last catch, for what escapes it (an
+    // allocation failure, a throw from a catch block): the request fails, the process lives.
+    try {
+      answer = dispatch(request, route);
+    } catch (...) {
+      spdlog::error("{} {}: an error escaped the API's handlers", request.method, to_valid_utf8(request.path));
+      answer = json_answer(500, error_json(ErrorCode::internal, "internal error"));
+    }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics_.observe_request(route, request.method, answer.status, seconds);
+    try {
+      metrics_.observe_request(route, request.method, answer.status, seconds);
+    } catch (const std::exception& e) {
+      spdlog::warn("metrics: {}", e.what());
+    }
     respond(std::move(answer));
   });
 }
@@ -187,8 +156,8 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
     }
   };
   auto method_not_allowed = [&](const char* allowed) -> HttpAnswer {
-    HttpAnswer a = json_answer(405, json::parse(error_body(ErrorCode::invalid_argument,
-                                                           "method " + m + " is not allowed on " + p + " (allowed: " + allowed + ")")));
+    HttpAnswer a = json_answer(405, error_json(ErrorCode::invalid_argument,
+                                               "method " + m + " is not allowed on " + p + " (allowed: " + allowed + ")"));
     a.headers.emplace_back("Allow", allowed);
     return a;
   };
@@ -269,7 +238,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       route = "/api/v1/workflows/{name}/calibrate";
       if (m != "POST") return method_not_allowed("POST");
       TokenInfo who = require("submit");
-      json::object body = req.body.empty() ? json::object{} : parse_body(req);
+      json::object body = req.body.empty() ? json::object{} : parse_body(req.body);
       CalibrationRequest r;
       r.workflow = match[1];
       r.base = opt_string(body, "base");
@@ -327,7 +296,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       }
       if (m != "POST") return method_not_allowed("GET, POST");
       TokenInfo who = require("submit");
-      json::object body = parse_body(req);
+      json::object body = parse_body(req.body);
 
       NewExperiment e;
       e.repo = req_string(body, "repo", "the name of a configured repository (GET /api/v1/repos)");
@@ -346,7 +315,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
                        "POST /api/v1/bisections, POST /api/v1/workflows/{name}/calibrate)");
       e.base_ref = opt_string(body, "base").value_or(repo_it->second.default_branch);
       if (e.base_ref.empty()) e.base_ref = repo_it->second.default_branch;
-      auto diff = opt_string(body, "diff");
+      auto diff = opt_string(body, "diff", config_.body_limit_bytes);
       auto candidate = opt_string(body, "candidate");
       if (diff && candidate) throw ApiError(ErrorCode::invalid_argument, "give either 'diff' or 'candidate', not both");
       if (!diff && !candidate)
@@ -407,8 +376,8 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       }
       route = "/api/v1/experiments/{id}/cancel";
       if (m != "POST") return method_not_allowed("POST");
-      require("submit");
-      return json_answer(200, cancel_experiment(db_, id, config_.public_url));
+      const TokenInfo who = require("submit");
+      return json_answer(200, cancel_experiment(db_, id, config_.public_url, who.name, who.has_scope("admin")));
     }
     if (std::regex_match(p, match, kExperiment)) {
       route = "/api/v1/experiments/{id}";
@@ -426,7 +395,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       }
       if (m != "POST") return method_not_allowed("GET, POST");
       TokenInfo who = require("submit");
-      json::object body = parse_body(req);
+      json::object body = parse_body(req.body);
       ReleaseRequest rq;
       rq.name = req_string(body, "name", "the release's name, e.g. \"v1.1\"");
       rq.repo = req_string(body, "repo", "the name of a configured repository (GET /api/v1/repos)");
@@ -458,7 +427,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       }
       if (m != "POST") return method_not_allowed("GET, POST");
       TokenInfo who = require("submit");
-      json::object body = parse_body(req);
+      json::object body = parse_body(req.body);
       BisectionRequest rq;
       rq.repo = req_string(body, "repo", "the name of a configured repository (GET /api/v1/repos)");
       rq.workflow = req_string(body, "workflow", "the workflow whose time to first batch regressed");
@@ -513,9 +482,11 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
     if (p == "/api/v1/worker/claim") {
       route = "/api/v1/worker/claim";
       if (m != "POST") return method_not_allowed("POST");
-      require("worker");
-      json::object body = parse_body(req);
-      auto job = claim_job(db_, worker_facts(body), config_.lease_seconds, config_.worker_alive_seconds);
+      const TokenInfo who = require("worker");
+      json::object body = parse_body(req.body);
+      WorkerFacts facts = worker_facts(body);
+      facts.name = worker_identity(who, facts.name);
+      auto job = claim_job(db_, facts, config_.lease_seconds, config_.worker_alive_seconds);
       if (!job) {
         HttpAnswer a;
         a.status = 204;
@@ -527,24 +498,24 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       std::string action = match[2];
       route = "/api/v1/worker/jobs/{id}/" + action;
       if (m != "POST") return method_not_allowed("POST");
-      require("worker");
+      const TokenInfo who = require("worker");
       long id = parse_id(match[1], "job");
-      json::object body = parse_body(req);
-      std::string worker = worker_name(body);
+      json::object body = parse_body(req.body);
+      const Lease lease = presented_lease(body, who);
       if (action == "heartbeat") {
         int done = static_cast<int>(opt_int(body, "done", 0, 1000000).value_or(0));
-        heartbeat_job(db_, id, worker, config_.lease_seconds, done);
+        heartbeat_job(db_, id, lease, config_.lease_seconds, done);
         return json_answer(200, json::object{{"lease_seconds", config_.lease_seconds}});
       }
       if (action == "samples") {
         const auto* s = body.if_contains("samples");
         if (!s || !s->is_array()) throw ApiError(ErrorCode::invalid_argument, "'samples' must be an array");
-        auto counts = add_samples(db_, id, worker, s->as_array());
+        auto counts = add_samples(db_, id, lease, s->as_array());
         metrics_.count_runs(counts.accepted);
         return json_answer(200, json::object{{"accepted", counts.accepted}, {"duplicates", counts.duplicates}});
       }
       if (action == "complete") {
-        metrics_.observe_job_duration(complete_job(db_, id, worker));
+        metrics_.observe_job_duration(complete_job(db_, id, lease));
         return json_answer(200, json::object{{"status", "done"}});
       }
       const auto* err = body.if_contains("error");
@@ -552,18 +523,18 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
         throw ApiError(ErrorCode::invalid_argument, "'error' must be an object with 'code' and 'message'");
       bool retryable = false;
       if (const auto* r = body.if_contains("retryable"); r && r->is_bool()) retryable = r->as_bool();
-      fail_job(db_, id, worker, err->as_object(), retryable);
+      fail_job(db_, id, lease, err->as_object(), retryable);
       return json_answer(200, json::object{{"status", retryable ? "requeued_or_failed" : "failed"}});
     }
     route = "unmatched";
     throw ApiError(ErrorCode::not_found, "no such endpoint: " + m + " " + p);
   } catch (const ApiError& e) {
     if (e.code() == ErrorCode::internal || e.code() == ErrorCode::unavailable)
-      spdlog::warn("{} {}: {} ({})", m, p, e.what(), e.details());
-    return json_answer(http_status(e.code()), json::parse(error_body(e)));
+      spdlog::warn("{} {}: {} ({})", m, p, to_valid_utf8(e.what()), to_valid_utf8(e.details()));
+    return json_answer(http_status(e.code()), error_json(e));
   } catch (const std::exception& e) {
-    spdlog::error("{} {}: unexpected error: {}", m, p, e.what());
-    return json_answer(500, json::parse(error_body(ErrorCode::internal, "internal error")));
+    spdlog::error("{} {}: unexpected error: {}", m, p, to_valid_utf8(e.what()));
+    return json_answer(500, error_json(ErrorCode::internal, "internal error"));
   }
 }
 

@@ -24,7 +24,7 @@ const std::map<std::string, std::string>& vendor_files() {
 HttpAnswer not_found(const std::string& message) {
   HttpAnswer a;
   a.status = 404;
-  a.body = boost::json::serialize(boost::json::parse(error_body(ErrorCode::not_found, message)));
+  a.body = error_body(ErrorCode::not_found, message);
   return a;
 }
 

@@ -1,6 +1,8 @@
 #include "server/http/server.hpp"
 
 #include "common/errors.hpp"
+#include "common/utf8.hpp"
+#include "server/http/target.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -10,6 +12,9 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <atomic>
+#include <map>
+#include <mutex>
 
 namespace ttfb {
 namespace {
@@ -18,10 +23,51 @@ namespace http = beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+// Counts open connections, in all and per client address, and refuses one over the limits: a
+// client that opens connections and sends nothing (or one byte a second) holds each for at most
+// the read timeout, and can hold no more than its share of them.
+class ConnectionLimits : public std::enable_shared_from_this<ConnectionLimits> {
+ public:
+  ConnectionLimits(std::size_t max_total, std::size_t max_per_client) : max_total_(max_total), max_per_client_(max_per_client) {}
+
+  // A ticket while the connection is open (released with it), or nullptr when over a limit.
+  std::shared_ptr<void> admit(const net::ip::address& client) {
+    std::lock_guard lock(mu_);
+    auto& mine = per_client_[client];
+    if (total_ >= max_total_ || mine >= max_per_client_) {
+      if (mine == 0) per_client_.erase(client);
+      return nullptr;
+    }
+    ++total_;
+    ++mine;
+    return std::make_shared<Ticket>(shared_from_this(), client);
+  }
+
+ private:
+  // Gives the place back when the last copy goes (the session that holds it is gone).
+  struct Ticket {
+    Ticket(std::shared_ptr<ConnectionLimits> limits, net::ip::address client) : limits(std::move(limits)), client(client) {}
+    ~Ticket() { limits->release(client); }
+    std::shared_ptr<ConnectionLimits> limits;
+    net::ip::address client;
+  };
+
+  void release(const net::ip::address& client) {
+    std::lock_guard lock(mu_);
+    --total_;
+    if (auto it = per_client_.find(client); it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+  }
+  std::mutex mu_;
+  std::size_t total_ = 0;
+  std::map<net::ip::address, std::size_t> per_client_;
+  const std::size_t max_total_;
+  const std::size_t max_per_client_;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, const HttpHandler& handler, const HttpServerOptions& options)
-      : stream_(std::move(socket)), handler_(handler), options_(options) {}
+  Session(tcp::socket&& socket, const HttpHandler& handler, const HttpServerOptions& options, std::shared_ptr<void> ticket)
+      : stream_(std::move(socket)), handler_(handler), options_(options), ticket_(std::move(ticket)) {}
 
   void run() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); }); }
 
@@ -49,20 +95,39 @@ class Session : public std::enable_shared_from_this<Session> {
 
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
+    std::string refused;
+    auto target = parse_target(req.target(), refused);
+    if (!target) return send_error(ErrorCode::invalid_argument, refused, keep_alive_);
     HttpRequest r;
-    r.method = std::string(req.method_string());
+    // An unknown method keeps its name out of everything downstream (routes, logs, metric labels).
+    r.method = req.method() == http::verb::unknown ? "OTHER" : std::string(req.method_string());
     r.target = std::string(req.target());
-    auto q = r.target.find('?');
-    r.path = percent_decode(r.target.substr(0, q));
-    if (q != std::string::npos) r.query = parse_query(r.target.substr(q + 1));
+    r.path = std::move(target->path);
+    r.query = std::move(target->query);
     r.body = std::move(req.body());
     if (auto it = req.find(http::field::authorization); it != req.end()) r.authorization = std::string(it->value());
     if (auto it = req.find(http::field::accept); it != req.end()) r.accept = std::string(it->value());
 
     auto self = shared_from_this();
-    handler_(std::move(r), [self](HttpAnswer answer) {
+    auto respond = [self](HttpAnswer answer) {
       net::post(self->stream_.get_executor(), [self, answer = std::move(answer)]() mutable { self->write(std::move(answer)); });
-    });
+    };
+    // The last line of defence: whatever the handler throws ends this request with a 500, never
+    // the process (an exception escaping an Asio handler would reach std::terminate).
+    try {
+      handler_(std::move(r), respond);
+    } catch (const std::exception& e) {
+      spdlog::error("{} {}: the handler threw: {}", req.method_string(), refused_free_target(req.target()), e.what());
+      send_error(ErrorCode::internal, "internal error", false);
+    } catch (...) {
+      spdlog::error("{} {}: the handler threw a non-exception", req.method_string(), refused_free_target(req.target()));
+      send_error(ErrorCode::internal, "internal error", false);
+    }
+  }
+
+  // The target for a log line: valid UTF-8, at most 200 bytes.
+  static std::string refused_free_target(std::string_view target) {
+    return to_valid_utf8(utf8_prefix(target, 200));
   }
 
   void send_error(ErrorCode code, const std::string& message, bool keep_alive) {
@@ -91,16 +156,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_close() {
+    if (closing_) return;
+    closing_ = true;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // best effort: the peer may be gone
     // Lingering close: a client still sending a body we refused (413) would get a reset, and lose
-    // our answer, if we closed with unread data. Read and discard for a bounded time and amount.
+    // our answer, if we closed with unread data. Read and discard, bounded in time (one deadline
+    // for the whole drain, so a client trickling a byte a second cannot extend it) and amount.
     drained_ = 0;
+    stream_.expires_after(kDrainTime);
     drain();
   }
 
   void drain() {
-    stream_.expires_after(std::chrono::seconds(2));
     stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
       self->drained_ += n;
       if (ec || self->drained_ > kMaxDrainBytes) return;  // peer done, timed out, or too much: the socket closes
@@ -108,7 +176,9 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
-  static constexpr std::size_t kMaxDrainBytes = 64 * 1024 * 1024;
+  static constexpr auto kDrainTime = std::chrono::seconds(2);
+  static constexpr std::size_t kMaxDrainBytes = 8 * 1024 * 1024;
+  bool closing_ = false;
   std::array<char, 16 * 1024> drain_buf_{};
   std::size_t drained_ = 0;
 
@@ -117,54 +187,19 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpHandler handler_;        // copies: a session may outlive the server that accepted it
   HttpServerOptions options_;
+  std::shared_ptr<void> ticket_;  // this connection's place in the limits
   bool keep_alive_ = false;
 };
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
-
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      i += 2;
-    } else if (s[i] == '+') {
-      out += ' ';
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::map<std::string, std::string> parse_query(const std::string& query) {
-  std::map<std::string, std::string> out;
-  std::size_t start = 0;
-  while (start < query.size()) {
-    auto amp = query.find('&', start);
-    if (amp == std::string::npos) amp = query.size();
-    std::string part = query.substr(start, amp - start);
-    auto eq = part.find('=');
-    if (!part.empty()) {
-      if (eq == std::string::npos) out[percent_decode(part)] = "";
-      else out[percent_decode(part.substr(0, eq))] = percent_decode(part.substr(eq + 1));
-    }
-    start = amp + 1;
-  }
-  return out;
-}
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(net::io_context& ioc, const tcp::endpoint& ep, HttpHandler h, HttpServerOptions o)
-      : ioc_(ioc), acceptor_(net::make_strand(ioc)), handler_(std::move(h)), options_(o) {
+      : ioc_(ioc),
+        acceptor_(net::make_strand(ioc)),
+        handler_(std::move(h)),
+        options_(o),
+        limits_(std::make_shared<ConnectionLimits>(o.max_connections, o.max_connections_per_client)) {
     acceptor_.open(ep.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(ep);
@@ -174,7 +209,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     acceptor_.async_accept(net::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
       if (ec == net::error::operation_aborted) return;
       if (!ec) {
-        std::make_shared<Session>(std::move(socket), self->handler_, self->options_)->run();
+        beast::error_code peer_ec;
+        const auto peer = socket.remote_endpoint(peer_ec);
+        auto ticket = peer_ec ? nullptr : self->limits_->admit(peer.address());
+        if (ticket) {
+          std::make_shared<Session>(std::move(socket), self->handler_, self->options_, std::move(ticket))->run();
+        } else {
+          // Over the limit: closed at once, before reading a byte (the client may retry later).
+          self->refused_.fetch_add(1);
+          if (!peer_ec) spdlog::warn("connection from {} refused: connection limit reached", peer.address().to_string());
+          socket.close(peer_ec);
+        }
       } else {
         spdlog::warn("accept: {}", ec.message());
       }
@@ -185,6 +230,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   tcp::acceptor acceptor_;
   HttpHandler handler_;
   HttpServerOptions options_;
+  std::shared_ptr<ConnectionLimits> limits_;
+  std::atomic<std::size_t> refused_{0};
 };
 
 HttpServer::HttpServer(net::io_context& ioc, const tcp::endpoint& endpoint, HttpHandler handler, HttpServerOptions options)

@@ -43,7 +43,9 @@ using HttpHandler = std::function<void(HttpRequest, std::function<void(HttpAnswe
 
 struct HttpServerOptions {
   std::size_t body_limit = 4 * 1024 * 1024;
-  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds read_timeout{30};  // a whole request (headers and body) must arrive within it
+  std::size_t max_connections = 1024;           // open at once; more are closed on accept
+  std::size_t max_connections_per_client = 64;  // from one client address
 };
 
 class HttpServer {
@@ -60,8 +62,7 @@ class HttpServer {
   std::shared_ptr<Impl> impl_;
 };
 
-// Splits "a=1&b=x%20y" into a map, percent-decoding keys and values ('+' is a space).
-std::map<std::string, std::string> parse_query(const std::string& query);
-std::string percent_decode(const std::string& s);
+// Request targets are read by parse_target (server/http/target.hpp): a target that is not
+// UTF-8 after decoding, or climbs with "..", is answered 400 before any handler sees it.
 
 }  // namespace ttfb

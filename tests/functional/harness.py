@@ -126,11 +126,19 @@ url = "{self.repo}"
 default_branch = "main"
 """ + self.extra_config.replace("{tmp}", self.tmp))
         self.submit_token = self._token("tester", "submit")
-        self.worker_token = self._token("test-workers", "worker")
+        # One token per worker, named like it: the server takes a worker's identity from its token.
+        self.worker_tokens = {}
+        self.worker_token = self.token_of_worker("w1")
         self.admin_token = self._token("test-admin", "admin")
         self.start_server()
         for i in range(1, self.n_workers + 1):
             self.start_worker(f"w{i}")
+
+    def token_of_worker(self, name):
+        """The worker token named `name` (made on first use)."""
+        if name not in self.worker_tokens:
+            self.worker_tokens[name] = self._token(name, "worker")
+        return self.worker_tokens[name]
 
     def _token(self, name, scopes):
         out = subprocess.run([SERVER_BIN, "--config", self.config, "--name", name, "--scopes", scopes, "token", "create"],
@@ -172,7 +180,7 @@ default_branch = "main"
         cache = os.path.join(self.tmp, "workers", name)
         os.makedirs(cache, exist_ok=True)
         os.chmod(cache, 0o755)
-        env = dict(os.environ, TTFB_LAB_WORKER_TOKEN=self.worker_token)
+        env = dict(os.environ, TTFB_LAB_WORKER_TOKEN=self.token_of_worker(name))
         with open(os.path.join(self.tmp, f"worker-{name}.log"), "ab") as log:
             p = subprocess.Popen([WORKER_BIN, "--server", self.url, "--name", name, "--cache-dir", cache,
                                   "--poll-interval-ms", "200"], stdout=log, stderr=log, env=env)

@@ -1,0 +1,106 @@
+#include "server/api/fields.hpp"
+
+#include "common/errors.hpp"
+
+#include <boost/json.hpp>
+
+#include <cmath>
+
+namespace ttfb {
+namespace json = boost::json;
+namespace {
+
+// Boost.JSON reads a number beyond a double's range (1e400) as infinity, which it then writes as
+// `Infinity` — not JSON — and no field of the API means it. The body is at most kMaxBodyDepth
+// deep, so the recursion is too.
+bool has_non_finite_number(const json::value& v) {
+  if (v.is_double()) return !std::isfinite(v.get_double());
+  if (v.is_array())
+    for (const auto& x : v.get_array())
+      if (has_non_finite_number(x)) return true;
+  if (v.is_object())
+    for (const auto& kv : v.get_object())
+      if (has_non_finite_number(kv.value())) return true;
+  return false;
+}
+
+}  // namespace
+
+json::object parse_body(std::string_view body) {
+  if (body.empty()) throw ApiError(ErrorCode::invalid_argument, "request body is empty: send a JSON object");
+  json::parse_options options;
+  options.max_depth = kMaxBodyDepth;
+  json::error_code ec;
+  json::value v = json::parse(body, ec, json::storage_ptr(), options);
+  if (ec == json::error::too_deep) {
+    throw ApiError(ErrorCode::invalid_argument,
+                   "request body is nested deeper than " + std::to_string(kMaxBodyDepth) + " levels");
+  }
+  if (ec) throw ApiError(ErrorCode::invalid_argument, "request body is not valid JSON: " + ec.message());
+  if (has_non_finite_number(v))
+    throw ApiError(ErrorCode::invalid_argument, "request body holds a number too large for a double (e.g. 1e400)");
+  if (!v.is_object())
+    throw ApiError(ErrorCode::invalid_argument,
+                   "request body must be a JSON object, not " + std::string(json::to_string(v.kind())));
+  return std::move(v.as_object());
+}
+
+std::optional<std::string> opt_string(const json::object& o, const char* key, std::size_t max_bytes) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string()) throw ApiError(ErrorCode::invalid_argument, std::string("'") + key + "' must be a string");
+  const auto& s = v->get_string();
+  if (s.size() > max_bytes)
+    throw ApiError(ErrorCode::invalid_argument,
+                   std::string("'") + key + "' is longer than " + std::to_string(max_bytes) + " bytes");
+  if (s.find('\0') != json::string::npos)
+    throw ApiError(ErrorCode::invalid_argument, std::string("'") + key + "' holds a NUL character");
+  return std::string(s);
+}
+
+std::string req_string(const json::object& o, const char* key, const std::string& hint, std::size_t max_bytes) {
+  auto s = opt_string(o, key, max_bytes);
+  if (!s || s->empty()) throw ApiError(ErrorCode::invalid_argument, std::string("'") + key + "' is required: " + hint);
+  return *s;
+}
+
+std::optional<long> opt_int(const json::object& o, const char* key, long lo, long hi) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_int64() || v->as_int64() < lo || v->as_int64() > hi)
+    throw ApiError(ErrorCode::invalid_argument,
+                   std::string("'") + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+  return v->as_int64();
+}
+
+std::vector<std::string> workflow_names(const json::object& body) {
+  std::vector<std::string> names;
+  if (const auto* w = body.if_contains("workflows"); w && !w->is_null()) {
+    if (!w->is_array()) throw ApiError(ErrorCode::invalid_argument, "'workflows' must be an array of workflow names");
+    if (w->get_array().size() > kMaxWorkflowNames)
+      throw ApiError(ErrorCode::invalid_argument,
+                     "'workflows' names more than " + std::to_string(kMaxWorkflowNames) + " workflows");
+    for (const auto& x : w->get_array()) {
+      if (!x.is_string() || x.get_string().size() > kMaxFieldBytes)
+        throw ApiError(ErrorCode::invalid_argument, "'workflows' must contain only names (strings)");
+      names.emplace_back(x.get_string());
+    }
+  }
+  return names;
+}
+
+WorkerFacts worker_facts(const json::object& body) {
+  const auto* w = body.if_contains("worker");
+  if (!w || !w->is_object()) throw ApiError(ErrorCode::invalid_argument, "'worker' must be an object with at least a 'name'");
+  const auto& o = w->get_object();
+  WorkerFacts f;
+  f.name = req_string(o, "name", "the worker's unique name", 200);
+  f.host = opt_string(o, "host", 256).value_or("");
+  f.cpu_model = opt_string(o, "cpu_model", 256).value_or("");
+  f.kernel = opt_string(o, "kernel", 256).value_or("");
+  f.version = opt_string(o, "version", 64).value_or("");
+  f.cores = static_cast<int>(opt_int(o, "cores", 0, 100000).value_or(0));
+  return f;
+}
+
+}  // namespace ttfb
