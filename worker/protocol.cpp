@@ -1,5 +1,7 @@
 #include "worker/protocol.hpp"
 
+#include "common/utf8.hpp"
+
 #include <boost/json.hpp>
 #include <set>
 
@@ -86,6 +88,8 @@ Job parse_job(const std::string& body) {
   id = job.id;
   if (auto* v = r.find(j, "experiment_id")) job.experiment_id = r.integer(*v, "job.experiment_id");
   if (auto* v = r.find(j, "attempt")) job.attempt = static_cast<int>(r.integer(*v, "job.attempt"));
+  job.lease_id = r.string(r.need(j, "lease_id", "job"), "job.lease_id");
+  if (job.lease_id.empty()) r.fail("job.lease_id", "empty");
   if (auto* v = r.find(j, "lease_seconds")) job.lease_seconds = static_cast<int>(r.integer(*v, "job.lease_seconds"));
   if (job.lease_seconds <= 0) r.fail("job.lease_seconds", "must be > 0");
 
@@ -157,6 +161,18 @@ Job parse_job(const std::string& body) {
   return job;
 }
 
+std::optional<JobLease> lease_in_claim(const std::string& body) {
+  json::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto* j = v.get_object().if_contains("job");
+  if (j == nullptr || !j->is_object()) return std::nullopt;
+  const auto* id = j->get_object().if_contains("lease_id");
+  const auto* attempt = j->get_object().if_contains("attempt");
+  if (id == nullptr || !id->is_string() || attempt == nullptr || !attempt->is_int64()) return std::nullopt;
+  return JobLease{std::string(id->get_string()), static_cast<int>(attempt->get_int64())};
+}
+
 std::string claim_body(const HostFacts& h) {
   return json::serialize(json::object{{"worker", json::object{{"name", h.name},
                                                               {"host", h.host},
@@ -166,11 +182,12 @@ std::string claim_body(const HostFacts& h) {
                                                               {"version", h.version}}}});
 }
 
-std::string heartbeat_body(const std::string& worker, int done, int total) {
-  return json::serialize(json::object{{"worker", worker}, {"done", done}, {"total", total}});
+std::string heartbeat_body(const std::string& worker, const JobLease& lease, int done, int total) {
+  return json::serialize(json::object{
+      {"worker", worker}, {"lease_id", lease.id}, {"attempt", lease.attempt}, {"done", done}, {"total", total}});
 }
 
-std::string samples_body(const std::string& worker, const std::vector<Sample>& samples) {
+std::string samples_body(const std::string& worker, const JobLease& lease, const std::vector<Sample>& samples) {
   json::array list;
   for (const auto& s : samples) {
     list.push_back(json::object{{"run_index", s.run_index},
@@ -184,16 +201,23 @@ std::string samples_body(const std::string& worker, const std::vector<Sample>& s
                                 {"signal", s.signal},
                                 {"wall_ms", s.wall_ms}});
   }
-  return json::serialize(json::object{{"worker", worker}, {"samples", std::move(list)}});
+  return json::serialize(json::object{
+      {"worker", worker}, {"lease_id", lease.id}, {"attempt", lease.attempt}, {"samples", std::move(list)}});
 }
 
-std::string complete_body(const std::string& worker) { return json::serialize(json::object{{"worker", worker}}); }
+std::string complete_body(const std::string& worker, const JobLease& lease) {
+  return json::serialize(json::object{{"worker", worker}, {"lease_id", lease.id}, {"attempt", lease.attempt}});
+}
 
-std::string fail_body(const std::string& worker, const JobFailure& f) {
+std::string fail_body(const std::string& worker, const JobLease& lease, const JobFailure& f) {
   return json::serialize(json::object{
       {"worker", worker},
+      {"lease_id", lease.id},
+      {"attempt", lease.attempt},
       {"retryable", f.retryable},
-      {"error", json::object{{"code", f.code}, {"message", f.message}, {"details", f.details}}}});
+      {"error", json::object{{"code", to_valid_utf8(f.code)},
+                             {"message", to_valid_utf8(f.message)},
+                             {"details", to_valid_utf8(f.details)}}}});
 }
 
 std::optional<int> parse_lease_seconds(const std::string& body) {

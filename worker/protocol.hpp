@@ -62,10 +62,18 @@ struct ScheduledRun {
   bool warmup = false;
 };
 
+// What a worker presents with every write to a job it claimed: the claim's random lease id and
+// attempt (the server refuses writes with any other with 409: the job is no longer ours).
+struct JobLease {
+  std::string id;
+  int attempt = 1;
+};
+
 struct Job {
   std::int64_t id = 0;
   std::int64_t experiment_id = 0;
   int attempt = 1;
+  std::string lease_id;  // required in a claim answer
   int lease_seconds = 30;
   std::string repo_name;
   std::string repo_url;
@@ -120,12 +128,16 @@ class JobParseError : public std::runtime_error {
 // above; required: id, repo.url, workflow.command (non-empty), both arms' commits, a schedule
 // whose arms are baseline/candidate and whose run_index values are unique.
 Job parse_job(const std::string& body);
+// The lease of a claim answer that parse_job refused, when it can be read (to fail the job).
+std::optional<JobLease> lease_in_claim(const std::string& body);
 
 std::string claim_body(const HostFacts& host);
-std::string heartbeat_body(const std::string& worker, int done, int total);
-std::string samples_body(const std::string& worker, const std::vector<Sample>& samples);
-std::string complete_body(const std::string& worker);
-std::string fail_body(const std::string& worker, const JobFailure& failure);
+// Each write names the worker (the server checks it against the token's name) and the lease.
+std::string heartbeat_body(const std::string& worker, const JobLease& lease, int done, int total);
+std::string samples_body(const std::string& worker, const JobLease& lease, const std::vector<Sample>& samples);
+std::string complete_body(const std::string& worker, const JobLease& lease);
+// Message and details become valid UTF-8 (a failing build's output may be any bytes).
+std::string fail_body(const std::string& worker, const JobLease& lease, const JobFailure& failure);
 
 // lease_seconds from a heartbeat answer, when present.
 std::optional<int> parse_lease_seconds(const std::string& body);

@@ -106,18 +106,34 @@ ClaimResult HttpServerApi::claim(const HostFacts& host) {
   if (out.call.ok()) {
     try {
       out.job = parse_job(out.call.body);
+      std::lock_guard lock(leases_mu_);
+      leases_.clear();  // one job at a time: an older lease is over
+      leases_[out.job->id] = JobLease{out.job->lease_id, out.job->attempt};
     } catch (const JobParseError& e) {
       out.bad_job = e.what();
       out.bad_job_id = e.job_id();
+      // So that the job can still be failed (with its lease) instead of waiting for the lease to expire.
+      if (auto lease = lease_in_claim(out.call.body); lease && e.job_id()) {
+        std::lock_guard lock(leases_mu_);
+        leases_.clear();
+        leases_[*e.job_id()] = *lease;
+      }
     }
   }
   return out;
 }
 
+JobLease HttpServerApi::lease_of(std::int64_t job_id) const {
+  std::lock_guard lock(leases_mu_);
+  auto it = leases_.find(job_id);
+  return it == leases_.end() ? JobLease{"", 0} : it->second;  // unknown: the server answers 400/409
+}
+
 CallResult HttpServerApi::heartbeat(std::int64_t job_id, int done, int total, int& lease_seconds) {
   CallResult c;
   try {
-    c = result_of(heartbeat_client_.post(job_path(job_id, "heartbeat"), heartbeat_body(worker_name_, done, total)));
+    c = result_of(heartbeat_client_.post(job_path(job_id, "heartbeat"),
+                                         heartbeat_body(worker_name_, lease_of(job_id), done, total)));
   } catch (const TransportError& e) {
     c.status = CallStatus::unreachable;
     c.message = e.what();
@@ -129,19 +145,19 @@ CallResult HttpServerApi::heartbeat(std::int64_t job_id, int done, int total, in
 }
 
 CallResult HttpServerApi::post_samples(std::int64_t job_id, const std::vector<Sample>& samples) {
-  const std::string body = samples_body(worker_name_, samples);
+  const std::string body = samples_body(worker_name_, lease_of(job_id), samples);
   return call_with_retries([&] { return client_.post(job_path(job_id, "samples"), body); }, policy_,
                            [this] { return stop_ != nullptr && stop_->raised(); });
 }
 
 CallResult HttpServerApi::complete(std::int64_t job_id) {
-  const std::string body = complete_body(worker_name_);
+  const std::string body = complete_body(worker_name_, lease_of(job_id));
   return call_with_retries([&] { return client_.post(job_path(job_id, "complete"), body); }, policy_,
                            [this] { return stop_ != nullptr && stop_->raised(); });
 }
 
 CallResult HttpServerApi::fail(std::int64_t job_id, const JobFailure& failure) {
-  const std::string body = fail_body(worker_name_, failure);
+  const std::string body = fail_body(worker_name_, lease_of(job_id), failure);
   RetryPolicy policy = policy_;
   if (stop_ != nullptr && stop_->shutdown()) {
     policy.budget = std::min<std::chrono::milliseconds>(policy.budget, kShutdownFailBudget);

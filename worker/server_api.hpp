@@ -9,6 +9,9 @@
 //   if (c.job) { ...; api.post_samples(c.job->id, {sample}); api.complete(c.job->id); }
 #pragma once
 
+#include <map>
+#include <mutex>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -95,9 +98,13 @@ class HttpServerApi : public ServerApi {
 
   HttpClient client_;
   HttpClient heartbeat_client_;  // shorter timeout: a heartbeat must not outlive a lease third
+  // The lease each claimed job came with (heartbeats run on another thread).
+  JobLease lease_of(std::int64_t job_id) const;
   std::string worker_name_;
   RetryPolicy policy_;
   const StopFlag* stop_;
+  mutable std::mutex leases_mu_;
+  std::map<std::int64_t, JobLease> leases_;
 };
 
 }  // namespace ttfb::worker

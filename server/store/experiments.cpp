@@ -60,9 +60,9 @@ SELECT coalesce(json_agg(json_build_object(
   'created_at', s.created_at) ORDER BY s.workflow, s.job_id, s.run_index), '[]'::json)::text
 FROM samples s JOIN jobs j ON j.id = s.job_id WHERE s.experiment_id = $1)sql";
 
-constexpr const char* kExperimentStatus = "SELECT status FROM experiments WHERE id = $1 FOR UPDATE";
+constexpr const char* kExperimentStatus = "SELECT status, submitted_by FROM experiments WHERE id = $1 FOR UPDATE";
 constexpr const char* kCancelJobs = R"sql(
-UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, finished_at = now()
+UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL, finished_at = now()
 WHERE experiment_id = $1 AND state IN ('queued', 'running'))sql";
 constexpr const char* kCancelExperiment = R"sql(
 UPDATE experiments SET status = 'cancelled', finished_at = now() WHERE id = $1)sql";
@@ -139,11 +139,16 @@ json::array get_samples(Database& db, long id) {
   });
 }
 
-json::object cancel_experiment(Database& db, long id, const std::string& public_url) {
+json::object cancel_experiment(Database& db, long id, const std::string& public_url, const std::string& caller,
+                               bool caller_is_admin) {
   return db.transact([&](pqxx::work& tx) {
     auto r = tx.exec_params(kExperimentStatus, id);
     if (r.empty()) throw ApiError(ErrorCode::not_found, "experiment " + std::to_string(id) + " does not exist");
     std::string status = r[0][0].as<std::string>();
+    const std::string owner = r[0][1].as<std::string>();
+    if (!caller_is_admin && owner != caller)
+      throw ApiError(ErrorCode::permission_denied, "experiment " + std::to_string(id) + " was submitted by token '" + owner +
+                                                       "'; only that token or an admin token may cancel it");
     if (status != "queued" && status != "running")
       throw ApiError(ErrorCode::conflict, "experiment " + std::to_string(id) + " is already " + status);
     tx.exec_params(kCancelJobs, id);

@@ -50,7 +50,9 @@ boost::json::array list_experiments(Database& db, const std::optional<std::strin
 // Every sample of the experiment (warm-ups flagged), in run order per job; throws not_found.
 boost::json::array get_samples(Database& db, long id);
 // Cancels queued and running jobs; a finished experiment gives conflict.
-boost::json::object cancel_experiment(Database& db, long id, const std::string& public_url);
+// Only the token that submitted it (experiments.submitted_by) or an admin token may cancel.
+boost::json::object cancel_experiment(Database& db, long id, const std::string& public_url, const std::string& caller,
+                                      bool caller_is_admin);
 
 // Counts for /metrics: jobs by state, live workers, experiments by verdict.
 struct QueueCounts {

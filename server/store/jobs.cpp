@@ -1,6 +1,9 @@
 #include "server/store/jobs.hpp"
 
 #include "common/errors.hpp"
+#include "common/text.hpp"
+
+#include <openssl/rand.h>
 
 #include <spdlog/spdlog.h>
 
@@ -31,7 +34,7 @@ WITH next AS (
   LIMIT 1
   FOR UPDATE SKIP LOCKED
 )
-UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = $1, last_worker = $1,
+UPDATE jobs SET state = 'running', attempt = jobs.attempt + 1, lease_owner = $1, last_worker = $1, lease_id = $5,
   lease_expires_at = now() + make_interval(secs => $2), started_at = coalesce(jobs.started_at, now()),
   runs_done = 0
 FROM next WHERE jobs.id = next.id
@@ -41,13 +44,14 @@ constexpr const char* kMarkExperimentRunning = R"sql(
 UPDATE experiments SET status = 'running', started_at = coalesce(started_at, now())
 WHERE id = $1 AND status = 'queued')sql";
 
+// Every write names the lease it holds: owner, id and attempt must all be the job's current ones.
 constexpr const char* kHeartbeat = R"sql(
-UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3), runs_done = greatest(runs_done, $4)
-WHERE id = $1 AND state = 'running' AND lease_owner = $2)sql";
+UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $5), runs_done = greatest(runs_done, $6)
+WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND lease_id = $3 AND attempt = $4)sql";
 
 constexpr const char* kSelectLeasedJob = R"sql(
 SELECT experiment_id, workflow, attempt, payload::text FROM jobs
-WHERE id = $1 AND state = 'running' AND lease_owner = $2 FOR UPDATE)sql";
+WHERE id = $1 AND state = 'running' AND lease_owner = $2 AND lease_id = $3 AND attempt = $4 FOR UPDATE)sql";
 
 constexpr const char* kSelectWorkerHost = R"sql(
 SELECT json_build_object('host', host, 'cpu_model', cpu_model, 'kernel', kernel, 'cores', cores)::text
@@ -63,17 +67,17 @@ constexpr const char* kCountMeasuredSamples = R"sql(
 SELECT count(*) FROM samples WHERE job_id = $1 AND NOT warmup)sql";
 
 constexpr const char* kCompleteJob = R"sql(
-UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires_at = NULL, finished_at = now()
+UPDATE jobs SET state = 'done', lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL, finished_at = now()
 WHERE id = $1
 RETURNING extract(epoch FROM finished_at - started_at)::float8)sql";
 
 constexpr const char* kRequeueJob = R"sql(
-UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL,
+UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL,
   history = history || $2::jsonb
 WHERE id = $1)sql";
 
 constexpr const char* kFailJob = R"sql(
-UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_expires_at = NULL, finished_at = now(),
+UPDATE jobs SET state = 'failed', lease_owner = NULL, lease_id = NULL, lease_expires_at = NULL, finished_at = now(),
   error = $2::jsonb, history = history || jsonb_build_array($2::jsonb)
 WHERE id = $1)sql";
 
@@ -86,15 +90,29 @@ SELECT id, lease_owner, attempt, max_attempts FROM jobs
 WHERE state = 'running' AND lease_expires_at < now()
 ORDER BY id FOR UPDATE SKIP LOCKED)sql";
 
-constexpr const char* kJobExists = "SELECT state, lease_owner FROM jobs WHERE id = $1";
+constexpr const char* kJobExists = "SELECT state, lease_owner, attempt FROM jobs WHERE id = $1";
 
-[[noreturn]] void lease_lost(pqxx::work& tx, long job_id, const std::string& worker) {
+// Why a write with `lease` is refused, in words that never reveal the current lease id.
+[[noreturn]] void lease_lost(pqxx::work& tx, long job_id, const Lease& lease) {
   auto r = tx.exec_params(kJobExists, job_id);
   if (r.empty()) throw ApiError(ErrorCode::not_found, "job " + std::to_string(job_id) + " does not exist");
-  std::string owner = r[0][1].is_null() ? "nobody" : r[0][1].as<std::string>();
-  throw ApiError(ErrorCode::conflict,
-                 "worker '" + worker + "' does not hold the lease of job " + std::to_string(job_id) +
-                     " (state " + r[0][0].as<std::string>() + ", held by " + owner + "); drop it and claim again");
+  const std::string state = r[0][0].as<std::string>();
+  const std::string owner = r[0][1].is_null() ? "" : r[0][1].as<std::string>();
+  const int attempt = r[0][2].as<int>();
+  std::string why;
+  if (state != "running") why = "the job is " + state;
+  else if (owner != lease.worker) why = "its lease is held by another worker";
+  else if (attempt != lease.attempt) why = "it is on attempt " + std::to_string(attempt) + ", not " + std::to_string(lease.attempt);
+  else why = "the lease id does not match (another process claimed it under this name)";
+  throw ApiError(ErrorCode::conflict, "worker '" + lease.worker + "' does not hold the lease of job " +
+                                          std::to_string(job_id) + ": " + why + "; drop it and claim again");
+}
+
+// 128 random bits, hex: a lease id nobody can guess from the outside.
+std::string new_lease_id() {
+  unsigned char raw[16];
+  if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("no randomness for a lease id");
+  return to_hex(raw, sizeof raw);
 }
 
 const json::value* find(const json::object& o, const char* key) { return o.if_contains(key); }
@@ -121,7 +139,8 @@ std::optional<json::object> claim_job(Database& db, const WorkerFacts& worker, i
                                       int avoid_grace_seconds) {
   return db.transact([&](pqxx::work& tx) -> std::optional<json::object> {
     touch_worker(tx, worker);
-    auto r = tx.exec_params(kClaimJob, worker.name, lease_seconds, alive_seconds, avoid_grace_seconds);
+    const std::string lease_id = new_lease_id();
+    auto r = tx.exec_params(kClaimJob, worker.name, lease_seconds, alive_seconds, avoid_grace_seconds, lease_id);
     if (r.empty()) return std::nullopt;
     long id = r[0][0].as<long>();
     long experiment_id = r[0][1].as<long>();
@@ -130,24 +149,26 @@ std::optional<json::object> claim_job(Database& db, const WorkerFacts& worker, i
     job["id"] = id;
     job["experiment_id"] = experiment_id;
     job["attempt"] = r[0][2].as<int>();
+    job["lease_id"] = lease_id;
     job["lease_seconds"] = lease_seconds;
     spdlog::info("job {} (experiment {}) leased to {} (attempt {})", id, experiment_id, worker.name, r[0][2].as<int>());
     return job;
   });
 }
 
-void heartbeat_job(Database& db, long job_id, const std::string& worker, int lease_seconds, int runs_done) {
+void heartbeat_job(Database& db, long job_id, const Lease& lease, int lease_seconds, int runs_done) {
   db.transact([&](pqxx::work& tx) {
-    auto r = tx.exec_params(kHeartbeat, job_id, worker, lease_seconds, runs_done);
-    if (r.affected_rows() == 0) lease_lost(tx, job_id, worker);
-    tx.exec_params("UPDATE workers SET last_seen = now() WHERE name = $1", worker);
+    auto r = tx.exec_params(kHeartbeat, job_id, lease.worker, lease.lease_id, lease.attempt, lease_seconds, runs_done);
+    if (r.affected_rows() == 0) lease_lost(tx, job_id, lease);
+    tx.exec_params("UPDATE workers SET last_seen = now() WHERE name = $1", lease.worker);
   });
 }
 
-SampleCounts add_samples(Database& db, long job_id, const std::string& worker, const json::array& samples) {
+SampleCounts add_samples(Database& db, long job_id, const Lease& lease, const json::array& samples) {
+  const std::string& worker = lease.worker;
   return db.transact([&](pqxx::work& tx) {
-    auto r = tx.exec_params(kSelectLeasedJob, job_id, worker);
-    if (r.empty()) lease_lost(tx, job_id, worker);
+    auto r = tx.exec_params(kSelectLeasedJob, job_id, lease.worker, lease.lease_id, lease.attempt);
+    if (r.empty()) lease_lost(tx, job_id, lease);
     long experiment_id = r[0][0].as<long>();
     std::string workflow = r[0][1].as<std::string>();
     int attempt = r[0][2].as<int>();
@@ -201,10 +222,10 @@ SampleCounts add_samples(Database& db, long job_id, const std::string& worker, c
   });
 }
 
-double complete_job(Database& db, long job_id, const std::string& worker) {
+double complete_job(Database& db, long job_id, const Lease& lease) {
   return db.transact([&](pqxx::work& tx) {
-    auto r = tx.exec_params(kSelectLeasedJob, job_id, worker);
-    if (r.empty()) lease_lost(tx, job_id, worker);
+    auto r = tx.exec_params(kSelectLeasedJob, job_id, lease.worker, lease.lease_id, lease.attempt);
+    if (r.empty()) lease_lost(tx, job_id, lease);
     json::object payload = json::parse(r[0][3].as<std::string>()).as_object();
     long measured = 0;
     for (const auto& run : payload.at("schedule").as_array())
@@ -217,10 +238,11 @@ double complete_job(Database& db, long job_id, const std::string& worker) {
   });
 }
 
-void fail_job(Database& db, long job_id, const std::string& worker, const json::object& error, bool retryable) {
+void fail_job(Database& db, long job_id, const Lease& lease, const json::object& error, bool retryable) {
+  const std::string& worker = lease.worker;
   db.transact([&](pqxx::work& tx) {
-    auto r = tx.exec_params(kSelectLeasedJob, job_id, worker);
-    if (r.empty()) lease_lost(tx, job_id, worker);
+    auto r = tx.exec_params(kSelectLeasedJob, job_id, lease.worker, lease.lease_id, lease.attempt);
+    if (r.empty()) lease_lost(tx, job_id, lease);
     json::object e = error;
     e["worker"] = worker;
     auto att = tx.exec_params1(kSelectJobAttempts, job_id);

@@ -79,8 +79,9 @@ class AdaptiveStoreTest : public testing::ThrowawayDatabaseTest {
                                      {"warmup", ro.at("warmup")},
                                      {"ttfb_ms", 200.0 * (base ? 1.0 : factor) * std::exp(z(engine))}});
     }
-    add_samples(*db_, id, name, samples);
-    complete_job(*db_, id, name);
+    const Lease lease{name, std::string(job->at("lease_id").as_string()), static_cast<int>(job->at("attempt").as_int64())};
+    add_samples(*db_, id, lease, samples);
+    complete_job(*db_, id, lease);
     return id;
   }
 

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -34,6 +35,7 @@ class StoreTest : public testing::ThrowawayDatabaseTest {
     e.base_commit = std::string(40, 'a');
     e.candidate_commit = std::string(40, 'a');
     e.diff = "diff";
+    e.submitted_by = "tester";
     e.max_attempts = 2;
     for (int i = 0; i < jobs; ++i) {
       NewJob j;
@@ -52,6 +54,22 @@ class StoreTest : public testing::ThrowawayDatabaseTest {
     w.name = name;
     w.host = "test-host";
     return w;
+  }
+
+  // The lease a claim handed out, as `who` presents it.
+  static Lease lease_of(const json::object& job, const std::string& who) {
+    return Lease{who, std::string(job.at("lease_id").as_string()), static_cast<int>(job.at("attempt").as_int64())};
+  }
+
+  // The write is refused with conflict, in words that do not give the real lease id away.
+  static void expect_conflict(const std::function<void()>& write, const char* what, const std::string& secret) {
+    try {
+      write();
+      ADD_FAILURE() << what << ": accepted";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.code(), ErrorCode::conflict) << what << ": " << e.what();
+      EXPECT_EQ(std::string(e.what()).find(secret), std::string::npos) << what << ": the message reveals the lease id";
+    }
   }
 
 };
@@ -102,14 +120,14 @@ TEST_F(StoreTest, ExpiredLeaseIsRequeuedAndItsPartialSamplesDiscarded) {
   ASSERT_TRUE(job);
   long id = job->at("id").as_int64();
   json::array samples{json::object{{"run_index", 2}, {"arm", "baseline"}, {"ttfb_ms", 100.0}}};
-  EXPECT_EQ(add_samples(*db_, id, "dying", samples).accepted, 1);
+  EXPECT_EQ(add_samples(*db_, id, lease_of(*job, "dying"), samples).accepted, 1);
   EXPECT_EQ(requeue_expired_jobs(*db_), 0) << "the lease has not expired yet";
   std::this_thread::sleep_for(std::chrono::milliseconds(1300));
   EXPECT_EQ(requeue_expired_jobs(*db_), 1);
 
   // The dead worker's late calls are refused; another worker gets the job, attempt 2.
   try {
-    heartbeat_job(*db_, id, "dying", 30, 1);
+    heartbeat_job(*db_, id, lease_of(*job, "dying"), 30, 1);
     ADD_FAILURE() << "a heartbeat after the lease expired must be refused";
   } catch (const ApiError& e) {
     EXPECT_EQ(e.code(), ErrorCode::conflict);
@@ -149,12 +167,12 @@ TEST_F(StoreTest, ResentSamplesAreNotDuplicatedAndCompletionNeedsAllRuns) {
                                {"phases", json::array{json::object{{"name", "imports"}, {"ms", 50.0}}}}});
   }
   json::array first_half(all.begin(), all.begin() + 3);
-  EXPECT_EQ(add_samples(*db_, id, "w1", first_half).accepted, 3);
-  EXPECT_THROW(complete_job(*db_, id, "w1"), ApiError) << "completion with missing samples must be refused";
-  auto counts = add_samples(*db_, id, "w1", all);  // a retried report of everything
+  EXPECT_EQ(add_samples(*db_, id, lease_of(*job, "w1"), first_half).accepted, 3);
+  EXPECT_THROW(complete_job(*db_, id, lease_of(*job, "w1")), ApiError) << "completion with missing samples must be refused";
+  auto counts = add_samples(*db_, id, lease_of(*job, "w1"), all);  // a retried report of everything
   EXPECT_EQ(counts.accepted, static_cast<int>(all.size()) - 3);
   EXPECT_EQ(counts.duplicates, 3);
-  complete_job(*db_, id, "w1");
+  complete_job(*db_, id, lease_of(*job, "w1"));
   EXPECT_EQ(get_samples(*db_, job->at("experiment_id").as_int64()).size(), all.size());
 }
 
@@ -164,13 +182,13 @@ TEST_F(StoreTest, TheQueueNamesTheWorkerOfRunningFinishedAndFailedJobs) {
     json::array all;
     for (const auto& run : job.at("schedule").as_array())
       all.push_back(json::object{{"run_index", run.at("run_index")}, {"arm", run.at("arm")}, {"ttfb_ms", 100.0}});
-    add_samples(*db_, job.at("id").as_int64(), who, all);
+    add_samples(*db_, job.at("id").as_int64(), lease_of(job, who), all);
   };
   auto done = claim_job(*db_, worker("w-done"), 30);
   run_all(*done, "w-done");
-  complete_job(*db_, done->at("id").as_int64(), "w-done");
+  complete_job(*db_, done->at("id").as_int64(), lease_of(*done, "w-done"));
   auto failed = claim_job(*db_, worker("w-failed"), 30);
-  fail_job(*db_, failed->at("id").as_int64(), "w-failed", json::object{{"code", "crash"}, {"message", "boom"}}, false);
+  fail_job(*db_, failed->at("id").as_int64(), lease_of(*failed, "w-failed"), json::object{{"code", "crash"}, {"message", "boom"}}, false);
   auto running = claim_job(*db_, worker("w-running"), 30);
 
   auto q = list_jobs(*db_, std::nullopt, 10);
@@ -188,7 +206,7 @@ TEST_F(StoreTest, SamplesAreValidatedAgainstTheSchedule) {
   long id = job->at("id").as_int64();
   auto expect_invalid = [&](json::object s) {
     try {
-      add_samples(*db_, id, "w1", json::array{std::move(s)});
+      add_samples(*db_, id, lease_of(*job, "w1"), json::array{std::move(s)});
       ADD_FAILURE() << "accepted an invalid sample";
     } catch (const ApiError& e) {
       EXPECT_EQ(e.code(), ErrorCode::invalid_argument) << e.what();
@@ -198,11 +216,63 @@ TEST_F(StoreTest, SamplesAreValidatedAgainstTheSchedule) {
   expect_invalid({{"run_index", 2}, {"ttfb_ms", -1.0}});
   expect_invalid({{"run_index", 2}, {"arm", "candidate"}, {"ttfb_ms", 1.0}});  // run 2 is baseline
   try {
-    add_samples(*db_, id, "intruder", json::array{json::object{{"run_index", 2}, {"ttfb_ms", 1.0}}});
+    add_samples(*db_, id, lease_of(*job, "intruder"), json::array{json::object{{"run_index", 2}, {"ttfb_ms", 1.0}}});
     ADD_FAILURE() << "a worker without the lease must not report";
   } catch (const ApiError& e) {
     EXPECT_EQ(e.code(), ErrorCode::conflict);
   }
+}
+
+TEST_F(StoreTest, OnlyTheClaimsLeaseMayWriteToAJob) {
+  make_experiment(1, 2);
+  auto job = claim_job(*db_, worker("w1"), 1);
+  ASSERT_TRUE(job);
+  const long id = job->at("id").as_int64();
+  const Lease mine = lease_of(*job, "w1");
+  ASSERT_EQ(mine.lease_id.size(), 32u) << "128 random bits, hex";
+  json::array one{json::object{{"run_index", 2}, {"ttfb_ms", 100.0}}};
+
+  // A second process under the same name (it knows the name and the attempt, not the id).
+  Lease twin = mine;
+  twin.lease_id = std::string(32, '0');
+  expect_conflict([&] { heartbeat_job(*db_, id, twin, 30, 1); }, "heartbeat with a guessed id", mine.lease_id);
+  expect_conflict([&] { add_samples(*db_, id, twin, one); }, "samples with a guessed id", mine.lease_id);
+  expect_conflict([&] { complete_job(*db_, id, twin); }, "complete with a guessed id", mine.lease_id);
+  expect_conflict([&] { fail_job(*db_, id, twin, json::object{{"code", "x"}}, true); }, "fail with a guessed id", mine.lease_id);
+  // Another worker that read the job's id and attempt from GET /api/v1/jobs.
+  expect_conflict([&] { add_samples(*db_, id, Lease{"w2", mine.lease_id, mine.attempt}, one); }, "another worker", mine.lease_id);
+  long stored = db_->transact([&](pqxx::work& tx) {
+    return tx.exec_params1("SELECT count(*) FROM samples WHERE job_id = $1", id)[0].as<long>();
+  });
+  EXPECT_EQ(stored, 0) << "refused writes must store nothing";
+
+  // The lease expires and the same worker name claims attempt 2: the old lease is dead.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  ASSERT_EQ(requeue_expired_jobs(*db_), 1);
+  auto again = claim_job(*db_, worker("w1"), 30);
+  ASSERT_TRUE(again);
+  const Lease now = lease_of(*again, "w1");
+  EXPECT_EQ(now.attempt, 2);
+  EXPECT_NE(now.lease_id, mine.lease_id) << "each claim gets a new id";
+  expect_conflict([&] { add_samples(*db_, id, mine, one); }, "the first attempt's lease after a requeue", now.lease_id);
+  EXPECT_EQ(add_samples(*db_, id, now, one).accepted, 1) << "the current lease writes";
+  heartbeat_job(*db_, id, now, 30, 1);
+
+  // Nothing that reads the queue shows the id.
+  const std::string queue = json::serialize(list_jobs(*db_, std::nullopt, 10));
+  EXPECT_EQ(queue.find(now.lease_id), std::string::npos) << "GET /api/v1/jobs must not reveal lease ids";
+}
+
+TEST_F(StoreTest, OnlyTheSubmitterOrAnAdminCancels) {
+  long exp = make_experiment(1);
+  try {
+    cancel_experiment(*db_, exp, "http://x", "someone-else", false);
+    ADD_FAILURE() << "another submit token cancelled the experiment";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.code(), ErrorCode::permission_denied) << e.what();
+  }
+  EXPECT_EQ(get_experiment(*db_, exp, "http://x").at("status").as_string(), "queued") << "nothing was cancelled";
+  EXPECT_EQ(cancel_experiment(*db_, exp, "http://x", "an-admin", true).at("status").as_string(), "cancelled");
 }
 
 TEST_F(StoreTest, TokensAreStoredHashedWithScopes) {
@@ -225,10 +295,10 @@ TEST_F(StoreTest, TokensAreStoredHashedWithScopes) {
 
 TEST_F(StoreTest, CancelStopsQueuedJobsAndRefusesFinishedExperiments) {
   long exp = make_experiment(2);
-  auto e = cancel_experiment(*db_, exp, "http://x");
+  auto e = cancel_experiment(*db_, exp, "http://x", "tester", false);
   EXPECT_EQ(e.at("status").as_string(), "cancelled");
   EXPECT_FALSE(claim_job(*db_, worker("w1"), 30));
-  EXPECT_THROW(cancel_experiment(*db_, exp, "http://x"), ApiError);
+  EXPECT_THROW(cancel_experiment(*db_, exp, "http://x", "tester", false), ApiError);
 }
 
 }  // namespace

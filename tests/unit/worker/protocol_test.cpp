@@ -17,7 +17,7 @@ using namespace std::chrono_literals;
 
 // The example of docs/worker-protocol.md, comments removed.
 const char* kDocJob = R"({"job": {
-  "id": 17, "experiment_id": 5, "attempt": 1, "lease_seconds": 30,
+  "id": 17, "experiment_id": 5, "attempt": 1, "lease_id": "4f1c2a9e7b3d5f608a1b2c3d4e5f6071", "lease_seconds": 30,
   "repo": {"name": "example", "url": "/abs/path/or/url/of/repo"},
   "workflow": {
     "name": "example-train",
@@ -76,7 +76,7 @@ TEST(ParseJob, ReadsTheDocumentedExample) {
 }
 
 TEST(ParseJob, OptionalFieldsTakeDefaults) {
-  Job job = parse_job(R"({"job": {"id": 3, "repo": {"url": "/r"},
+  Job job = parse_job(R"({"job": {"id": 3, "lease_id": "x", "repo": {"url": "/r"},
     "workflow": {"command": ["true"], "build_command": null},
     "arms": {"baseline": {"commit": "a"}, "candidate": {"commit": "b"}},
     "schedule": [{"run_index": 0, "arm": "baseline"}]}})");
@@ -120,6 +120,13 @@ TEST(ParseJob, SaysWhatIsWrongAndKeepsTheIdWhenKnown) {
   expect_parse_error(with(R"({"run_index": 4, "arm": "candidate")", R"({"run_index": 4, "arm": "treatment")"),
                      "job.schedule[4].arm", 17);
   expect_parse_error(with(R"("memory_mb": 2048)", R"("memory_mb": -1)"), "memory_mb: expected a number >= 0", 17);
+  expect_parse_error(with(R"("lease_id": "4f1c2a9e7b3d5f608a1b2c3d4e5f6071", )", ""), "job.lease_id: missing", 17);
+  // A job that cannot be used can still be failed: its lease is read from what could be read.
+  const auto lease = lease_in_claim(with(R"("probe": "fd")", R"("probe": "tcp")"));
+  ASSERT_TRUE(lease);
+  EXPECT_EQ(lease->id, "4f1c2a9e7b3d5f608a1b2c3d4e5f6071");
+  EXPECT_EQ(lease->attempt, 1);
+  EXPECT_FALSE(lease_in_claim("not json"));
 }
 
 TEST(Bodies, MatchTheProtocol) {
@@ -127,7 +134,9 @@ TEST(Bodies, MatchTheProtocol) {
   EXPECT_EQ(json::parse(claim_body(h)),
             json::parse(R"({"worker": {"name": "w1", "host": "box-3", "cpu_model": "AMD EPYC 7B13",
                                        "kernel": "6.1.0-18-amd64", "cores": 2, "version": "0.1.0"}})"));
-  EXPECT_EQ(json::parse(heartbeat_body("w1", 4, 22)), json::parse(R"({"worker": "w1", "done": 4, "total": 22})"));
+  const JobLease lease{"ab12", 2};
+  EXPECT_EQ(json::parse(heartbeat_body("w1", lease, 4, 22)),
+            json::parse(R"({"worker": "w1", "lease_id": "ab12", "attempt": 2, "done": 4, "total": 22})"));
   Sample s;
   s.run_index = 2;
   s.arm = "baseline";
@@ -136,14 +145,26 @@ TEST(Bodies, MatchTheProtocol) {
   s.cpu_ms = 120.5;
   s.max_rss_kb = 20480;
   s.wall_ms = 150.5;
-  EXPECT_EQ(json::parse(samples_body("w1", {s})), json::parse(R"({"worker": "w1", "samples": [{
+  EXPECT_EQ(json::parse(samples_body("w1", lease, {s})), json::parse(R"({"worker": "w1", "lease_id": "ab12", "attempt": 2, "samples": [{
       "run_index": 2, "arm": "baseline", "warmup": false, "ttfb_ms": 143.25,
       "phases": [{"name": "imports", "ms": 61.0}, {"name": "config", "ms": 3.25}],
       "cpu_ms": 120.5, "max_rss_kb": 20480, "exit_status": 0, "signal": 0, "wall_ms": 150.5}]})"));
-  EXPECT_EQ(json::parse(complete_body("w1")), json::parse(R"({"worker": "w1"})"));
-  EXPECT_EQ(json::parse(fail_body("w1", {"diff_does_not_apply", "error: patch failed", "tail", false})),
-            json::parse(R"({"worker": "w1", "retryable": false, "error": {"code": "diff_does_not_apply",
-                            "message": "error: patch failed", "details": "tail"}})"));
+  EXPECT_EQ(json::parse(complete_body("w1", lease)), json::parse(R"({"worker": "w1", "lease_id": "ab12", "attempt": 2})"));
+  EXPECT_EQ(json::parse(fail_body("w1", lease, {"diff_does_not_apply", "error: patch failed", "tail", false})),
+            json::parse(R"({"worker": "w1", "lease_id": "ab12", "attempt": 2, "retryable": false,
+                            "error": {"code": "diff_does_not_apply", "message": "error: patch failed", "details": "tail"}})"));
+}
+
+TEST(Bodies, AFailureWithBytesThatAreNotUtf8IsStillValidJson) {
+  // A build that printed Latin-1, cut in the middle of a UTF-8 character: the server must be able
+  // to parse the report, or the user sees lease_expired instead of the build's error.
+  const std::string details = "compile error: caf\xe9 \xe2\x82";  // é in Latin-1, then a cut euro sign
+  const std::string body = fail_body("w1", JobLease{"ab12", 1}, {"build_failed", "the build failed: caf\xe9", details, false});
+  json::error_code ec;
+  const auto v = json::parse(body, ec);
+  ASSERT_FALSE(ec) << "not valid JSON: " << ec.message();
+  EXPECT_EQ(std::string(v.at("error").at("message").as_string()), "the build failed: caf\xEF\xBF\xBD");
+  EXPECT_EQ(std::string(v.at("error").at("details").as_string()), "compile error: caf\xEF\xBF\xBD \xEF\xBF\xBD");
 }
 
 TEST(Bodies, ParsesAnswers) {
