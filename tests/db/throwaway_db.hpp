@@ -9,6 +9,7 @@
 #include "server/store/db.hpp"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,6 +30,32 @@ inline std::string admin_dsn() {
   return dsn;
 }
 
+// The DSN with another database and every other setting kept (host, port, user, the passfile
+// that holds the password, ...), whatever their order, quoting or form (keywords or a URI).
+inline std::string with_dbname(const std::string& dsn, const std::string& dbname) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(dsn.c_str(), &error);
+  if (!options) {
+    const std::string why = error ? error : "out of memory";
+    PQfreemem(error);
+    throw std::runtime_error("cannot read the DSN '" + dsn + "': " + why);
+  }
+  auto quote = [](const std::string& v) {
+    std::string q = "'";
+    for (char c : v) {
+      if (c == '\'' || c == '\\') q += '\\';
+      q += c;
+    }
+    return q + "'";
+  };
+  std::string out;
+  for (const PQconninfoOption* o = options; o->keyword; ++o) {
+    if (o->val && std::string(o->keyword) != "dbname") out += std::string(o->keyword) + "=" + quote(o->val) + " ";
+  }
+  PQconninfoFree(options);
+  return out + "dbname=" + quote(dbname);
+}
+
 class ThrowawayDatabaseTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -38,10 +65,7 @@ class ThrowawayDatabaseTest : public ::testing::Test {
     pqxx::nontransaction nt(admin);
     nt.exec("DROP DATABASE IF EXISTS " + name_);
     nt.exec("CREATE DATABASE " + name_);
-    std::string dsn = admin_dsn();
-    auto pos = dsn.find("dbname=");
-    dsn = (pos == std::string::npos ? dsn + " " : dsn.substr(0, pos)) + "dbname=" + name_;
-    db_ = std::make_unique<Database>(dsn, 4);
+    db_ = std::make_unique<Database>(with_dbname(admin_dsn(), name_), 4);
     db_->migrate(TTFB_LAB_SCHEMA_DIR);
   }
   void TearDown() override {
