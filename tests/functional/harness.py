@@ -54,7 +54,7 @@ def pg_ctl(*args):
     cmd = [os.path.join(pg_bin, "pg_ctl"), "-D", data, *args]
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60, cwd="/")  # a folder postgres may enter
 
 
 def free_port():
@@ -65,7 +65,15 @@ def free_port():
 
 
 def psql(dsn, sql):
-    subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, capture_output=True, text=True)
+    # -w: never prompt (the lab's cluster takes its password from the passfile the DSN names).
+    subprocess.run(["psql", dsn, "-wX", "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, capture_output=True, text=True)
+
+
+def with_dbname(dsn, dbname):
+    """The DSN (keyword form) with another database and every other setting kept: host, port,
+    user and the passfile that holds the lab's database password."""
+    rest = re.sub(r"(^|\s)dbname\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", " ", dsn).strip()
+    return f"{rest} dbname={dbname}".strip()
 
 
 class Lab:
@@ -86,7 +94,7 @@ class Lab:
         os.chmod(self.tmp, 0o755)  # workloads may run as an unprivileged user
         self.db = "ttfb_ft_%d_%d" % (os.getpid(), int(time.time() * 1000) % 100000)
         psql(ADMIN_DSN, f"CREATE DATABASE {self.db}")
-        self.dsn = re.sub(r"dbname=\S+", f"dbname={self.db}", ADMIN_DSN)
+        self.dsn = with_dbname(ADMIN_DSN, self.db)
         try:
             self._start()
         except BaseException:
@@ -111,7 +119,7 @@ public_url = "http://127.0.0.1:0"
 body_limit_bytes = 1048576
 open_reads = true
 [database]
-dsn = "{self.dsn}"
+dsn = {json.dumps(self.dsn)}
 [scheduler]
 lease_seconds = {self.lease_seconds}
 max_attempts = 3
