@@ -9,6 +9,12 @@
 // for a parse error is valid UTF-8 and its error body parses back.
 // Input: one byte choosing the read size (0: everything at once; n: n bytes per read), then the
 // connection's bytes.
+//
+// Boost's assertions stay on, through the handler below, which lets one through: Beast 1.81's
+// `BOOST_ASSERT(n >= 5)` in parse_chunk_header fails when a chunked body that is only the final
+// chunk arrives a byte at a time (fuzz/corpus/http_request/regression-beast-final-chunk-1-byte-reads).
+// The assertion is wrong, not the parser (boostorg/beast#2861, fixed in 1.86: without CRLF
+// before it, 4 bytes are valid), and release builds (NDEBUG) do not have it.
 #include "fuzz/target_checks.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -28,6 +34,22 @@ constexpr std::uint64_t kBodyLimit = 4 * 1024 * 1024;  // ServerConfig::body_lim
 constexpr int kMaxRequests = 16;
 
 }  // namespace
+
+namespace boost {
+
+void assertion_failed(char const* expr, char const* function, char const* file, long line) {
+  if (std::string_view(expr) == "n >= 5" && std::string_view(file).find("beast/http/impl/basic_parser.ipp") != std::string_view::npos)
+    return;  // boostorg/beast#2861, see the top of this file
+  std::fprintf(stderr, "%s:%ld: %s: Assertion '%s' failed.\n", file, line, function, expr);
+  std::abort();
+}
+
+void assertion_failed_msg(char const* expr, char const* msg, char const* function, char const* file, long line) {
+  std::fprintf(stderr, "%s:%ld: %s: Assertion '%s' failed: %s\n", file, line, function, expr, msg);
+  std::abort();
+}
+
+}  // namespace boost
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
