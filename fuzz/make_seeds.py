@@ -122,6 +122,10 @@ def probe_seeds():
     write(d, "stdout-train", bytes([5]) + b"".join(len(r).to_bytes(2, "little") + b"\x05" + r for r in reads))
     long_line = b"x" * 5000 + b"\nphase after_long\nfirst_batch\n"
     write(d, "overlong", bytes([0]) + len(long_line).to_bytes(2, "little") + b"\x01" + long_line)
+    # A stdout line past StdoutMatcher's 8 KiB limit, matching, then one within it (also makes
+    # libFuzzer's length limit start above 8 KiB).
+    reads = [b"first batch ready " + b"y" * 8200, b"\rfirst batch ready\n"]
+    write(d, "stdout-overlong", bytes([0]) + b"".join(len(r).to_bytes(2, "little") + b"\x02" + r for r in reads))
 
 
 def config_seeds():
