@@ -1,39 +1,57 @@
 #include "common/http_client.hpp"
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <curl/curl.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
 
 namespace ttfb {
 namespace {
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
 
 constexpr std::size_t kMaxResponseBytes = 64 * 1024 * 1024;
+
+struct Received {
+  std::string body;
+  std::string content_type;
+  bool too_large = false;
+};
+
+std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* r = static_cast<Received*>(user);
+  if (r->body.size() + size * n > kMaxResponseBytes) {
+    r->too_large = true;
+    return 0;  // aborts the transfer
+  }
+  r->body.append(data, size * n);
+  return size * n;
+}
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("libcurl cannot be initialised");
+  });
+}
+
 }  // namespace
 
 HttpClient::HttpClient(std::string base_url, std::string token, std::chrono::milliseconds timeout)
     : base_url_(std::move(base_url)), token_(std::move(token)), timeout_(timeout) {
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
-  const std::string scheme = "http://";
-  if (base_url_.rfind(scheme, 0) != 0) {
-    throw std::invalid_argument("server URL must start with http:// (got '" + base_url_ + "')");
-  }
-  std::string hostport = base_url_.substr(scheme.size());
-  if (auto slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
-  auto colon = hostport.rfind(':');
-  if (colon == std::string::npos || hostport.back() == ']') {
-    host_ = hostport;
-    port_ = "80";
+  std::string rest;
+  if (base_url_.rfind("http://", 0) == 0) {
+    rest = base_url_.substr(7);
+  } else if (base_url_.rfind("https://", 0) == 0) {
+    rest = base_url_.substr(8);
   } else {
-    host_ = hostport.substr(0, colon);
-    port_ = hostport.substr(colon + 1);
+    throw std::invalid_argument("server URL must start with http:// or https:// (got '" + base_url_ + "')");
   }
-  if (host_.size() > 2 && host_.front() == '[' && host_.back() == ']') host_ = host_.substr(1, host_.size() - 2);
-  if (host_.empty()) throw std::invalid_argument("server URL has no host: '" + base_url_ + "'");
+  if (auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
+  if (rest.empty() || rest.front() == ':') throw std::invalid_argument("server URL has no host: '" + base_url_ + "'");
+  if (const char* ca = std::getenv("TTFB_LAB_CA_FILE"); ca != nullptr && *ca != '\0') ca_file_ = ca;
+  global_init();
 }
 
 HttpResponse HttpClient::get(const std::string& target) const { return request("GET", target, ""); }
@@ -44,46 +62,60 @@ HttpResponse HttpClient::post(const std::string& target, const std::string& json
 
 HttpResponse HttpClient::request(const std::string& method, const std::string& target,
                                  const std::string& body, const std::string& content_type) const {
-  net::io_context ioc;
-  tcp::resolver resolver(ioc);
-  beast::tcp_stream stream(ioc);
-  try {
-    auto results = resolver.resolve(host_, port_);
-    stream.expires_after(timeout_);
-    stream.connect(results);
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  if (!curl) throw TransportError("cannot create an HTTP request (libcurl)");
+  CURL* h = curl.get();
+  const std::string url = base_url_ + target;
+  Received received;
+  char error[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");  // nothing else, whatever the URL says
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);            // a redirect must not carry the token elsewhere
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_.count()));
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "ttfb-lab/0.1");
+  curl_easy_setopt(h, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");  // the lab's own server is never proxied
+  // TLS: the peer's certificate and name are always verified, against the system's CAs or the
+  // one file TTFB_LAB_CA_FILE names (a private CA, or a server's self-signed certificate).
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!ca_file_.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, ca_file_.c_str());
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &received);
 
-    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-    req.set(http::field::host, host_ + ":" + port_);
-    req.set(http::field::user_agent, "ttfb-lab/0.1");
-    req.set(http::field::accept, "application/json");
-    if (!token_.empty()) req.set(http::field::authorization, "Bearer " + token_);
+  struct curl_slist* headers = nullptr;
+  auto add_header = [&](const std::string& line) { headers = curl_slist_append(headers, line.c_str()); };
+  add_header("Accept: application/json");
+  add_header("Expect:");  // no 100-continue round trip for bodies
+  if (!token_.empty()) add_header("Authorization: Bearer " + token_);
+  if (method == "GET") {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
     if (!body.empty() || method == "POST") {
-      req.set(http::field::content_type, content_type);
-      req.body() = body;
-      req.prepare_payload();
+      add_header("Content-Type: " + content_type);
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     }
-    stream.expires_after(timeout_);
-    http::write(stream, req);
-
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(kMaxResponseBytes);
-    stream.expires_after(timeout_);
-    http::read(stream, buffer, parser);
-    auto res = parser.release();
-
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);  // best effort: the answer is in
-
-    HttpResponse out;
-    out.status = static_cast<int>(res.result_int());
-    out.body = std::move(res.body());
-    if (auto it = res.find(http::field::content_type); it != res.end()) out.content_type = std::string(it->value());
-    return out;
-  } catch (const boost::system::system_error& e) {
-    throw TransportError("cannot reach the ttfb-lab server at " + base_url_ + " (" + method + " " + target +
-                         "): " + e.code().message());
   }
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  const CURLcode rc = curl_easy_perform(h);
+  curl_slist_free_all(headers);
+  if (rc != CURLE_OK) {
+    std::string why = error[0] != '\0' ? error : curl_easy_strerror(rc);
+    if (received.too_large) why = "the answer is larger than " + std::to_string(kMaxResponseBytes) + " bytes";
+    throw TransportError("cannot reach the ttfb-lab server at " + base_url_ + " (" + method + " " + target + "): " + why);
+  }
+  HttpResponse out;
+  long status = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  out.status = static_cast<int>(status);
+  char* type = nullptr;
+  if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != nullptr) out.content_type = type;
+  out.body = std::move(received.body);
+  return out;
 }
 
 }  // namespace ttfb

@@ -1,5 +1,9 @@
-// A small synchronous HTTP/1.1 client (Boost.Beast) for the worker and the CLI talking to the
-// server. Plain http only: put a TLS-terminating proxy in front of the server for remote fleets.
+// A small synchronous HTTP client (libcurl) for the worker and the CLI talking to the server,
+// over http:// or https://. With https the server's certificate and host name are always
+// verified: against the system's CA certificates, or the PEM file that TTFB_LAB_CA_FILE names
+// (a private CA, or the server's own self-signed certificate). Redirects are not followed (a
+// bearer token never goes to another host); proxies from the environment are used except for
+// the loopback addresses.
 //
 //   ttfb::HttpClient client("http://127.0.0.1:8080", token);
 //   auto r = client.post("/api/v1/worker/claim", R"({"worker":{"name":"w1"}})");
@@ -27,7 +31,8 @@ class TransportError : public std::runtime_error {
 
 class HttpClient {
  public:
-  // base_url: "http://host:port" (a trailing slash is ignored). token: bearer token, may be empty.
+  // base_url: "http://host:port" or "https://host:port" (a trailing slash is ignored). token:
+  // bearer token, may be empty. Throws std::invalid_argument for another scheme or no host.
   HttpClient(std::string base_url, std::string token,
              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
@@ -40,9 +45,8 @@ class HttpClient {
 
  private:
   std::string base_url_;
-  std::string host_;
-  std::string port_;
   std::string token_;
+  std::string ca_file_;
   std::chrono::milliseconds timeout_;
 };
 

@@ -269,8 +269,13 @@ ServerConfig load_server_config(const std::string& path) {
     c.read_timeout_seconds = get_number<int>(*s, "read_timeout_seconds", c.read_timeout_seconds, path, 1);
     c.public_url = get_string(*s, "public_url", "", path);
     c.open_reads = get_bool(*s, "open_reads", c.open_reads, path);
+    c.tls_cert_file = get_string(*s, "tls_cert_file", "", path);
+    c.tls_key_file = get_string(*s, "tls_key_file", "", path);
+    if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+      throw ConfigError(where_of(path, "server.tls_cert_file") + " and server.tls_key_file go together: set both for HTTPS, or neither");
   }
-  if (c.public_url.empty()) c.public_url = "http://" + c.listen_host + ":" + std::to_string(c.listen_port);
+  if (c.public_url.empty())
+    c.public_url = std::string(c.tls_cert_file.empty() ? "http" : "https") + "://" + c.listen_host + ":" + std::to_string(c.listen_port);
   if (const auto* d = get_table(t, "database", path)) {
     c.database_dsn = get_string(*d, "dsn", "", path);
     c.database_pool_size = get_number<int>(*d, "pool_size", c.database_pool_size, path, 1);

@@ -123,6 +123,8 @@ struct ServerConfig {
   int read_timeout_seconds = 30;
   std::string public_url;
   bool open_reads = true;
+  std::string tls_cert_file;  // with tls_key_file: HTTPS only (PEM; the file may hold the chain)
+  std::string tls_key_file;
 
   std::string database_dsn;
   int database_pool_size = 4;

@@ -73,10 +73,14 @@ int serve(ttfb::ServerConfig& config, const std::string& listen_override) {
   boost::asio::ip::tcp::endpoint endpoint(boost::asio::ip::make_address(config.listen_host), config.listen_port);
   ttfb::HttpServer server(
       ioc, endpoint, [&api](ttfb::HttpRequest r, std::function<void(ttfb::HttpAnswer)> respond) { api.handle(std::move(r), std::move(respond)); },
-      {.body_limit = config.body_limit_bytes, .read_timeout = std::chrono::seconds(config.read_timeout_seconds)});
+      {.body_limit = config.body_limit_bytes,
+       .read_timeout = std::chrono::seconds(config.read_timeout_seconds),
+       .tls_cert_file = config.tls_cert_file,
+       .tls_key_file = config.tls_key_file});
   server.start();
+  const std::string scheme = config.tls_cert_file.empty() ? "http" : "https";
   if (config.listen_port == 0 && config.public_url.find(":0") != std::string::npos) {
-    config.public_url = "http://" + config.listen_host + ":" + std::to_string(server.port());
+    config.public_url = scheme + "://" + config.listen_host + ":" + std::to_string(server.port());
   }
   ttfb::Scheduler scheduler(config, db, metrics, mirrors);
   scheduler.start();
@@ -89,9 +93,12 @@ int serve(ttfb::ServerConfig& config, const std::string& listen_override) {
     server.stop();
     ioc.stop();
   });
-  spdlog::info("ttfb-lab-server listening on http://{}:{} ({} repositories, {} workflows)", config.listen_host,
+  spdlog::info("ttfb-lab-server listening on {}://{}:{} ({} repositories, {} workflows)", scheme, config.listen_host,
                server.port(), config.repos.size(), config.workflows.size());
-  std::cout << "listening on http://" << config.listen_host << ":" << server.port() << std::endl;
+  if (scheme == "http" && config.listen_host != "127.0.0.1" && config.listen_host != "::1" && config.listen_host != "localhost")
+    spdlog::warn("listening on {} without TLS: tokens cross the network in clear text; set server.tls_cert_file and "
+                 "server.tls_key_file, or put a TLS-terminating proxy in front", config.listen_host);
+  std::cout << "listening on " << scheme << "://" << config.listen_host << ":" << server.port() << std::endl;
 
   std::vector<std::thread> threads;
   for (int i = 1; i < config.io_threads; ++i) threads.emplace_back([&ioc] { ioc.run(); });

@@ -9,6 +9,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -64,19 +65,42 @@ class ConnectionLimits : public std::enable_shared_from_this<ConnectionLimits> {
   const std::size_t max_per_client_;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket&& socket, const HttpHandler& handler, const HttpServerOptions& options, std::shared_ptr<void> ticket)
-      : stream_(std::move(socket)), handler_(handler), options_(options), ticket_(std::move(ticket)) {}
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+constexpr bool is_tls(const beast::tcp_stream*) { return false; }
+constexpr bool is_tls(const TlsStream*) { return true; }
 
-  void run() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); }); }
+// One connection: read a request (with a timeout and a body cap), hand it to the handler, write
+// the answer, repeat while keep-alive. Stream is a plain tcp_stream or a TLS stream over one.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Stream&& stream, const HttpHandler& handler, const HttpServerOptions& options, std::shared_ptr<void> ticket)
+      : stream_(std::move(stream)), handler_(handler), options_(options), ticket_(std::move(ticket)) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (is_tls(static_cast<Stream*>(nullptr))) {
+        // The handshake shares the read timeout: a client that connects and says nothing goes.
+        self->lowest().expires_after(self->options_.read_timeout);
+        self->stream_.async_handshake(net::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return;  // not TLS, or a failed handshake: nothing can be answered; the socket closes
+          self->do_read();
+        });
+      } else {
+        self->do_read();
+      }
+    });
+  }
 
  private:
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  auto shared_from_this() { return std::enable_shared_from_this<Session<Stream>>::shared_from_this(); }
+
   void do_read() {
     parser_.emplace();
     parser_->body_limit(options_.body_limit);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(options_.read_timeout);
+    lowest().expires_after(options_.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
@@ -147,7 +171,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->keep_alive(keep_alive_);
     res->body() = std::move(answer.body);
     res->prepare_payload();
-    stream_.expires_after(options_.read_timeout);
+    lowest().expires_after(options_.read_timeout);
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
       if (ec) return self->do_close();
       if (!self->keep_alive_) return self->do_close();
@@ -158,18 +182,24 @@ class Session : public std::enable_shared_from_this<Session> {
   void do_close() {
     if (closing_) return;
     closing_ = true;
+    if constexpr (is_tls(static_cast<Stream*>(nullptr))) {
+      // TLS: say close_notify, bounded by the same deadline; the socket closes with the session.
+      lowest().expires_after(kDrainTime);
+      stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+      return;
+    }
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // best effort: the peer may be gone
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);  // best effort: the peer may be gone
     // Lingering close: a client still sending a body we refused (413) would get a reset, and lose
     // our answer, if we closed with unread data. Read and discard, bounded in time (one deadline
     // for the whole drain, so a client trickling a byte a second cannot extend it) and amount.
     drained_ = 0;
-    stream_.expires_after(kDrainTime);
+    lowest().expires_after(kDrainTime);
     drain();
   }
 
   void drain() {
-    stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+    lowest().async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
       self->drained_ += n;
       if (ec || self->drained_ > kMaxDrainBytes) return;  // peer done, timed out, or too much: the socket closes
       self->drain();
@@ -182,7 +212,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::array<char, 16 * 1024> drain_buf_{};
   std::size_t drained_ = 0;
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   HttpHandler handler_;        // copies: a session may outlive the server that accepted it
@@ -200,6 +230,22 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         handler_(std::move(h)),
         options_(o),
         limits_(std::make_shared<ConnectionLimits>(o.max_connections, o.max_connections_per_client)) {
+    if (!o.tls_cert_file.empty() || !o.tls_key_file.empty()) {
+      if (o.tls_cert_file.empty() || o.tls_key_file.empty())
+        throw std::runtime_error("TLS needs both a certificate file and a key file");
+      // TLS 1.2 and later only; the certificate file may hold the chain after the leaf.
+      tls_ = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+      tls_->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                        net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                        net::ssl::context::single_dh_use);
+      try {
+        tls_->use_certificate_chain_file(o.tls_cert_file);
+        tls_->use_private_key_file(o.tls_key_file, net::ssl::context::pem);
+      } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("cannot load the TLS certificate " + o.tls_cert_file + " and key " + o.tls_key_file +
+                                 ": " + e.code().message());
+      }
+    }
     acceptor_.open(ep.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(ep);
@@ -212,8 +258,14 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         beast::error_code peer_ec;
         const auto peer = socket.remote_endpoint(peer_ec);
         auto ticket = peer_ec ? nullptr : self->limits_->admit(peer.address());
-        if (ticket) {
-          std::make_shared<Session>(std::move(socket), self->handler_, self->options_, std::move(ticket))->run();
+        if (ticket && self->tls_) {
+          std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), *self->tls_), self->handler_, self->options_,
+                                               std::move(ticket))
+              ->run();
+        } else if (ticket) {
+          std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), self->handler_,
+                                                       self->options_, std::move(ticket))
+              ->run();
         } else {
           // Over the limit: closed at once, before reading a byte (the client may retry later).
           self->refused_.fetch_add(1);
@@ -231,6 +283,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   HttpHandler handler_;
   HttpServerOptions options_;
   std::shared_ptr<ConnectionLimits> limits_;
+  std::shared_ptr<net::ssl::context> tls_;  // set: every connection speaks TLS
   std::atomic<std::size_t> refused_{0};
 };
 

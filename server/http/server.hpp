@@ -2,7 +2,8 @@
 // connections, reads requests with a timeout and a body cap, hands each request to a Handler
 // and writes the answer back on the connection's strand. It knows nothing of the API.
 //
-//   ttfb::HttpServer server(ioc, endpoint, handler, {.body_limit = 4 << 20});
+//   ttfb::HttpServer server(ioc, endpoint, handler, {.body_limit = 4 << 20});   // or, for HTTPS,
+//   ... {.tls_cert_file = "server.crt", .tls_key_file = "server.key"}
 //   server.start();  ioc.run();
 //
 // The handler must call `respond` exactly once, from any thread (blocking work belongs on a
@@ -46,10 +47,16 @@ struct HttpServerOptions {
   std::chrono::seconds read_timeout{30};  // a whole request (headers and body) must arrive within it
   std::size_t max_connections = 1024;           // open at once; more are closed on accept
   std::size_t max_connections_per_client = 64;  // from one client address
+  // Both set: the server speaks HTTPS only (TLS 1.2+, PEM files; the certificate file may hold
+  // the chain). Neither: plain HTTP, for a loopback address or behind a TLS-terminating proxy.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class HttpServer {
  public:
+  // Throws std::runtime_error when the TLS files cannot be loaded, boost::system::system_error
+  // when the endpoint cannot be bound.
   HttpServer(boost::asio::io_context& ioc, const boost::asio::ip::tcp::endpoint& endpoint, HttpHandler handler,
              HttpServerOptions options);
   ~HttpServer();

@@ -4,7 +4,11 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 namespace ttfb {
 namespace {
@@ -45,6 +49,32 @@ TEST(Config, UnsetVariableIsNamed) {
     FAIL() << "expected a ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("TTFB_TEST_DBNAME"), std::string::npos) << e.what();
+  }
+}
+
+// The server's [server] table alone, in a throwaway file.
+ServerConfig server_config_with(const std::string& server_table) {
+  const auto dir = std::filesystem::temp_directory_path() / ("ttfb-config-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "workflows");
+  std::ofstream(dir / "server.toml") << "[server]\n" << server_table << "\n[database]\ndsn = \"dbname=x\"\n[git]\ncache_dir = \"/tmp/x\"\n"
+                                     << "[workflows]\ndir = \"" << (dir / "workflows").string() << "\"\n";
+  struct Cleanup {
+    std::filesystem::path d;
+    ~Cleanup() { std::filesystem::remove_all(d); }
+  } cleanup{dir};
+  return load_server_config((dir / "server.toml").string());
+}
+
+TEST(Config, TlsFilesGoTogetherAndMakeThePublicUrlHttps) {
+  const ServerConfig tls = server_config_with("listen = \"0.0.0.0:8443\"\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"");
+  EXPECT_EQ(tls.tls_cert_file, "/c.pem");
+  EXPECT_EQ(tls.public_url, "https://0.0.0.0:8443");
+  EXPECT_EQ(server_config_with("listen = \"127.0.0.1:8080\"").public_url, "http://127.0.0.1:8080");
+  try {
+    server_config_with("tls_cert_file = \"/c.pem\"");
+    FAIL() << "a certificate without its key must be refused";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("go together"), std::string::npos) << e.what();
   }
 }
 

@@ -3,6 +3,7 @@
 #include "server/http/server.hpp"
 #include "server/http/target.hpp"
 
+#include "common/http_client.hpp"
 #include "common/utf8.hpp"
 
 #include <arpa/inet.h>
@@ -15,6 +16,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -274,6 +277,76 @@ TEST(LiveHttpServer, ALingeringCloseEndsOnItsDeadlineWhateverTheClientTrickles) 
   EXPECT_TRUE(eof) << "the answer must be followed by the server's FIN";
   EXPECT_TRUE(gone) << "a trickling client kept the connection open for 10 s";
   EXPECT_LT(held, 6s);
+}
+
+
+// ---- HTTPS ------------------------------------------------------------------------------------
+
+// A self-signed certificate for 127.0.0.1, made with openssl for this test.
+class SelfSigned {
+ public:
+  SelfSigned() {
+    char dir[] = "/tmp/ttfb-tls-XXXXXX";
+    if (::mkdtemp(dir) == nullptr) throw std::runtime_error("mkdtemp");
+    dir_ = dir;
+    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+                            "-addext subjectAltName=IP:127.0.0.1 -keyout " + key() + " -out " + cert() + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl req failed: " + cmd);
+  }
+  ~SelfSigned() { std::filesystem::remove_all(dir_); }
+  std::string cert() const { return dir_ + "/server.crt"; }
+  std::string key() const { return dir_ + "/server.key"; }
+
+ private:
+  std::string dir_;
+};
+
+TEST(LiveHttpsServer, AnswersHttpsToAClientThatTrustsItsCertificate) {
+  SelfSigned tls;
+  HttpServerOptions o;
+  o.tls_cert_file = tls.cert();
+  o.tls_key_file = tls.key();
+  LiveServer s([](HttpRequest r, std::function<void(HttpAnswer)> respond) { respond(echo(r)); }, o);
+  const std::string url = "https://127.0.0.1:" + std::to_string(s.port());
+
+  ::setenv("TTFB_LAB_CA_FILE", tls.cert().c_str(), 1);
+  const auto r = HttpClient(url, "secret").post("/api/v1/x%C3%A9", "{}");
+  ::unsetenv("TTFB_LAB_CA_FILE");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(boost::json::parse(r.body).at("path").as_string(), "/api/v1/x\xC3\xA9");
+
+  // Without the certificate among its trusted ones the client refuses to talk (no token leaves).
+  try {
+    HttpClient(url, "secret").get("/x");
+    ADD_FAILURE() << "a client talked to a server whose certificate it does not trust";
+  } catch (const TransportError& e) {
+    EXPECT_NE(std::string(e.what()).find("certificate"), std::string::npos) << e.what();
+  }
+  // Plain HTTP to the HTTPS port gets no answer, and the server carries on.
+  EXPECT_EQ(exchange(s.port(), get("/x")).find("HTTP/1.1 200"), std::string::npos);
+  ::setenv("TTFB_LAB_CA_FILE", tls.cert().c_str(), 1);
+  EXPECT_EQ(HttpClient(url, "").get("/after").status, 200);
+  ::unsetenv("TTFB_LAB_CA_FILE");
+}
+
+TEST(LiveHttpsServer, RefusesToStartWithoutItsKey) {
+  SelfSigned tls;
+  HttpServerOptions o;
+  o.tls_cert_file = tls.cert();
+  o.tls_key_file = tls.cert() + ".missing";
+  boost::asio::io_context ioc;
+  EXPECT_THROW(HttpServer(ioc, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0),
+                          [](HttpRequest, std::function<void(HttpAnswer)>) {}, o),
+               std::runtime_error);
+}
+
+TEST(HttpClientUrls, TakesHttpAndHttpsAndNothingElse) {
+  EXPECT_NO_THROW(HttpClient("http://127.0.0.1:1", ""));
+  EXPECT_NO_THROW(HttpClient("https://lab.example.com/", ""));
+  EXPECT_THROW(HttpClient("ftp://127.0.0.1", ""), std::invalid_argument);
+  EXPECT_THROW(HttpClient("file:///etc/passwd", ""), std::invalid_argument);
+  EXPECT_THROW(HttpClient("https://", ""), std::invalid_argument);
+  EXPECT_THROW(HttpClient("127.0.0.1:8080", ""), std::invalid_argument);
 }
 
 }  // namespace
