@@ -122,7 +122,7 @@ struct ServerConfig {
   std::size_t body_limit_bytes = 4 * 1024 * 1024;
   int read_timeout_seconds = 30;
   std::string public_url;
-  bool open_reads = true;
+  bool open_reads = false;  // reads need a token unless the configuration opens them
   std::string tls_cert_file;  // with tls_key_file: HTTPS only (PEM; the file may hold the chain)
   std::string tls_key_file;
 

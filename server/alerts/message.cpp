@@ -87,9 +87,21 @@ std::string mailbox(const std::string& name, const std::string& address) {
 
 }  // namespace
 
+std::string slack_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '&') out += "&amp;";
+    else if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else out += c;
+  }
+  return out;
+}
+
 json::object webhook_payload(const OutboxAlert& alert) {
   return json::object{
-      {"text", alert.text},
+      {"text", slack_escape(alert.text)},
       {"id", alert.id},
       {"kind", alert.kind},
       {"repo", alert.repo},

@@ -20,8 +20,15 @@ namespace ttfb::alerts {
 
 // {"text", "id", "kind", "repo", "workflow", "change", "title", "url",
 //  "recipient": {"name", "email"}, "fields": {...}}. "text" first and Slack-compatible, so a
-// Slack or Mattermost incoming webhook shows the message as it is.
+// Slack or Mattermost incoming webhook shows the message as it is; it quotes what change
+// authors wrote (titles, commit subjects, names), so it is escaped as Slack asks (slack_escape):
+// a subject saying "<!channel>" or "<https://evil|docs>" shows as text, never pings or links.
+// The structured fields carry the words unescaped.
 boost::json::object webhook_payload(const OutboxAlert& alert);
+
+// &, < and > as &amp;, &lt;, &gt; — the three characters Slack's message formatting treats as
+// control characters (Mattermost renders the escaped text the same).
+std::string slack_escape(std::string_view text);
 
 // The envelope recipients of an e-mail alert: the row's address, then the repository's
 // email_cc (without repeating an address).

@@ -91,6 +91,15 @@ TEST(AlertsMessage, WebhookPayloadHasTextFirstAndEveryField) {
             R"j("fields":{"effect_pct":3.8E1,"phase":"import"}})j");
 }
 
+TEST(AlertsMessage, WordsFromChangeAuthorsCannotPingOrLinkInSlack) {
+  OutboxAlert a = sample_alert();
+  a.text = "culprit: <!channel> <https://evil.example|the docs> by Eve & co <eve@example.com>";
+  const auto payload = webhook_payload(a);
+  EXPECT_EQ(payload.at("text").as_string(),
+            "culprit: &lt;!channel&gt; &lt;https://evil.example|the docs&gt; by Eve &amp; co &lt;eve@example.com&gt;");
+  EXPECT_EQ(slack_escape("no specials: +38% [+30%, +46%]"), "no specials: +38% [+30%, +46%]");
+}
+
 TEST(AlertsMessage, EmailIsAPlainRfc5322MessageWithCrlfLines) {
   OutboxAlert a = sample_alert();
   RepoAlerts r;

@@ -69,7 +69,9 @@ TEST(Config, TlsFilesGoTogetherAndMakeThePublicUrlHttps) {
   const ServerConfig tls = server_config_with("listen = \"0.0.0.0:8443\"\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"");
   EXPECT_EQ(tls.tls_cert_file, "/c.pem");
   EXPECT_EQ(tls.public_url, "https://0.0.0.0:8443");
-  EXPECT_EQ(server_config_with("listen = \"127.0.0.1:8080\"").public_url, "http://127.0.0.1:8080");
+  const ServerConfig plain = server_config_with("listen = \"127.0.0.1:8080\"");
+  EXPECT_EQ(plain.public_url, "http://127.0.0.1:8080");
+  EXPECT_FALSE(plain.open_reads) << "reads need a token unless a configuration opens them";
   try {
     server_config_with("tls_cert_file = \"/c.pem\"");
     FAIL() << "a certificate without its key must be refused";
