@@ -83,6 +83,9 @@ std::vector<std::string> workflow_names(const json::object& body) {
     for (const auto& x : w->get_array()) {
       if (!x.is_string() || x.get_string().size() > kMaxFieldBytes)
         throw ApiError(ErrorCode::invalid_argument, "'workflows' must contain only names (strings)");
+      // As opt_string: PostgreSQL's text cannot hold a NUL (found by fuzz/json_body_fuzz).
+      if (x.get_string().find('\0') != json::string::npos)
+        throw ApiError(ErrorCode::invalid_argument, "'workflows' holds a name with a NUL character");
       names.emplace_back(x.get_string());
     }
   }

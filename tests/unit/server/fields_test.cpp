@@ -30,6 +30,20 @@ TEST(ParseBody, RefusesNumbersBeyondADoublesRange) {
   EXPECT_NO_THROW(boost::json::parse(boost::json::serialize(o)));
 }
 
+// Found by json_body_fuzz (fuzz/corpus/json_body/regression-workflow-name-nul): a workflow name
+// with a NUL passed, while every other string field refuses one (PostgreSQL's text cannot hold it).
+TEST(WorkflowNames, RefuseANameWithANul) {
+  const auto body = ttfb::parse_body(R"({"workflows": ["example\u0000"]})");
+  try {
+    ttfb::workflow_names(body);
+    FAIL() << "a NUL in a workflow name was accepted";
+  } catch (const ttfb::ApiError& e) {
+    EXPECT_EQ(e.code(), ttfb::ErrorCode::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("NUL"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(ttfb::workflow_names(ttfb::parse_body(R"({"workflows": ["a", "b"]})")), (std::vector<std::string>{"a", "b"}));
+}
+
 TEST(ParseBody, RefusesNestingDeeperThanTheLimit) {
   const std::size_t d = ttfb::kMaxBodyDepth;
   EXPECT_NO_THROW(ttfb::parse_body("{\"a\":" + std::string(d - 1, '[') + std::string(d - 1, ']') + "}"));
