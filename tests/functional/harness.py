@@ -184,14 +184,17 @@ default_branch = "main"
             p.send_signal(sig)
             p.wait(timeout=30)
 
-    def start_worker(self, name):
+    def start_worker(self, name, run_as=None):
+        """Starts worker `name` with its own token; `run_as`: the user its workloads run as
+        (root only; the worker's default is nobody)."""
         cache = os.path.join(self.tmp, "workers", name)
         os.makedirs(cache, exist_ok=True)
         os.chmod(cache, 0o755)
         env = dict(os.environ, TTFB_LAB_WORKER_TOKEN=self.token_of_worker(name))
+        extra = ["--run-as-user", run_as] if run_as else []
         with open(os.path.join(self.tmp, f"worker-{name}.log"), "ab") as log:
             p = subprocess.Popen([WORKER_BIN, "--server", self.url, "--name", name, "--cache-dir", cache,
-                                  "--poll-interval-ms", "200"], stdout=log, stderr=log, env=env)
+                                  "--poll-interval-ms", "200", *extra], stdout=log, stderr=log, env=env)
         self.workers[name] = p
         return p
 

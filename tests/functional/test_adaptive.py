@@ -3,25 +3,24 @@ PostgreSQL and the example workload. A slowdown is decided in blocks, rerun on t
 and confirmed; a slowdown that vanishes in the rerun is reported as not reproduced; an A/A
 calibration sets the threshold that later submissions use."""
 import os
+import pwd
+import signal
 import sys
 import unittest
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Lab, SOURCE  # noqa: E402
 
 
-def flaky_slowdown_diff(repo, marker_dir, slow_runs):
-    """A diff that makes train.py 250 ms slower for its first `slow_runs` runs only: each run
-    leaves a file in marker_dir and counts the files before it. Real processes, real time."""
+def slow_for_uid_diff(repo, uid):
+    """A diff that makes train.py 250 ms slower when its workload runs as user `uid`, and not
+    otherwise. Real processes, real time. (Runs cannot leave state for one another: each runs in
+    its own sandbox, with a private /tmp and its job's own copy of the worktree.)"""
     with open(os.path.join(repo, "train.py")) as f:
         head = f.read().splitlines()[:3]
     added = [
         "import os as _os, time as _time",
-        f"_os.makedirs({marker_dir!r}, exist_ok=True)",
-        f"_seen = len(_os.listdir({marker_dir!r}))",
-        f"open(_os.path.join({marker_dir!r}, str(_os.getpid())), 'w').close()",
-        f"if _seen < {slow_runs}: _time.sleep(0.25)",
+        f"if _os.getuid() == {uid}: _time.sleep(0.25)",
     ]
     diff = "diff --git a/train.py b/train.py\n--- a/train.py\n+++ b/train.py\n"
     diff += f"@@ -1,3 +1,{3 + len(added)} @@\n"
@@ -71,21 +70,31 @@ class AdaptiveVerdicts(unittest.TestCase):
         self.assertIn("confirmation rerun reproduced it", r.stdout)
         self.assertIn("phases: imports", r.stdout)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root: the two workers run their workloads as two users")
     def test_a_slowdown_that_does_not_reproduce_alerts_nobody(self):
-        marker = f"/tmp/ttfb-flaky-{uuid.uuid4().hex}"
-        # The first block: 1 warm-up + 10 measured candidate runs slow; the rerun is not.
-        diff = flaky_slowdown_diff(self.lab.repo, marker, slow_runs=11)
-        r = self.lab.cli("submit", "--repo", "example", "--diff", "-", "--workflow", "example-train", "--wait",
-                         input=diff)
+        # Slow only as nobody: the first block runs on w1 (workloads as nobody), the rerun on w2,
+        # restarted with its workloads as daemon, where the diff is not slow.
+        lab = self.lab
+        lab.kill_worker("w2", signal.SIGTERM)
+        diff = slow_for_uid_diff(lab.repo, pwd.getpwnam("nobody").pw_uid)
+        status, out = lab.api("POST", "/api/v1/experiments", {"repo": "example", "base": "main", "diff": diff,
+                                                              "workflows": ["example-train"]}, token=lab.submit_token)
+        self.assertEqual(status, 201, out)
+        exp = out["id"]
+        lab.wait_until(lambda: lab.api("GET", f"/api/v1/experiments/{exp}")[1]["status"] == "running", 120,
+                       "w1 to claim the first block")
+        lab.start_worker("w2", run_as="daemon")  # seen as live at once: the rerun waits for it
+        r = lab.cli("wait", str(exp))
         self.assertEqual(r.returncode, 3, f"inconclusive\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
         self.assertIn("did NOT reproduce", r.stdout)
-        exp = int(r.stdout.split()[1])
-        _, e = self.lab.api("GET", f"/api/v1/experiments/{exp}")
+        _, e = lab.api("GET", f"/api/v1/experiments/{exp}")
         res = e["workflows"][0]["result"]
         self.assertEqual(e["verdict"], "inconclusive")
         self.assertFalse(res["confirmed"])
         self.assertEqual(res["confirmation"]["status"], "not_reproduced")
         self.assertIn("not reproduced", res["reason"])
+        self.assertEqual(res["workers"], ["w1"], "the decision was measured on w1")
+        self.assertEqual(res["confirmation"]["workers"], ["w2"], "and the rerun on the other worker")
 
     def test_calibration_sets_the_threshold_later_submissions_use(self):
         # Errors first: unknown workflow, bad sizes, no token.
