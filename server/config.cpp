@@ -5,8 +5,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <regex>
 #include <set>
+#include <system_error>
+#include <utility>
 
 namespace ttfb {
 namespace {
@@ -31,8 +34,12 @@ T get_number(const toml::table& t, const std::string& key, T fallback, const std
   std::optional<T> v;
   if constexpr (std::is_floating_point_v<T>) {
     v = node.value<double>();
-  } else {
-    v = node.value<int64_t>();
+  } else if (const auto wide = node.value<int64_t>()) {
+    // A 64-bit integer from the file must fit the setting's type: 4294967297 threads is not 1.
+    if (!std::in_range<T>(*wide))
+      throw ConfigError(where_of(file, key) + " is out of range (" + std::to_string(std::numeric_limits<T>::min()) +
+                        " to " + std::to_string(std::numeric_limits<T>::max()) + ")");
+    v = static_cast<T>(*wide);
   }
   if (!v) throw ConfigError(where_of(file, key) + " must be a number");
   if (*v < min_value) throw ConfigError(where_of(file, key) + " must be at least " + std::to_string(min_value));
@@ -321,11 +328,15 @@ ServerConfig load_server_config(const std::string& path) {
   std::string wf_dir = "workflows";
   if (const auto* w = get_table(t, "workflows", path)) wf_dir = get_string(*w, "dir", wf_dir, path);
   fs::path dir = fs::path(wf_dir).is_absolute() ? fs::path(wf_dir) : base / wf_dir;
-  if (!fs::is_directory(dir)) throw ConfigError(where_of(path, "workflows.dir") + ": " + dir.string() + " is not a directory");
+  std::error_code dir_ec;
+  if (!fs::is_directory(dir, dir_ec))
+    throw ConfigError(where_of(path, "workflows.dir") + ": " + dir.string() + " is not a directory" +
+                      (dir_ec ? " (" + dir_ec.message() + ")" : ""));
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.path().extension() == ".toml") files.push_back(e.path());
+  for (fs::directory_iterator it(dir, dir_ec), end; !dir_ec && it != end; it.increment(dir_ec)) {
+    if (it->path().extension() == ".toml") files.push_back(it->path());
   }
+  if (dir_ec) throw ConfigError(where_of(path, "workflows.dir") + ": cannot list " + dir.string() + ": " + dir_ec.message());
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {
     // Defaults come from server.toml; a workflow's own keys win.

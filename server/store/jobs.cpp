@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <set>
 
 namespace ttfb {
@@ -204,6 +205,9 @@ SampleCounts add_samples(Database& db, long job_id, const Lease& lease, const js
       auto opt_int = [&](const char* key) -> std::optional<long> {
         auto d = opt_num(key);
         if (!d) return std::nullopt;
+        // Casting a double outside long's range is undefined: the field must be a plausible integer.
+        if (!std::isfinite(*d) || *d < -2147483648.0 || *d > 2147483647.0)
+          throw ApiError(ErrorCode::invalid_argument, std::string("sample.") + key + " is out of range");
         return static_cast<long>(*d);
       };
       std::string phases = "[]";

@@ -215,6 +215,8 @@ TEST_F(StoreTest, SamplesAreValidatedAgainstTheSchedule) {
   expect_invalid({{"run_index", 99}, {"ttfb_ms", 1.0}});
   expect_invalid({{"run_index", 2}, {"ttfb_ms", -1.0}});
   expect_invalid({{"run_index", 2}, {"arm", "candidate"}, {"ttfb_ms", 1.0}});  // run 2 is baseline
+  expect_invalid({{"run_index", 2}, {"ttfb_ms", 1.0}, {"max_rss_kb", 1e300}});    // no undefined cast to long
+  expect_invalid({{"run_index", 2}, {"ttfb_ms", 1.0}, {"exit_status", -1e12}});
   try {
     add_samples(*db_, id, lease_of(*job, "intruder"), json::array{json::object{{"run_index", 2}, {"ttfb_ms", 1.0}}});
     ADD_FAILURE() << "a worker without the lease must not report";

@@ -80,6 +80,27 @@ TEST(Config, TlsFilesGoTogetherAndMakeThePublicUrlHttps) {
   }
 }
 
+TEST(Config, NumbersThatDoNotFitTheirSettingAreRefusedNotWrapped) {
+  // Found by config_fuzz: 4294967297 threads became 1.
+  for (const char* table : {"threads = 4294967297", "read_timeout_seconds = -2147461248039", "threads = 9223372036854775807"}) {
+    try {
+      server_config_with(table);
+      ADD_FAILURE() << table << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Config, AWorkflowsDirThatCannotBeReadIsAConfigError) {
+  // A path longer than PATH_MAX made std::filesystem throw its own exception type.
+  const auto dir = std::filesystem::temp_directory_path() / ("ttfb-config-long-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "server.toml") << "[database]\ndsn = \"dbname=x\"\n[workflows]\ndir = \"/" << std::string(5000, 'a') << "\"\n";
+  EXPECT_THROW(load_server_config((dir / "server.toml").string()), ConfigError);
+  std::filesystem::remove_all(dir);
+}
+
 void expect_config_error(const std::string& file, const std::string& text) {
   try {
     load_workflow_file(kData + "/bad/" + file);
