@@ -9,7 +9,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Lab, SOURCE, pg_ctl  # noqa: E402
 
-RUNS = 8  # measured runs per arm: enough for a +25% effect at a few % noise
+# Measured runs per arm. 8 were enough for the eager import's +40% at the 4% noise of a quiet
+# VM; on a busy one runs vary by 20% (CV) and 8 left the Welch interval across zero while the
+# rank test said p = 0.0002. 20 decide it at that noise too.
+RUNS = 20
 
 
 class PresubmitVerdicts(unittest.TestCase):
@@ -37,8 +40,8 @@ class PresubmitVerdicts(unittest.TestCase):
         self.assertEqual(e["verdict"], "regression", e)
         res = e["workflows"][0]["result"]
         self.assertLessEqual(res["n_baseline"], RUNS)
-        self.assertGreaterEqual(res["n_baseline"], RUNS - 1)  # the outlier rule may drop one wild run
-        self.assertGreaterEqual(res["n_candidate"], RUNS - 1)
+        self.assertGreaterEqual(res["n_baseline"], RUNS - RUNS // 5)  # the outlier rule drops at most 20% of an arm
+        self.assertGreaterEqual(res["n_candidate"], RUNS - RUNS // 5)
         self.assertGreater(res["effect_pct"], 10)
         self.assertGreater(res["ci_low_pct"], 0)
         self.assertLess(res["p_value"], 0.01)
