@@ -13,7 +13,6 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -141,16 +140,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     try {
       handler_(std::move(r), respond);
     } catch (const std::exception& e) {
-      spdlog::error("{} {}: the handler threw: {}", req.method_string(), refused_free_target(req.target()), e.what());
+      spdlog::error("{} {}: the handler threw: {}", req.method_string(), loggable_target(req.target()), e.what());
       send_error(ErrorCode::internal, "internal error", false);
     } catch (...) {
-      spdlog::error("{} {}: the handler threw a non-exception", req.method_string(), refused_free_target(req.target()));
+      spdlog::error("{} {}: the handler threw a non-exception", req.method_string(), loggable_target(req.target()));
       send_error(ErrorCode::internal, "internal error", false);
     }
   }
 
   // The target for a log line: valid UTF-8, at most 200 bytes.
-  static std::string refused_free_target(std::string_view target) {
+  static std::string loggable_target(std::string_view target) {
     return to_valid_utf8(utf8_prefix(target, 200));
   }
 
@@ -268,7 +267,6 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
               ->run();
         } else {
           // Over the limit: closed at once, before reading a byte (the client may retry later).
-          self->refused_.fetch_add(1);
           if (!peer_ec) spdlog::warn("connection from {} refused: connection limit reached", peer.address().to_string());
           socket.close(peer_ec);
         }
@@ -284,7 +282,6 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   HttpServerOptions options_;
   std::shared_ptr<ConnectionLimits> limits_;
   std::shared_ptr<net::ssl::context> tls_;  // set: every connection speaks TLS
-  std::atomic<std::size_t> refused_{0};
 };
 
 HttpServer::HttpServer(net::io_context& ioc, const tcp::endpoint& endpoint, HttpHandler handler, HttpServerOptions options)
