@@ -66,6 +66,7 @@ void check_workflow(const ttfb::WorkflowConfig& w, const toml::table* t) {
   FUZZ_CHECK(w.timeout_seconds >= 1 && w.build_timeout_seconds >= 1 && w.warmup_runs >= 0, "a time limit below its minimum");
   FUZZ_CHECK(w.limits.memory_mb >= 16 && w.limits.cpu_seconds >= 1 && w.limits.nofile >= 16 && w.limits.nproc >= 1,
              "a resource limit below its minimum");
+  FUZZ_CHECK(w.limits.cpus >= 0 && w.limits.cpus <= 4096, "limits.cpus %g out of range", w.limits.cpus);
   const auto& p = w.policy;
   FUZZ_CHECK(p.alpha > 0 && p.alpha < 0.5 && p.confidence >= 0.5 && p.confidence < 1, "alpha or confidence out of range");
   FUZZ_CHECK(p.runs_per_block >= 2 && p.max_runs_per_arm >= p.runs_per_block, "runs_per_block %d, max_runs_per_arm %d",

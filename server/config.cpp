@@ -249,6 +249,8 @@ WorkflowConfig load_workflow_file(const std::string& path, const WorkflowPolicy&
     w.limits.cpu_seconds = get_number<int>(*lim, "cpu_seconds", w.limits.cpu_seconds, path, 1);
     w.limits.nofile = get_number<int>(*lim, "nofile", w.limits.nofile, path, 16);
     w.limits.nproc = get_number<int>(*lim, "nproc", w.limits.nproc, path, 1);
+    w.limits.cpus = get_number<double>(*lim, "cpus", w.limits.cpus, path, 0.0);
+    if (!(w.limits.cpus <= 4096)) throw ConfigError(where_of(path, "cpus") + " must be at most 4096");
   }
   w.policy = read_policy(get_table(t, "policy", path), default_policy, path);
   return w;
@@ -358,6 +360,11 @@ json::object WorkflowConfig::to_job_json() const {
   for (const auto& a : build_command) build.emplace_back(a);
   json::object env;
   for (const auto& [k, v] : shrink_env) env[k] = v;
+  json::object limits_json{{"memory_mb", limits.memory_mb},
+                           {"cpu_seconds", limits.cpu_seconds},
+                           {"nofile", limits.nofile},
+                           {"nproc", limits.nproc}};
+  if (limits.cpus > 0) limits_json["cpus"] = limits.cpus;
   return json::object{
       {"name", name},
       {"command", std::move(cmd)},
@@ -370,10 +377,7 @@ json::object WorkflowConfig::to_job_json() const {
       {"timeout_seconds", timeout_seconds},
       {"build_timeout_seconds", build_timeout_seconds},
       {"network", network},
-      {"limits", json::object{{"memory_mb", limits.memory_mb},
-                              {"cpu_seconds", limits.cpu_seconds},
-                              {"nofile", limits.nofile},
-                              {"nproc", limits.nproc}}},
+      {"limits", limits_json},
   };
 }
 

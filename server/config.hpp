@@ -48,6 +48,7 @@ struct ResourceLimits {
   int cpu_seconds = 300;
   int nofile = 1024;
   int nproc = 512;
+  double cpus = 0;  // the run's CPU quota in CPUs (cgroup cpu); 0: none
 };
 
 // How results of a workflow are judged and how many runs it may take. Global defaults in

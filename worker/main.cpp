@@ -4,12 +4,13 @@
 //
 //   ttfb-lab-worker --server http://127.0.0.1:8080 --name w1 --cache-dir /var/cache/ttfb-lab/w1
 //                   [--token T | env TTFB_LAB_WORKER_TOKEN] [--run-as-user nobody]
-//                   [--poll-interval-ms 1000] [--once] [--no-sandbox]
+//                   [--poll-interval-ms 1000] [--once] [--no-sandbox] [--no-cgroups]
 //
 // Builds and workloads run in bubblewrap sandboxes (worker/sandbox.hpp, docs/security.md); the
 // worker checks at start-up that it can make one and refuses to start otherwise. --no-sandbox
 // runs them as plain child processes, for machines without user namespaces where every diff is
-// trusted; it is logged loudly at start-up.
+// trusted; it is logged loudly at start-up. Each run (and build) also gets a cgroup of its own
+// where the host lets the worker make one (worker/cgroup.hpp); start-up logs what is limited.
 //
 // Exit status: 0 normal end (signal, or --once after its job or when there is none); 1 runtime
 // failure (server rejects the token, cache directory in use, no working sandbox, server
@@ -115,6 +116,7 @@ int main(int argc, char** argv) {
       ("max-worktrees", po::value(&max_worktrees)->default_value(32), "worktrees kept in the cache (least recently used go)")
       ("once", "run at most one job, then exit (0 also when there was no job)")
       ("no-sandbox", "run builds and workloads WITHOUT the bubblewrap sandbox (only where every diff is trusted)")
+      ("no-cgroups", "set no per-run cgroup limits even where the host offers them (rlimits only)")
       ("log-level", po::value(&log_level)->default_value("info"), "trace, debug, info, warn, error");
 
   po::variables_map vm;
@@ -189,6 +191,19 @@ int main(int argc, char** argv) {
     } else if (const std::string problem = ttfb::worker::check_sandbox(options.sandbox, options.run_as); !problem.empty()) {
       spdlog::critical("no sandbox for workloads: {}", problem);
       return 1;
+    }
+
+    // Per-run cgroups where the host lets this worker make them (worker/cgroup.hpp).
+    if (vm.count("no-cgroups")) {
+      spdlog::info("cgroups: none (--no-cgroups): memory and processes are bounded per process by rlimits only");
+    } else {
+      std::string report;
+      options.sandbox.cgroups = ttfb::worker::Cgroups::detect(name, &report);
+      if (options.sandbox.cgroups) {
+        spdlog::info("cgroups: {}", report);
+      } else {
+        spdlog::warn("cgroups: {}", report);
+      }
     }
 
     // Processes that escape a workload's process group (setsid) are re-parented to us when their

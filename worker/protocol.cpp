@@ -131,6 +131,12 @@ Job parse_job(const std::string& body) {
     if (auto* x = r.find(l, "cpu_seconds")) w.limits.cpu_seconds = r.non_negative(*x, "job.workflow.limits.cpu_seconds");
     if (auto* x = r.find(l, "nofile")) w.limits.nofile = r.non_negative(*x, "job.workflow.limits.nofile");
     if (auto* x = r.find(l, "nproc")) w.limits.nproc = r.non_negative(*x, "job.workflow.limits.nproc");
+    if (auto* x = r.find(l, "cpus")) {
+      if (!x->is_number() || !(x->to_number<double>() >= 0) || x->to_number<double>() > 4096) {
+        r.fail("job.workflow.limits.cpus", "expected a number from 0 to 4096");
+      }
+      w.limits.cpus = x->to_number<double>();
+    }
   }
 
   const auto& arms = r.object(r.need(j, "arms", "job"), "job.arms");

@@ -34,6 +34,7 @@ struct WorkflowLimits {
   std::uint64_t cpu_seconds = 0;
   std::uint64_t nofile = 0;
   std::uint64_t nproc = 0;
+  double cpus = 0;  // 0: not set
 };
 
 struct Workflow {

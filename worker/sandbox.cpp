@@ -115,6 +115,7 @@ struct ChildPlan {
   int stderr_fd = -1;
   int probe_fd = -1;
   int control_fd = -1;  // the sandbox: init's end of the control socket, fd 4 in the child
+  std::vector<int> cgroup_fds;  // cgroup.procs of the run's groups: joined first
 };
 
 void set_limit(int resource, rlim_t soft, rlim_t hard) noexcept {
@@ -131,6 +132,9 @@ void set_limit(int resource, rlim_t soft, rlim_t hard) noexcept {
 }
 
 [[noreturn]] void run_child(const ChildPlan& plan) noexcept {
+  if (const int err = join_cgroups(plan.cgroup_fds.data(), plan.cgroup_fds.size()); err != 0) {
+    child_fail("cannot join the run's cgroup", nullptr, err);
+  }
   ::setpgid(0, 0);
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -280,7 +284,8 @@ std::string sandbox_cwd(const WorkloadSpec& spec, const std::string& root) {
 
 // bwrap's command line: namespaces, the file system described in sandbox.hpp, then init and the
 // workload.
-std::vector<std::string> bwrap_argv(const WorkloadSpec& spec, const std::string& bwrap, const std::string& init) {
+std::vector<std::string> bwrap_argv(const WorkloadSpec& spec, const ResourceLimits& l, const std::string& bwrap,
+                                    const std::string& init) {
   const SandboxOptions& o = spec.sandbox;
   const bool root = ::geteuid() == 0;
   std::vector<std::string> a{bwrap,
@@ -323,11 +328,10 @@ std::vector<std::string> bwrap_argv(const WorkloadSpec& spec, const std::string&
     a.insert(a.end(), {"--uid", std::to_string(spec.run_as->uid), "--gid", std::to_string(spec.run_as->gid), "--home",
                        kSandboxHome});
   }
-  const ResourceLimits& l = spec.limits;
   if (l.memory_mb > 0) a.insert(a.end(), {"--as", std::to_string(l.memory_mb * 1024 * 1024)});
   if (l.cpu_seconds > 0) a.insert(a.end(), {"--cpu", std::to_string(l.cpu_seconds)});
   if (l.nofile > 0) a.insert(a.end(), {"--nofile", std::to_string(l.nofile)});
-  a.insert(a.end(), {"--nproc", std::to_string(l.nproc > 0 ? l.nproc : kDefaultNproc)});
+  if (l.nproc > 0) a.insert(a.end(), {"--nproc", std::to_string(l.nproc)});
   a.push_back("--");
   a.insert(a.end(), spec.argv.begin(), spec.argv.end());
   return a;
@@ -448,6 +452,19 @@ RunResult run_workload(const WorkloadSpec& spec) {
   if (spec.probe == ProbeMode::stdout_regex) matcher.emplace(spec.first_batch_regex);  // may throw regex_error
 
   const bool sandboxed = spec.sandbox.enabled;
+  // The run's cgroup, when the host has one: memory and processes of the whole run.
+  const Cgroups* cgroups = spec.sandbox.cgroups.get();
+  ResourceLimits limits = spec.limits;
+  if (limits.nproc == 0) limits.nproc = kDefaultNproc;
+  std::unique_ptr<RunCgroup> cgroup;
+  if (cgroups != nullptr) {
+    cgroup = cgroups->make_run(CgroupLimits{limits.memory_mb, limits.nproc, limits.cpus});
+    if (cgroups->limits("memory")) limits.memory_mb = 0;  // the cgroup's limit, not the address space's
+    // pids.max counts this run alone; RLIMIT_NPROC would count every process of the user, other
+    // workers' runs as the same user included.
+    if (cgroups->limits("pids")) limits.nproc = 0;
+  }
+  const std::uint64_t process_limit = spec.limits.nproc > 0 ? spec.limits.nproc : kDefaultNproc;
   std::optional<ScratchDir> scratch;
   if (!sandboxed) scratch.emplace(spec.scratch_root, spec.run_as);
   ChildPlan plan;
@@ -461,16 +478,16 @@ RunResult run_workload(const WorkloadSpec& spec) {
   if (sandboxed) {
     const std::string bwrap = bwrap_binary(spec.sandbox);
     if (bwrap.empty()) throw std::system_error(ENOENT, std::generic_category(), "bwrap (bubblewrap) is not in PATH");
-    argv = bwrap_argv(spec, bwrap, spec.sandbox.init.empty() ? default_sandbox_init() : spec.sandbox.init);
+    argv = bwrap_argv(spec, limits, bwrap, spec.sandbox.init.empty() ? default_sandbox_init() : spec.sandbox.init);
     plan.candidates = {bwrap};
     // Limits, user and directory are init's business, inside.
   } else {
     plan.candidates = exec_candidates(spec.argv[0], env.at("PATH"));
     plan.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-    plan.limits = spec.limits;
-    if (plan.limits.nproc == 0) plan.limits.nproc = kDefaultNproc;
+    plan.limits = limits;
     plan.run_as = spec.run_as;
   }
+  if (cgroup) plan.cgroup_fds = cgroup->procs_fds();
   for (const auto& a : argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
   plan.argv.push_back(nullptr);
   plan.argv0 = spec.argv[0].c_str();
@@ -630,6 +647,7 @@ RunResult run_workload(const WorkloadSpec& spec) {
     if (exited && drain_deadline == MonoClock::time_point{}) {
       read_control();         // the exit message may have arrived with bwrap's end
       ::kill(-pid, SIGKILL);  // what the leader left behind goes with it
+      if (cgroup) cgroup->signal_all();  // and what left its group (setsid)
       drain_deadline = MonoClock::now() + kDrainAfterExit;
     }
     if (exited && ((out_read < 0 && err_read < 0 && probe_read < 0) || MonoClock::now() >= drain_deadline)) break;
@@ -722,6 +740,10 @@ RunResult run_workload(const WorkloadSpec& spec) {
   struct rusage usage {};
   while (::wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
+  if (cgroup) {
+    cgroup->kill_all();  // nothing of the run outlives it
+    result.cgroup = cgroup->usage();
+  }
   // A last line without a newline still counts, stamped when its bytes arrived.
   if (!parser.first_batch_seen()) {
     parser.finish();
@@ -787,6 +809,18 @@ RunResult run_workload(const WorkloadSpec& spec) {
   } else {
     result.outcome = RunOutcome::workload_failed;
     result.message = "the workload " + status_text + " before first_batch";
+  }
+  if (result.outcome != RunOutcome::first_batch && result.outcome != RunOutcome::completed &&
+      result.outcome != RunOutcome::cancelled) {
+    if (result.cgroup.oom_kills > 0) {
+      result.message += "; the kernel killed " + std::to_string(result.cgroup.oom_kills) +
+                        " of its processes at the run's memory limit of " + std::to_string(spec.limits.memory_mb) +
+                        " MiB (all its processes together; [limits] memory_mb)";
+    }
+    if (result.cgroup.forks_refused > 0) {
+      result.message += "; " + std::to_string(result.cgroup.forks_refused) + " forks were refused at its limit of " +
+                        std::to_string(process_limit) + " processes ([limits] nproc)";
+    }
   }
   return result;
 }

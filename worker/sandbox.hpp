@@ -41,6 +41,11 @@
 // - limits (setrlimit): RLIMIT_AS from memory_mb, RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_NPROC
 //   (kDefaultNproc when the workflow sets none), and RLIMIT_CORE = 0; PR_SET_NO_NEW_PRIVS; the
 //   parent-death signal SIGKILL; no capabilities.
+// - cgroups (SandboxOptions::cgroups): the child joins a fresh run group before its exec, so
+//   every process of the run is in it: memory_mb is the run's memory.max (RLIMIT_AS is then not
+//   set), nproc its pids.max, cpus its CPU quota; at the end whatever is left in the group is
+//   killed (without bwrap too: a setsid daemon cannot escape it) and RunResult::cgroup says what
+//   the run used.
 //
 // Stopping: right after first_batch when stop_after_first_batch, at the timeout, and when
 // cancel_fd becomes readable, every process of the sandbox gets SIGTERM, then SIGKILL after
@@ -55,11 +60,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "worker/cgroup.hpp"
 #include "worker/probe.hpp"
 
 namespace ttfb::worker {
@@ -70,6 +77,7 @@ struct ResourceLimits {
   std::uint64_t cpu_seconds = 0;
   std::uint64_t nofile = 0;
   std::uint64_t nproc = 0;
+  double cpus = 0;  // CPUs' worth of time per period, all the run's processes together (cgroup cpu only)
 };
 
 struct RunAsUser {
@@ -106,6 +114,10 @@ struct SandboxOptions {
   std::uint64_t shm_mb = 512;    // size of /dev/shm (PyTorch's DataLoader passes batches through it)
   std::string bwrap;             // the bwrap binary; empty: `bwrap` in the worker's PATH
   std::string init;              // ttfb-lab-sandbox-init; empty: default_sandbox_init()
+  // Per-run cgroups (worker/cgroup.hpp), with or without bwrap; null: rlimits only. Where the
+  // host gives a memory cgroup, memory_mb limits the run's memory there instead of RLIMIT_AS;
+  // with pids, nproc (default kDefaultNproc) is the run's pids.max instead of RLIMIT_NPROC.
+  std::shared_ptr<const Cgroups> cgroups;
 };
 
 struct WorkloadSpec {
@@ -143,6 +155,7 @@ struct RunResult {
   double wall_ms = 0;               // from the start until the leader was reaped and the output pipes closed
   double cpu_ms = 0;                // user + system, from wait4's rusage
   long max_rss_kb = 0;
+  CgroupUsage cgroup;               // the run's cgroups, all its processes together (zero without cgroups)
   int exit_status = -1;             // -1 when killed by a signal
   int signal = 0;
   bool stopped_after_first_batch = false;

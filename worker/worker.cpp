@@ -167,7 +167,7 @@ WorkloadSpec Worker::workload_spec(const Job& job, const std::string& copy) cons
   spec.first_batch_regex = w.first_batch_regex;
   spec.stop_after_first_batch = w.stop_after_first_batch;
   spec.timeout = std::chrono::seconds(w.timeout_seconds);
-  spec.limits = ResourceLimits{w.limits.memory_mb, w.limits.cpu_seconds, w.limits.nofile, w.limits.nproc};
+  spec.limits = ResourceLimits{w.limits.memory_mb, w.limits.cpu_seconds, w.limits.nofile, w.limits.nproc, w.limits.cpus};
   spec.run_as = options_.run_as;
   spec.scratch_root = revisions_.scratch_dir();
   spec.kill_grace = options_.kill_grace;

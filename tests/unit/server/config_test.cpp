@@ -40,6 +40,13 @@ TEST(Config, ReadsServerReposWorkflowsDefaultsAndOverrides) {
   ASSERT_EQ(cmd.size(), 3u);
   EXPECT_EQ(cmd[2].as_string(), "--tiny") << "shrink args are appended";
   EXPECT_EQ(job.at("env").as_object().at("SEED").as_string(), "1");
+  // [limits] cpus (a cgroup CPU quota) reaches the worker; left out it is not sent at all.
+  EXPECT_DOUBLE_EQ(w.limits.cpus, 1.5);
+  EXPECT_DOUBLE_EQ(job.at("limits").as_object().at("cpus").to_number<double>(), 1.5);
+  EXPECT_EQ(job.at("limits").as_object().at("memory_mb").as_int64(), 4096) << "the default";
+  WorkflowConfig plain = w;
+  plain.limits.cpus = 0;
+  EXPECT_FALSE(plain.to_job_json().at("limits").as_object().contains("cpus"));
 }
 
 TEST(Config, UnsetVariableIsNamed) {
@@ -116,6 +123,7 @@ TEST(Config, BadWorkflowsSayWhatIsWrong) {
   expect_config_error("stdout_no_regex.toml", "first_batch_regex is required");
   expect_config_error("syntax.toml", ":1:");
   expect_config_error("command_not_array.toml", "command must be an array of strings");
+  expect_config_error("negative_cpus.toml", "cpus must be at least");
 }
 
 TEST(Config, MissingFileIsAClearError) {

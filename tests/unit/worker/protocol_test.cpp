@@ -30,7 +30,7 @@ const char* kDocJob = R"({"job": {
     "stop_after_first_batch": true,
     "timeout_seconds": 60,
     "build_timeout_seconds": 600,
-    "limits": {"memory_mb": 2048, "cpu_seconds": 120, "nofile": 1024, "nproc": 256}
+    "limits": {"memory_mb": 2048, "cpu_seconds": 120, "nofile": 1024, "nproc": 256, "cpus": 1.5}
   },
   "arms": {
     "baseline":  {"commit": "1111111111111111111111111111111111111111", "diff": ""},
@@ -66,6 +66,7 @@ TEST(ParseJob, ReadsTheDocumentedExample) {
   EXPECT_EQ(job.workflow.limits.cpu_seconds, 120u);
   EXPECT_EQ(job.workflow.limits.nofile, 1024u);
   EXPECT_EQ(job.workflow.limits.nproc, 256u);
+  EXPECT_DOUBLE_EQ(job.workflow.limits.cpus, 1.5);
   EXPECT_EQ(job.baseline.commit, std::string(40, '1'));
   EXPECT_EQ(job.candidate.diff, "diff --git a/x b/x\n");
   ASSERT_EQ(job.schedule.size(), 6u);
@@ -86,6 +87,7 @@ TEST(ParseJob, OptionalFieldsTakeDefaults) {
   EXPECT_EQ(job.workflow.probe, "fd");
   EXPECT_EQ(job.workflow.timeout_seconds, 60);
   EXPECT_EQ(job.workflow.limits.memory_mb, 0u);
+  EXPECT_EQ(job.workflow.limits.cpus, 0.0) << "no CPU quota unless the workflow sets one";
   EXPECT_EQ(job.candidate.diff, "");
   EXPECT_FALSE(job.schedule[0].warmup);
 }
@@ -120,6 +122,8 @@ TEST(ParseJob, SaysWhatIsWrongAndKeepsTheIdWhenKnown) {
   expect_parse_error(with(R"({"run_index": 4, "arm": "candidate")", R"({"run_index": 4, "arm": "treatment")"),
                      "job.schedule[4].arm", 17);
   expect_parse_error(with(R"("memory_mb": 2048)", R"("memory_mb": -1)"), "memory_mb: expected a number >= 0", 17);
+  expect_parse_error(with(R"("cpus": 1.5)", R"("cpus": -1)"), "limits.cpus: expected a number", 17);
+  expect_parse_error(with(R"("cpus": 1.5)", R"("cpus": "2")"), "limits.cpus: expected a number", 17);
   expect_parse_error(with(R"("lease_id": "4f1c2a9e7b3d5f608a1b2c3d4e5f6071", )", ""), "job.lease_id: missing", 17);
   // A job that cannot be used can still be failed: its lease is read from what could be read.
   const auto lease = lease_in_claim(with(R"("probe": "fd")", R"("probe": "tcp")"));
