@@ -148,6 +148,23 @@ def pg_target(dsn):
     return os.path.join(host, f".s.PGSQL.{port}"), port
 
 
+def host_offers_cgroup(controller):
+    """A v1 hierarchy with the controller, or a v2 root offering it (read from /proc/mounts)."""
+    with open("/proc/mounts") as f:
+        for line in f:
+            _, point, kind, options = line.split()[:4]
+            if kind == "cgroup" and controller in options.split(","):
+                return True
+            if kind == "cgroup2":
+                try:
+                    with open(os.path.join(point, "cgroup.controllers")) as c:
+                        if controller in c.read().split():
+                            return True
+                except OSError:
+                    pass
+    return False
+
+
 def hostile_diff(lab, params):
     """A diff of the example repository's main: attack.py, imported first thing by train.py."""
     work = tempfile.mkdtemp(prefix="ttfb-hostile-")
@@ -222,6 +239,13 @@ class HostileWorkload(unittest.TestCase):
             self.assertRegex(report, r"ATTACK tmp_flood: blocked \(OSError: \[Errno 28\] full after \d+ MB")
             self.assertGreater(shutil.disk_usage("/tmp").free, tmp_before - (512 << 20))
             self.assertRegex(report, r"ATTACK fork_bomb: blocked \((BlockingIO|OS)Error: \[Errno 11\]")
+            # Where the host offers cgroups to a root worker, the run had its own: the worker says so
+            # at start, and the fork bomb met the run's pids.max (the failure message counts it).
+            if os.geteuid() == 0 and host_offers_cgroup("pids"):
+                with open(os.path.join(lab.tmp, "worker-w1.log"), errors="replace") as f:
+                    started = f.read()
+                self.assertRegex(started, r"cgroups: .*pids \(cgroup v[12]\)", started[-2000:])
+                self.assertRegex(err.get("message", ""), r"\d+ forks were refused at its limit of \d+ processes", err)
 
             # From outside: the worker lives, the daemon is gone, PostgreSQL was not touched.
             self.assertIsNone(worker.poll(), "the worker died:\n" + lab.log("worker-w1", 40))

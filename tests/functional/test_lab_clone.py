@@ -10,7 +10,9 @@ TTFB_LAB_NO_BUILD=1: no second 10-minute build, and no rebuild of the tree ctest
 - the files are the lab user's alone: .lab/env, the passfile, the worker's token, logs and pid
   files 0600, their folders 0700; the cluster's folder and socket directory 0700 (postgres's);
 - the workload user cannot connect to that cluster either;
-- `./lab down` there stops everything `up` started (each pid gone, the cluster stopped).
+- `./lab down` there stops everything `up` started (each pid gone, the cluster stopped);
+- `./lab clean` removes .lab/ and the state directory and nothing else, and refuses a state
+  directory that is not this checkout's.
 
 The clone, and its state directory, are removed afterwards.
 """
@@ -187,6 +189,32 @@ class CloneInPrivateFolder(unittest.TestCase):
         status = self.lab("status").stdout
         self.assertIn("postgresql  stopped", status)
         self.assertIn("nothing is running", status)
+
+    def test_5_clean_removes_this_checkouts_state_and_nothing_else(self):
+        self.assert_up()
+        if os.geteuid() == 0:
+            # A state directory that is another lab's is refused, and left as it is.
+            other = tempfile.mkdtemp(prefix="ttfb-other-state-")
+            with open(os.path.join(other, "checkout"), "w") as f:
+                f.write("/somewhere/else/.lab\n")
+            r = subprocess.run([os.path.join(self.clone, "lab"), "clean"], cwd=self.clone, capture_output=True,
+                               text=True, timeout=120, env=dict(self.env, TTFB_LAB_STATE_DIR=other))
+            self.assertNotEqual(r.returncode, 0, r.stderr)
+            self.assertIn("does not name", r.stderr)
+            self.assertTrue(os.path.exists(os.path.join(other, "checkout")))
+            shutil.rmtree(other)
+        r = self.lab("clean", timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(self.lab_dir), "./lab clean left .lab/")
+        if self.state_dir:
+            self.assertFalse(os.path.exists(self.state_dir), "./lab clean left " + self.state_dir)
+        self.assertTrue(os.path.exists(os.path.join(self.clone, "README.md")), "the checkout itself stays")
+        self.assertTrue(os.path.exists(os.path.join(BUILD, "CMakeCache.txt")), "the build stays")
+        for name, pid in self.pids:
+            self.assertFalse(alive(pid), f"{name} ({pid}) runs after ./lab clean")
+        r = self.lab("clean", timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("no state to remove", r.stderr)
 
 
 if __name__ == "__main__":
