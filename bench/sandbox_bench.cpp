@@ -9,16 +9,26 @@
 // workload's first instruction in both (and their ratio), and the TTFB each reports (equal when
 // the set-up is kept out of TTFB).
 //
+// and, for context, the whole call's cost (run_workload to its return: set-up, run, teardown) for
+// plain, sandbox, and sandbox with the per-run cgroups the worker makes where the host has them;
+// and bwrap's own floor on this host: `bwrap` with one bind of /usr running /bin/true, against
+// /bin/true alone (spawn to reaped).
+//
 //   ttfb_sandbox_bench [--runs 200] [--user nobody]
 //
 // Medians, because these machines are shared: a run that another process delayed moves a mean,
 // not a median.
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <chrono>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -46,6 +56,30 @@ double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// posix_spawn to reaped, in ms; -1 when the program failed.
+double spawn_ms(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  const auto start = Clock::now();
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return -1;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  const double ms = ms_since(start);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ms : -1;
 }
 
 }  // namespace
@@ -84,16 +118,40 @@ int main(int argc, char** argv) {
   spec.timeout = std::chrono::seconds(30);
   spec.kill_grace = std::chrono::milliseconds(100);
 
-  std::vector<double> plain_ttfb, sandbox_setup, sandbox_ttfb, sandbox_total;
+  std::string cgroup_report;
+  const auto cgroups = ttfb::worker::Cgroups::detect("sandbox-bench", &cgroup_report);
+  std::vector<double> plain_ttfb, sandbox_setup, sandbox_ttfb, sandbox_total, plain_call, sandbox_call, cgroup_call;
+  const std::string bwrap = "/usr/bin/bwrap";
+  const std::vector<std::string> bwrap_true{bwrap, "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
+                                            "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+                                            "--proc", "/proc", "--dev", "/dev", "/bin/true"};
+  std::vector<double> true_alone, bwrap_floor;
   for (int i = 0; i < runs; ++i) {
     spec.sandbox.enabled = false;
+    spec.sandbox.cgroups = nullptr;
+    auto t = Clock::now();
     const RunResult plain = ttfb::worker::run_workload(spec);
+    plain_call.push_back(ms_since(t));
     spec.sandbox.enabled = true;
+    t = Clock::now();
     const RunResult boxed = ttfb::worker::run_workload(spec);
-    if (plain.outcome != RunOutcome::first_batch || boxed.outcome != RunOutcome::first_batch) {
-      std::fprintf(stderr, "ttfb_sandbox_bench: a run failed: %s / %s\n%s\n", plain.message.c_str(),
-                   boxed.message.c_str(), boxed.output_tail.c_str());
+    sandbox_call.push_back(ms_since(t));
+    RunResult grouped = boxed;
+    if (cgroups) {
+      spec.sandbox.cgroups = cgroups;
+      t = Clock::now();
+      grouped = ttfb::worker::run_workload(spec);
+      cgroup_call.push_back(ms_since(t));
+    }
+    if (plain.outcome != RunOutcome::first_batch || boxed.outcome != RunOutcome::first_batch ||
+        grouped.outcome != RunOutcome::first_batch) {
+      std::fprintf(stderr, "ttfb_sandbox_bench: a run failed: %s / %s / %s\n%s\n", plain.message.c_str(),
+                   boxed.message.c_str(), grouped.message.c_str(), boxed.output_tail.c_str());
       return 1;
+    }
+    if (::access(bwrap.c_str(), X_OK) == 0) {
+      true_alone.push_back(spawn_ms({"/bin/true"}));
+      bwrap_floor.push_back(spawn_ms(bwrap_true));
     }
     plain_ttfb.push_back(plain.ttfb_ms);
     sandbox_setup.push_back(boxed.setup_ms);
@@ -116,7 +174,23 @@ int main(int argc, char** argv) {
               percentile(sandbox_ttfb, 0.9));
   std::printf("overhead per run: %.2f ms (%.1fx a plain exec's %.2f ms); set-up goal < %.0f ms: %s\n", total_ms - plain_ms,
               plain_ms > 0 ? total_ms / plain_ms : 0.0, plain_ms, kGoalSetupMs, setup_ms < kGoalSetupMs ? "met" : "NOT met");
-  std::printf("TTFB in the sandbox / TTFB plain: %.2f (1.0 = the set-up is kept out of TTFB)\n",
+  std::printf("TTFB in the sandbox / TTFB plain: %.2f (1.0 = the set-up is kept out of TTFB)\n\n",
               plain_ms > 0 ? median(sandbox_ttfb) / plain_ms : 0.0);
+
+  std::printf("| whole call (run_workload to its return) | median | p90 | ratio to plain |\n| --- | --- | --- | --- |\n");
+  const double plain_call_ms = median(plain_call);
+  auto row = [&](const char* name, const std::vector<double>& v) {
+    std::printf("| %s | %.2f | %.2f | %.2f |\n", name, median(v), percentile(v, 0.9),
+                plain_call_ms > 0 ? median(v) / plain_call_ms : 0.0);
+  };
+  row("plain", plain_call);
+  row("sandbox", sandbox_call);
+  if (cgroups) row("sandbox + per-run cgroups", cgroup_call);
+  std::printf("\ncgroups: %s\n", cgroup_report.c_str());
+  if (!bwrap_floor.empty()) {
+    std::printf("bwrap's own floor here (spawn to reaped): /bin/true %.2f ms, bwrap with /usr bound running /bin/true "
+                "%.2f ms: %.2f ms of namespaces and mounts that no bwrap sandbox avoids on this host\n",
+                median(true_alone), median(bwrap_floor), median(bwrap_floor) - median(true_alone));
+  }
   return 0;
 }
