@@ -6,6 +6,7 @@
 // has been killed: while it is a zombie its pid, which is the group id, cannot be reused.
 #include "common/process.hpp"
 
+#include "common/child.hpp"
 #include "common/utf8.hpp"
 
 #include <fcntl.h>
@@ -144,13 +145,7 @@ struct ChildPlan {
 };
 
 [[noreturn]] void run_child(const ChildPlan& plan, int in_fd, int out_fd, int err_fd) noexcept {
-  ::setpgid(0, 0);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ttfb::start_child_process();
 
   move_fd(in_fd, 0);
   move_fd(out_fd, 1);

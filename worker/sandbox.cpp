@@ -27,6 +27,7 @@
 #include <system_error>
 #include <thread>
 
+#include "common/child.hpp"
 #include "common/process.hpp"
 #include "common/text.hpp"
 
@@ -135,13 +136,7 @@ void set_limit(int resource, rlim_t soft, rlim_t hard) noexcept {
   if (const int err = join_cgroups(plan.cgroup_fds.data(), plan.cgroup_fds.size()); err != 0) {
     child_fail("cannot join the run's cgroup", nullptr, err);
   }
-  ::setpgid(0, 0);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ttfb::start_child_process();
 
   // Copy the fds to >= 5 first, then onto 0..4: no target can be a source still needed.
   const int sources[5] = {plan.stdin_fd, plan.stdout_fd, plan.stderr_fd, plan.probe_fd, plan.control_fd};

@@ -38,6 +38,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/child.hpp"
+
 namespace {
 
 // SIGXCPU arrives at the soft CPU limit; the hard limit (SIGKILL) this much later (as in
@@ -142,13 +144,7 @@ void close_from(int lowfd) {
 
 // The workload: between fork and exec, in the child.
 [[noreturn]] void exec_workload(const Options& o) {
-  ::setpgid(0, 0);
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ttfb::start_child_process();
   // Only 0, 1, 2 and the probe (always fd 3 when there is one) go on.
   if (o.probe_fd < 0) ::close(3);
   close_from(o.probe_fd >= 0 ? 4 : 3);
