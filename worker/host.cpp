@@ -4,8 +4,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 namespace ttfb::worker {
@@ -18,14 +22,59 @@ std::string_view trim(std::string_view s) {
 }
 
 int usable_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  // The CPUs this process may run on (a container's cpuset), not the machine's count.
-  if (::sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-  return static_cast<int>(std::thread::hardware_concurrency());
+  const auto cpus = usable_cpus();
+  return cpus.empty() ? static_cast<int>(std::thread::hardware_concurrency()) : static_cast<int>(cpus.size());
 }
 
 }  // namespace
+
+std::vector<int> usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> out;
+  // The CPUs this process may run on (a container's cpuset), not the machine's count.
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return out;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<int> parse_cpu_list(std::string_view text, const std::vector<int>& allowed) {
+  const std::string whole(text);
+  auto bad = [&](const std::string& why) -> std::invalid_argument {
+    return std::invalid_argument("--cpus '" + whole + "': " + why + " (expected a list like 1 or 0,2 or 2-3)");
+  };
+  auto number = [&](std::string_view s) {
+    int v = -1;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v < 0 || v >= CPU_SETSIZE) {
+      throw bad("'" + std::string(s) + "' is not a CPU number");
+    }
+    return v;
+  };
+  std::set<int> cpus;
+  std::size_t pos = 0;
+  while (true) {
+    const auto comma = text.find(',', pos);
+    const std::string_view part = text.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    const auto dash = part.find('-');
+    const int lo = number(part.substr(0, dash));
+    const int hi = dash == std::string_view::npos ? lo : number(part.substr(dash + 1));
+    if (hi < lo) throw bad("the range " + std::string(part) + " runs backwards");
+    for (int c = lo; c <= hi; ++c) cpus.insert(c);
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  for (int c : cpus) {
+    if (!allowed.empty() && !std::binary_search(allowed.begin(), allowed.end(), c)) {
+      std::string list;
+      for (int a : allowed) list += (list.empty() ? "" : ",") + std::to_string(a);
+      throw bad("CPU " + std::to_string(c) + " is not one this worker may use (" + list + ")");
+    }
+  }
+  return {cpus.begin(), cpus.end()};
+}
 
 std::string cpu_model_from_cpuinfo(std::string_view cpuinfo) {
   for (const char* wanted : {"model name", "Hardware", "cpu model", "Processor"}) {
@@ -44,7 +93,7 @@ std::string cpu_model_from_cpuinfo(std::string_view cpuinfo) {
   return "unknown";
 }
 
-HostFacts collect_host_facts(const std::string& worker_name) {
+HostFacts collect_host_facts(const std::string& worker_name, const std::vector<int>& pinned) {
   HostFacts f;
   f.name = worker_name;
   char host[256] = {0};
@@ -55,7 +104,7 @@ HostFacts collect_host_facts(const std::string& worker_name) {
   f.cpu_model = cpu_model_from_cpuinfo(text.str());
   struct utsname u {};
   f.kernel = ::uname(&u) == 0 ? u.release : "unknown";
-  f.cores = usable_cores();
+  f.cores = pinned.empty() ? usable_cores() : static_cast<int>(pinned.size());
   return f;
 }
 

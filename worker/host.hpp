@@ -2,16 +2,28 @@
 // apart by hardware (and the server can prefer other hosts for confirmation reruns).
 //
 //   HostFacts facts = collect_host_facts("w1");   // host name, CPU model, kernel, cores
+//   std::vector<int> cpus = parse_cpu_list("2-3");  // --cpus: the CPUs workloads are pinned to
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "worker/protocol.hpp"
 
 namespace ttfb::worker {
 
-HostFacts collect_host_facts(const std::string& worker_name);
+// `cores` is the number of CPUs workloads run on: `pinned` when given (--cpus), else the CPUs
+// this process may use.
+HostFacts collect_host_facts(const std::string& worker_name, const std::vector<int>& pinned = {});
+
+// The CPUs this process may run on (its affinity: a container's cpuset, a taskset), ascending.
+std::vector<int> usable_cpus();
+
+// A CPU list as the kernel writes them (cpuset.cpus, taskset -c): "3", "0,2", "0-3,6". Returns
+// the CPUs ascending, without repeats. Throws std::invalid_argument saying what is wrong: not a
+// list, a range backwards, a CPU this process may not use (`allowed`, when not empty).
+std::vector<int> parse_cpu_list(std::string_view text, const std::vector<int>& allowed = {});
 
 // The CPU model named in the text of /proc/cpuinfo ("model name", else "Hardware", "cpu model",
 // "Processor"), or "unknown". Exposed for tests.

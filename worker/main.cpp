@@ -4,7 +4,7 @@
 //
 //   ttfb-lab-worker --server http://127.0.0.1:8080 --name w1 --cache-dir /var/cache/ttfb-lab/w1
 //                   [--token T | env TTFB_LAB_WORKER_TOKEN] [--run-as-user nobody]
-//                   [--poll-interval-ms 1000] [--once] [--no-sandbox] [--no-cgroups]
+//                   [--poll-interval-ms 1000] [--once] [--no-sandbox] [--no-cgroups] [--cpus 1]
 //
 // Builds and workloads run in bubblewrap sandboxes (worker/sandbox.hpp, docs/security.md); the
 // worker checks at start-up that it can make one and refuses to start otherwise. --no-sandbox
@@ -29,6 +29,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "worker/host.hpp"
 #include "worker/protocol.hpp"
 #include "worker/server_api.hpp"
 #include "worker/worker.hpp"
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
   po::options_description desc(
       "ttfb-lab-worker: claims jobs from a ttfb-lab server and measures time to first batch.\n"
       "Each worker process needs its own --cache-dir.\n\nOptions");
-  std::string server, token, name, cache_dir, run_as_user, log_level;
+  std::string server, token, name, cache_dir, run_as_user, log_level, cpus;
   long poll_interval_ms = 1000;
   std::size_t max_worktrees = 32;
   desc.add_options()
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
       ("once", "run at most one job, then exit (0 also when there was no job)")
       ("no-sandbox", "run builds and workloads WITHOUT the bubblewrap sandbox (only where every diff is trusted)")
       ("no-cgroups", "set no per-run cgroup limits even where the host offers them (rlimits only)")
+      ("cpus", po::value(&cpus)->value_name("LIST"),
+       "pin every build and run to these CPUs, e.g. 1 or 2-3 (give each measuring worker its own; default: not pinned)")
       ("log-level", po::value(&log_level)->default_value("info"), "trace, debug, info, warn, error");
 
   po::variables_map vm;
@@ -165,6 +168,14 @@ int main(int argc, char** argv) {
   spdlog::set_level(level);
 
   ttfb::worker::WorkerOptions options;
+  if (!cpus.empty()) {
+    try {
+      options.sandbox.cpus = ttfb::worker::parse_cpu_list(cpus, ttfb::worker::usable_cpus());
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "ttfb-lab-worker: " << e.what() << "\n";
+      return 2;
+    }
+  }
   options.name = name;
   options.cache_dir = cache_dir;
   options.poll_interval = std::chrono::milliseconds(poll_interval_ms);

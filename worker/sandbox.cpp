@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -117,6 +118,8 @@ struct ChildPlan {
   int probe_fd = -1;
   int control_fd = -1;  // the sandbox: init's end of the control socket, fd 4 in the child
   std::vector<int> cgroup_fds;  // cgroup.procs of the run's groups: joined first
+  bool pin = false;             // sched_setaffinity to `cpus`
+  cpu_set_t cpus{};
 };
 
 void set_limit(int resource, rlim_t soft, rlim_t hard) noexcept {
@@ -135,6 +138,9 @@ void set_limit(int resource, rlim_t soft, rlim_t hard) noexcept {
 [[noreturn]] void run_child(const ChildPlan& plan) noexcept {
   if (const int err = join_cgroups(plan.cgroup_fds.data(), plan.cgroup_fds.size()); err != 0) {
     child_fail("cannot join the run's cgroup", nullptr, err);
+  }
+  if (plan.pin && ::sched_setaffinity(0, sizeof plan.cpus, &plan.cpus) != 0) {
+    child_fail("cannot pin the run to the worker's --cpus", nullptr, errno);
   }
   ttfb::start_child_process();
 
@@ -483,6 +489,13 @@ RunResult run_workload(const WorkloadSpec& spec) {
     plan.run_as = spec.run_as;
   }
   if (cgroup) plan.cgroup_fds = cgroup->procs_fds();
+  if (!spec.sandbox.cpus.empty()) {
+    plan.pin = true;
+    CPU_ZERO(&plan.cpus);
+    for (int c : spec.sandbox.cpus) {
+      if (c >= 0 && c < CPU_SETSIZE) CPU_SET(c, &plan.cpus);
+    }
+  }
   for (const auto& a : argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
   plan.argv.push_back(nullptr);
   plan.argv0 = spec.argv[0].c_str();

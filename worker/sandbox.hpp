@@ -118,6 +118,9 @@ struct SandboxOptions {
   // host gives a memory cgroup, memory_mb limits the run's memory there instead of RLIMIT_AS;
   // with pids, nproc (default kDefaultNproc) is the run's pids.max instead of RLIMIT_NPROC.
   std::shared_ptr<const Cgroups> cgroups;
+  // The worker's --cpus: every process of each run and build is pinned to these CPUs
+  // (sched_setaffinity before the exec, inherited by all it starts); empty: not pinned.
+  std::vector<int> cpus;
 };
 
 struct WorkloadSpec {

@@ -59,15 +59,17 @@ Worker::Worker(WorkerOptions options, ServerApi& api, StopFlag& stop)
     : options_(std::move(options)),
       api_(api),
       stop_(stop),
-      host_(collect_host_facts(options_.name)),
+      host_(collect_host_facts(options_.name, options_.sandbox.cpus)),
       revisions_(RevisionCacheOptions{options_.cache_dir, options_.run_as, options_.max_worktrees, kDefaultBuildLimits,
                                       options_.sandbox}) {}
 
 int Worker::run() {
-  spdlog::info("worker {} on {} ({}, {} cores, kernel {}), cache {}{}{}", host_.name, host_.host, host_.cpu_model,
+  std::string pinned;
+  for (int c : options_.sandbox.cpus) pinned += (pinned.empty() ? ", workloads pinned to CPU " : ",") + std::to_string(c);
+  spdlog::info("worker {} on {} ({}, {} cores, kernel {}), cache {}{}{}{}", host_.name, host_.host, host_.cpu_model,
                host_.cores, host_.kernel, revisions_.options().cache_dir,
                options_.run_as ? ", workloads run as " + options_.run_as->name : "",
-               options_.sandbox.enabled ? ", in bubblewrap sandboxes" : ", WITHOUT A SANDBOX (--no-sandbox)");
+               options_.sandbox.enabled ? ", in bubblewrap sandboxes" : ", WITHOUT A SANDBOX (--no-sandbox)", pinned);
   auto backoff = options_.poll_interval;
   // Since when claims have failed (the server away, or rejecting): for --once's give-up rule.
   bool unreachable = false;

@@ -191,6 +191,28 @@ TEST(HostFacts, CpuModelFromCpuinfo) {
   EXPECT_FALSE(f.kernel.empty());
   EXPECT_GE(f.cores, 1);
   EXPECT_EQ(f.version, kWorkerVersion);
+  EXPECT_EQ(f.cores, static_cast<int>(usable_cpus().size()));
+  EXPECT_EQ(collect_host_facts("w9", {1}).cores, 1) << "pinned: the CPUs the workloads get";
+}
+
+TEST(CpuList, ParsesTheKernelsListFormat) {
+  EXPECT_EQ(parse_cpu_list("3"), (std::vector<int>{3}));
+  EXPECT_EQ(parse_cpu_list("0,2"), (std::vector<int>{0, 2}));
+  EXPECT_EQ(parse_cpu_list("4-6,1,5"), (std::vector<int>{1, 4, 5, 6}));
+  for (const auto& [text, words] : std::vector<std::pair<std::string, std::string>>{
+           {"", "'' is not a CPU number"}, {"a", "'a' is not a CPU number"}, {"1,", "'' is not a CPU number"},
+           {"3-1", "runs backwards"}, {"-1", "is not a CPU number"}, {"1 ", "'1 ' is not a CPU number"},
+           {"99999", "is not a CPU number"}, {"2", "CPU 2 is not one this worker may use (0,1)"}}) {
+    try {
+      parse_cpu_list(text, {0, 1});
+      ADD_FAILURE() << "'" << text << "' was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << text << ": " << e.what();
+    }
+  }
+  const auto mine = usable_cpus();
+  ASSERT_FALSE(mine.empty());
+  EXPECT_EQ(parse_cpu_list(std::to_string(mine.back()), mine), (std::vector<int>{mine.back()}));
 }
 
 RetryPolicy fast_policy(std::chrono::milliseconds budget = 2s) { return RetryPolicy{budget, 10ms, 40ms}; }

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "test_util.hpp"
+#include "worker/host.hpp"
 
 namespace ttfb::worker {
 namespace {
@@ -243,6 +244,25 @@ TEST_F(SandboxTest, ResourceLimitsAreSet) {
   spec.limits = ResourceLimits{512, 30, 123, 0};
   RunResult r = run_workload(spec);
   EXPECT_NE(r.output_tail.find("nofile=123 core=0 cpu=30 as=524288"), std::string::npos) << r.output_tail;
+}
+
+TEST_F(SandboxTest, CpusPinEveryProcessOfTheRunWithOrWithoutTheSandbox) {
+  // The last CPU this process may use: every process of the run (here a child of the workload
+  // too) may run there and nowhere else; the test process itself is not pinned.
+  const auto before = usable_cpus();
+  const int cpu = before.back();
+  for (const bool sandboxed : {true, false}) {
+    auto spec = spec_for("#!/bin/sh\nsh -c 'grep Cpus_allowed_list /proc/self/status'\n");
+    if (!sandboxed) spec.argv = {"/bin/sh", (dir_ / "workload.sh").string()};
+    spec.sandbox.enabled = sandboxed;
+    spec.sandbox.cpus = {cpu};
+    spec.probe = ProbeMode::none;
+    RunResult r = run_workload(spec);
+    ASSERT_EQ(r.outcome, RunOutcome::completed) << r.message << "\n" << r.output_tail;
+    EXPECT_NE(r.output_tail.find("Cpus_allowed_list:\t" + std::to_string(cpu) + "\n"), std::string::npos)
+        << (sandboxed ? "sandboxed: " : "plain: ") << r.output_tail;
+  }
+  EXPECT_EQ(usable_cpus(), before) << "the worker itself stays unpinned";
 }
 
 TEST_F(SandboxTest, MemoryLimitMakesAHungryWorkloadFail) {
