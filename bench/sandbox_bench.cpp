@@ -15,6 +15,12 @@
 // /bin/true alone (spawn to reaped).
 //
 //   ttfb_sandbox_bench [--runs 200] [--user nobody]
+//   ttfb_sandbox_bench --workload DIR [--runs 40] -- COMMAND ARGS...
+//
+// With --workload: a real workload instead (e.g. the example trainer, examples/trainer), run in
+// DIR plainly and in the sandbox, interleaved, to see whether the sandbox changes the TTFB it
+// measures or its spread (per-run namespaces torn down while the next run starts would show as
+// noise): medians, and the robust spread (MAD / median) and log-sd of each.
 //
 // Medians, because these machines are shared: a run that another process delayed moves a mean,
 // not a median.
@@ -27,6 +33,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
@@ -82,21 +89,86 @@ double spawn_ms(const std::vector<std::string>& args) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? ms : -1;
 }
 
+double mad_ratio(const std::vector<double>& v) {
+  const double m = median(v);
+  std::vector<double> dev;
+  for (double x : v) dev.push_back(std::fabs(x - m));
+  return m > 0 ? 1.4826 * median(dev) / m : 0.0;
+}
+
+double log_sd(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  double mean = 0;
+  for (double x : v) mean += std::log(x);
+  mean /= static_cast<double>(v.size());
+  double ss = 0;
+  for (double x : v) ss += (std::log(x) - mean) * (std::log(x) - mean);
+  return std::sqrt(ss / static_cast<double>(v.size() - 1));
+}
+
+int real_workload(WorkloadSpec spec, int runs) {
+  std::vector<double> plain, boxed;
+  for (int i = 0; i < runs + 1; ++i) {  // the first of each is a warm-up
+    for (const bool sandboxed : {i % 2 == 0, i % 2 != 0}) {  // alternate which goes first
+      spec.sandbox.enabled = sandboxed;
+      const RunResult r = ttfb::worker::run_workload(spec);
+      if (r.outcome != RunOutcome::first_batch) {
+        std::fprintf(stderr, "ttfb_sandbox_bench: a %s run failed: %s\n%s\n", sandboxed ? "sandboxed" : "plain",
+                     r.message.c_str(), r.output_tail.c_str());
+        return 1;
+      }
+      if (i > 0) (sandboxed ? boxed : plain).push_back(r.ttfb_ms);
+    }
+  }
+  std::printf("real workload, %d runs each, interleaved (TTFB ms)\n\n", runs);
+  std::printf("| | median | p90 | MAD / median | log-sd |\n| --- | --- | --- | --- | --- |\n");
+  std::printf("| plain | %.1f | %.1f | %.2f%% | %.3f |\n", median(plain), percentile(plain, 0.9), 100 * mad_ratio(plain),
+              log_sd(plain));
+  std::printf("| sandbox | %.1f | %.1f | %.2f%% | %.3f |\n\n", median(boxed), percentile(boxed, 0.9),
+              100 * mad_ratio(boxed), log_sd(boxed));
+  std::printf("sandbox / plain: median %.3f, MAD/median %.2f, log-sd %.2f\n", median(boxed) / median(plain),
+              mad_ratio(plain) > 0 ? mad_ratio(boxed) / mad_ratio(plain) : 0.0,
+              log_sd(plain) > 0 ? log_sd(boxed) / log_sd(plain) : 0.0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int runs = 200;
   std::optional<ttfb::worker::RunAsUser> user;
   if (::geteuid() == 0) user = ttfb::worker::lookup_user("nobody");
+  std::string workload_dir;
+  std::vector<std::string> workload_argv;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+    if (std::strcmp(argv[i], "--") == 0) {
+      workload_argv.assign(argv + i + 1, argv + argc);
+      break;
+    }
+    if (std::strcmp(argv[i], "--workload") == 0 && i + 1 < argc) {
+      workload_dir = argv[++i];
+    } else if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
       runs = std::max(1, std::atoi(argv[++i]));
     } else if (std::strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
       user = ttfb::worker::lookup_user(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--runs N] [--user NAME]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--runs N] [--user NAME] [--workload DIR -- COMMAND ARGS...]\n", argv[0]);
       return 2;
     }
+  }
+  if (!workload_dir.empty()) {
+    if (workload_argv.empty()) {
+      std::fprintf(stderr, "ttfb_sandbox_bench: --workload needs a command after --\n");
+      return 2;
+    }
+    WorkloadSpec spec;
+    spec.argv = workload_argv;
+    spec.cwd = fs::absolute(workload_dir).string();
+    spec.run_as = user;
+    spec.timeout = std::chrono::seconds(120);
+    std::string report;
+    spec.sandbox.cgroups = ttfb::worker::Cgroups::detect("sandbox-bench", &report);
+    return real_workload(spec, runs);
   }
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
