@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,6 +188,26 @@ echo first_batch >&3
   std::string line;
   if (std::getline(stat, line)) state = line.substr(line.rfind(')') + 2, 1);
   EXPECT_TRUE(state.empty() || state == "Z") << "the daemon " << daemon << " outlived its run (state " << state << ")";
+}
+
+TEST_F(CgroupTest, UnderASubreaperTheKilledDaemonIsReapedAndItsGroupStillGoes) {
+  // The worker is a child subreaper: the daemon, killed by the cgroup, is a zombie child of this
+  // process until reaped. The run's group must not wait for that (a zombie is not a member).
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  auto spec = spec_for("daemon.sh", R"(#!/bin/sh
+setsid sh -c 'echo $$ > "$PIDFILE.tmp" && mv "$PIDFILE.tmp" "$PIDFILE" && exec sleep 100' > /dev/null 2>&1 < /dev/null &
+while [ ! -s "$PIDFILE" ]; do sleep 0.01; done
+echo first_batch >&3
+)",
+                       false);
+  spec.env["PIDFILE"] = (dir_ / "daemon.pid").string();
+  spec.stop_after_first_batch = false;
+  RunResult r = run_workload(spec);
+  ASSERT_EQ(r.outcome, RunOutcome::first_batch) << r.message << "\n" << r.output_tail;
+  // Were the zombie a member, the group could not be removed (rmdir gives up after 2 s).
+  for (const auto& h : cgroups_->hierarchies()) EXPECT_TRUE(runs_under(h.base).empty()) << h.base;
+  EXPECT_GE(kill_adopted_processes(), 1u) << "the killed daemon is reaped by the subreaper";
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 TEST_F(CgroupTest, CpuQuotaHoldsABusyRunToItsShare) {
