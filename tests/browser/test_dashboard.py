@@ -99,8 +99,10 @@ class DashboardTest(unittest.TestCase):
     def test_pages(self):
         culprit = EAGER["commit"]
         exp_id = self.presubmit["id"]
-        # A neutral experiment, opened while it runs: the page follows it to its verdict.
-        live_id = self.lab.submit("neutral.diff")
+        # A neutral experiment, opened while it runs: the page follows it to its verdict. 12 runs
+        # per arm, fixed: its one job (about 15 s) outlasts the page's opening, and its verdict
+        # (no change or inconclusive) comes without the 60 runs per arm the adaptive budget takes.
+        live_id = self.lab.submit("neutral.diff", runs=12)
         r = self.visit([
             {"name": "experiment-live", "hash": f"#/experiments/{live_id}", "wait": "main h1",
              "wait_text": ["no change", "inconclusive"], "wait_seconds": 240},

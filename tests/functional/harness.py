@@ -77,7 +77,7 @@ def with_dbname(dsn, dbname):
 
 
 class Lab:
-    def __init__(self, workers=2, lease_seconds=30, extra_config=""):
+    def __init__(self, workers=2, lease_seconds=30, extra_config="", extra_workflows=None):
         for name, value in (("TTFB_LAB_BUILD_DIR", BUILD), ("TTFB_LAB_SOURCE_DIR", SOURCE),
                             ("TTFB_LAB_TEST_PG_ADMIN_DSN", ADMIN_DSN)):
             if not value:
@@ -85,6 +85,7 @@ class Lab:
         self.n_workers = workers
         self.lease_seconds = lease_seconds
         self.extra_config = extra_config  # appended to server.toml ({tmp} is replaced by the lab's directory)
+        self.extra_workflows = extra_workflows or {}  # file name -> TOML, beside configs/workflows/
         self.procs = {}
         self.workers = {}
 
@@ -110,6 +111,9 @@ class Lab:
         shutil.copytree(os.path.join(SOURCE, "configs", "workflows"), wf_dir)
         with open(os.path.join(wf_dir, "example-train-short-timeout.toml"), "w") as f:
             f.write(FAST_TIMEOUT_WORKFLOW)
+        for name, text in self.extra_workflows.items():
+            with open(os.path.join(wf_dir, name), "w") as f:
+                f.write(text)
         self.config = os.path.join(self.tmp, "server.toml")
         with open(self.config, "w") as f:
             f.write(f"""
