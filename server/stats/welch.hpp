@@ -80,6 +80,10 @@ struct WelchResult {
   double effect_ci_high_pct = 0.0;
 
   bool both_arms_constant = false;  // the zero-variance case described above
+
+  // 0 for Welch's test (the arms' values pooled over jobs); the number of jobs for the blocked
+  // test of blocked.hpp, which fills this same result.
+  int blocks = 0;
 };
 
 // Welch's t-test on ln(baseline_ms) vs ln(candidate_ms) at the given confidence level.
