@@ -37,7 +37,7 @@ std::vector<double> parse_list(const std::string& s) {
 int main(int argc, char** argv) {
   std::string samples_path;
   CalibrationSettings s;
-  s.min_effect_pct = 1.0;
+  s.detection_floor_pct = 1.0;
   s.injected_effects_pct = {1.0, 2.0, 3.0, 5.0, 10.0};
   bool as_json = false;
   for (int i = 1; i < argc; ++i) {
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     };
     try {
       if (a == "--samples") samples_path = next();
-      else if (a == "--min-effect") s.min_effect_pct = std::stod(next());
+      else if (a == "--floor" || a == "--min-effect") s.detection_floor_pct = std::stod(next());
       else if (a == "--effects") s.injected_effects_pct = parse_list(next());
       else if (a == "--block") s.design.runs_per_block = std::stoi(next());
       else if (a == "--max-runs") s.design.max_runs_per_arm = std::stoi(next());
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   std::printf("A/A pool: %zu batches, %zu runs; sigma_AA %.2f%% (effect sd of one block of %d runs per arm)\n",
               c.aa_experiments, c.samples, c.sigma_aa_pct, s.design.runs_per_block);
   std::printf("design: alpha %.3g, blocks of %d up to %d runs per arm, threshold floor %.2f%%; k %.1f -> threshold %.2f%%\n",
-              s.design.alpha, s.design.runs_per_block, s.design.max_runs_per_arm, s.min_effect_pct, c.k, c.threshold_pct);
+              s.design.alpha, s.design.runs_per_block, s.design.max_runs_per_arm, s.detection_floor_pct, c.k, c.threshold_pct);
   std::printf("false positives %.2f%% [%.2f, %.2f] of %d resampled A/A experiments (target %.2f%%)\n\n",
               100 * c.achieved_fpr, 100 * c.achieved_fpr_ci_low, 100 * c.achieved_fpr_ci_high, s.null_experiments,
               100 * c.target_fpr);

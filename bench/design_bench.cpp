@@ -72,7 +72,7 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, double effect_pc
     for (auto& x : c) x = noise.draw(200.0 * (1.0 + effect_pct / 100.0));
     for (std::size_t i = 0; i < designs.size(); ++i) {
       const auto looks = summarize_looks(b, c, designs[i].plan);
-      const RulesOutcome r = apply_rules(looks, designs[i].plan, kThresholdPct);
+      const RulesOutcome r = apply_rules(looks, designs[i].plan, kThresholdPct, kThresholdPct);
       out[i].positives += r.outcome == Outcome::different;
       out[i].regressions += r.verdict == Verdict::regression;
       out[i].runs += r.runs_per_arm;
@@ -83,11 +83,13 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, double effect_pc
 }
 
 Design adaptive(const std::string& name, Spending s, int block, int max_runs) {
-  return Design{name, plan_looks(AdaptiveDesign{kAlpha, kThresholdPct, block, max_runs, s})};
+  return Design{name, plan_looks(AdaptiveDesign{.alpha = kAlpha, .threshold_pct = kThresholdPct, .runs_per_block = block,
+                                                    .max_runs_per_arm = max_runs, .spending = s})};
 }
 
 Design fixed(int n) {
-  return Design{"fixed n=" + std::to_string(n), plan_looks(AdaptiveDesign{kAlpha, kThresholdPct, n, n, Spending::pocock})};
+  return Design{"fixed n=" + std::to_string(n), plan_looks(AdaptiveDesign{.alpha = kAlpha, .threshold_pct = kThresholdPct,
+                                                                  .runs_per_block = n, .max_runs_per_arm = n})};
 }
 
 // Power of a fixed-n design at the effect, on `experiments` simulated experiments.

@@ -2,9 +2,11 @@
 
 #include "common/json_number.hpp"
 #include "server/stats/bootstrap.hpp"
+#include "server/stats/confirm.hpp"
 #include "server/stats/descriptive.hpp"
 
 #include <boost/json.hpp>
+#include <boost/math/distributions/normal.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -35,10 +37,12 @@ void validate(std::span<const AaExperiment> pool, const CalibrationSettings& s) 
     }
   }
   validate(s.design);
-  require(std::isfinite(s.min_effect_pct) && s.min_effect_pct >= 0.0, "min_effect_pct must be finite and >= 0");
+  require(std::isfinite(s.detection_floor_pct) && s.detection_floor_pct >= 0.0, "detection_floor_pct must be finite and >= 0");
   require(std::isfinite(s.fp_budget_per_week) && s.fp_budget_per_week > 0.0, "fp_budget_per_week must be > 0");
-  require(std::isfinite(s.experiments_per_week) && s.experiments_per_week > 0.0, "experiments_per_week must be > 0");
+  require(std::isfinite(s.tests_per_week) && s.tests_per_week > 0.0, "tests_per_week must be > 0");
   require(s.null_experiments >= 100, "null_experiments must be at least 100");
+  require(s.rerun_alpha > 0.0 && s.rerun_alpha < 0.5, "rerun_alpha must be in (0, 0.5)");
+  require(s.max_rerun_runs_per_arm >= 0, "max_rerun_runs_per_arm must be >= 0");
   for (double e : s.injected_effects_pct) {
     require(std::isfinite(e) && e > -100.0, "injected effects must be finite and above -100%");
   }
@@ -77,6 +81,22 @@ std::vector<std::vector<LookSummary>> simulate(std::span<const AaExperiment> poo
   return out;
 }
 
+// The chance that the confirmation rerun of a first-stage regression reproduces it, if the true
+// change is `effect_log` (see the header, step 4).
+double reproduction_chance(const LookSummary& stop, const LookPlan& look, const CalibrationSettings& s, double threshold_pct,
+                           double effect_log) {
+  AdaptiveDesign d = s.design;
+  d.threshold_pct = threshold_pct;
+  const RerunPlan plan = plan_rerun(stop, look.runs_per_arm, d, s.rerun_alpha, s.max_rerun_runs_per_arm);
+  const double sigma = plan.sigma_pct / 100.0;
+  const double t_log = std::log1p(threshold_pct / 100.0);
+  const boost::math::normal z;
+  const double z_alpha = boost::math::quantile(boost::math::complement(z, s.rerun_alpha));
+  if (!(sigma > 0.0)) return effect_log >= t_log ? 1.0 : 0.0;
+  const double se = sigma * std::sqrt(2.0 / plan.runs_per_arm);
+  return boost::math::cdf(z, (effect_log - std::max(z_alpha * se, t_log)) / se);
+}
+
 }  // namespace
 
 std::pair<double, double> wilson_interval(std::size_t successes, std::size_t n) {
@@ -100,7 +120,7 @@ Calibration calibrate(std::span<const AaExperiment> pool, const CalibrationSetti
   const CalibrationSettings& s = out.settings;
   out.aa_experiments = pool.size();
   for (const auto& aa : pool) out.samples += aa.baseline.size() + aa.candidate.size();
-  out.target_fpr = s.fp_budget_per_week / s.experiments_per_week;
+  out.target_fpr = s.fp_budget_per_week / s.tests_per_week;
 
   const auto plan = plan_looks(s.design);
   // Each effect gets its own stream (seed + index) so adding an effect does not change the others.
@@ -121,35 +141,46 @@ Calibration calibrate(std::span<const AaExperiment> pool, const CalibrationSetti
   for (double k : s.k_grid) {
     RocPoint point;
     point.k = k;
-    point.threshold_pct = std::max(s.min_effect_pct, k * out.sigma_aa_pct);
-    std::size_t false_positives = 0;
-    double null_runs = 0.0;
+    point.threshold_pct = std::max(s.detection_floor_pct, k * out.sigma_aa_pct);
+    std::size_t regressions = 0, different = 0;
+    double alerts = 0.0, null_runs = 0.0;
     for (const auto& looks : nulls) {
-      const RulesOutcome r = apply_rules(looks, plan, point.threshold_pct);
-      if (r.outcome == Outcome::different) ++false_positives;
+      const RulesOutcome r = apply_rules(looks, plan, point.threshold_pct, s.design.margin_pct);
       null_runs += r.runs_per_arm;
+      if (r.outcome == Outcome::different) ++different;
+      if (r.verdict != Verdict::regression) continue;
+      ++regressions;
+      const auto j = static_cast<std::size_t>(r.look) - 1;
+      alerts += reproduction_chance(looks[j], plan[j], s, point.threshold_pct, 0.0);
     }
-    point.fpr = static_cast<double>(false_positives) / total;
+    point.fpr = alerts / total;
+    point.first_stage_fpr = static_cast<double>(different) / total;
     std::vector<EffectPower> power;
     for (std::size_t i = 0; i < injected.size(); ++i) {
-      std::size_t detected = 0;
-      double runs = 0.0;
+      double confirmed = 0.0, runs = 0.0;
+      const double effect_log = std::log1p(s.injected_effects_pct[i] / 100.0);
       for (const auto& looks : injected[i]) {
-        const RulesOutcome r = apply_rules(looks, plan, point.threshold_pct);
-        if (r.verdict == Verdict::regression) ++detected;
+        const RulesOutcome r = apply_rules(looks, plan, point.threshold_pct, s.design.margin_pct);
         runs += r.runs_per_arm;
+        if (r.verdict != Verdict::regression) continue;
+        const auto j = static_cast<std::size_t>(r.look) - 1;
+        confirmed += reproduction_chance(looks[j], plan[j], s, point.threshold_pct, effect_log);
       }
-      point.tpr.push_back(static_cast<double>(detected) / total);
+      point.tpr.push_back(confirmed / total);
       power.push_back(EffectPower{s.injected_effects_pct[i], point.tpr.back(), runs / total});
     }
     const bool last = k == s.k_grid.back();
-    if (!chosen && (point.fpr <= out.target_fpr || last)) {
+    const bool within = point.fpr * kSafetyFactor <= out.target_fpr;
+    if (!chosen && (within || last)) {
       chosen = true;
       out.k = k;
       out.threshold_pct = point.threshold_pct;
       out.achieved_fpr = point.fpr;
-      std::tie(out.achieved_fpr_ci_low, out.achieved_fpr_ci_high) = wilson_interval(false_positives, nulls.size());
-      out.budget_met = point.fpr <= out.target_fpr;
+      out.first_stage_fpr = point.first_stage_fpr;
+      const auto [lo, hi] = wilson_interval(regressions, nulls.size());
+      out.achieved_fpr_ci_low = std::min(lo * s.rerun_alpha, point.fpr);
+      out.achieved_fpr_ci_high = std::max(hi * s.rerun_alpha, point.fpr);
+      out.budget_met = within;
       out.null_mean_runs_per_arm = null_runs / total;
       out.power = power;
     }
@@ -173,7 +204,8 @@ json::object to_json(const Calibration& c) {
   for (const auto& p : c.roc) {
     json::array tpr;
     for (double t : p.tpr) tpr.push_back(t);
-    roc.push_back(json::object{{"k", p.k}, {"threshold_pct", p.threshold_pct}, {"fpr", p.fpr}, {"tpr", std::move(tpr)}});
+    roc.push_back(json::object{{"k", p.k}, {"threshold_pct", p.threshold_pct}, {"fpr", p.fpr},
+                               {"first_stage_fpr", p.first_stage_fpr}, {"tpr", std::move(tpr)}});
   }
   return json::object{
       {"aa_experiments", c.aa_experiments},
@@ -181,13 +213,18 @@ json::object to_json(const Calibration& c) {
       {"sigma_aa_pct", json_number(c.sigma_aa_pct)},
       {"k", c.k},
       {"threshold_pct", json_number(c.threshold_pct)},
-      {"min_effect_pct", s.min_effect_pct},
+      {"detection_floor_pct", s.detection_floor_pct},
+      {"equivalence_margin_pct", s.design.margin_pct},
       {"target_fpr", c.target_fpr},
       {"achieved_fpr", c.achieved_fpr},
       {"achieved_fpr_ci", json::array{c.achieved_fpr_ci_low, c.achieved_fpr_ci_high}},
+      {"fpr_counts", "alerts: a first-stage regression a rerun reproduces, per workflow-test"},
+      {"first_stage_fpr", c.first_stage_fpr},
+      {"safety_factor", kSafetyFactor},
+      {"rerun_alpha", s.rerun_alpha},
       {"budget_met", c.budget_met},
       {"fp_budget_per_week", s.fp_budget_per_week},
-      {"experiments_per_week", s.experiments_per_week},
+      {"tests_per_week", s.tests_per_week},
       {"null_experiments", s.null_experiments},
       {"null_mean_runs_per_arm", c.null_mean_runs_per_arm},
       {"power", std::move(power)},

@@ -5,7 +5,7 @@
 //   std::vector<ttfb::stats::AaExperiment> pool = ...;   // A/A runs: the same commit in both arms
 //   ttfb::stats::CalibrationSettings s;                   // design, budget, effects, seed
 //   ttfb::stats::Calibration c = ttfb::stats::calibrate(pool, s);
-//   c.threshold_pct;   // max(min_effect_pct, k * sigma_aa_pct)
+//   c.threshold_pct;   // max(detection_floor_pct, k * sigma_aa_pct)
 //
 // Method (all of it seeded, so the same pool and settings give the same answer):
 // 1. Null experiments: pick one real A/A batch of the pool at random, draw max_runs_per_arm runs
@@ -22,17 +22,27 @@
 //    measured at the first look (one block of runs_per_block runs per arm): the A/A noise of one
 //    block's comparison. k is therefore in units of "block standard errors".
 // 4. For each k of the grid (0, 0.1, ... 4 by default) the threshold is
-//    max(min_effect_pct, k sigma_aa_pct); a false positive is a null experiment that ends as a
-//    regression or an improvement, a true positive an injected one that ends as a regression.
-//    These (FPR, TPR per effect) pairs are the ROC points.
-// 5. The target false-positive rate is fp_budget_per_week / experiments_per_week (one false
-//    alarm a week at 200 experiments a week: 0.5%). k is the smallest grid value whose FPR is
-//    at most the target; if none is, the largest, with budget_met = false.
+//    max(detection_floor_pct, k sigma_aa_pct), with the design's equivalence margin. What the
+//    budget counts is alerts: a regression of the first stage that the confirmation rerun
+//    (confirm.hpp) reproduces. The rerun of each simulated regression is planned as the server
+//    plans it (plan_rerun on the stopping look), and its chance of reproducing is modelled from
+//    its planned size and the noise the first stage measured: under no change
+//    1 - Phi(max(z_{1 - rerun_alpha}, T / se_r)) (at most rerun_alpha), under a change of e
+//    Phi((ln(1 + e) - max(z_{1 - rerun_alpha} se_r, T)) / se_r), T the threshold on the log
+//    scale and se_r = sigma sqrt(2 / n_rerun). So a point's alert rate (`fpr`) is the mean over
+//    the null experiments of [first stage regression] x that chance, and its power (`tpr`) the
+//    mean over injected ones of [first stage regression] x the other. Improvements never alert
+//    and do not count. `first_stage_fpr` is the share of null experiments whose first stage
+//    ended different either way (what an alert rate without a rerun would be).
+// 5. The target is fp_budget_per_week / tests_per_week, where tests_per_week counts
+//    workflow-tests (a gate over W workflows is W of them: each can alert). k is the smallest
+//    grid value whose alert rate, times a safety factor of 2 for what the model does not see
+//    (kSafetyFactor), is at most the target; if none is, the largest, with budget_met = false.
 // The experiments are simulated with common random numbers: every k sees the same draws, so the
 // ROC curve is monotone (see adaptive.hpp: a larger threshold never adds a false positive).
 //
-// Edge cases: an empty pool, an A/A experiment with fewer than 2 runs in an arm, a value <= 0
-// or not finite, fp_budget_per_week or experiments_per_week <= 0, null_experiments < 100, an
+// Edge cases: rerun_alpha not in (0, 0.5), a negative rerun cap, an empty pool, an A/A experiment with fewer than 2 runs in an arm, a value <= 0
+// or not finite, fp_budget_per_week or tests_per_week <= 0, null_experiments < 100, an
 // empty or unsorted k grid, an injected effect <= -100 or not finite: std::invalid_argument
 // naming the problem.
 #pragma once
@@ -52,26 +62,33 @@ struct AaExperiment {
 };
 
 struct CalibrationSettings {
-  AdaptiveDesign design;            // alpha, blocks, budget of runs, spending; threshold_pct unused
-  double min_effect_pct = 3.0;      // the floor of the threshold
+  AdaptiveDesign design;            // alpha, margin, blocks, budget of runs, spending; threshold_pct unused
+  double detection_floor_pct = 1.0;  // the floor of the threshold
+  double rerun_alpha = 0.05;        // one-sided level of the confirmation rerun
+  int max_rerun_runs_per_arm = 0;   // the rerun's cap; 0: the design's max_runs_per_arm
   double fp_budget_per_week = 1.0;
-  double experiments_per_week = 200.0;
+  double tests_per_week = 200.0;
   std::vector<double> injected_effects_pct = {1.0, 2.0, 5.0, 10.0};
   std::vector<double> k_grid;       // empty: 0, 0.1, ..., 4.0
   int null_experiments = 4000;      // per effect (and for the null)
   std::uint64_t seed = 20261123;
 };
 
+// The modelled alert rate must be this many times under the target (model error: job structure,
+// worktrees and serial correlation the A/A pool may not show).
+inline constexpr double kSafetyFactor = 2.0;
+
 struct RocPoint {
   double k = 0.0;
   double threshold_pct = 0.0;
-  double fpr = 0.0;
+  double fpr = 0.0;                 // modelled alert rate under no change, per workflow-test
+  double first_stage_fpr = 0.0;     // first stage different, either way, under no change
   std::vector<double> tpr;          // per injected effect, in the settings' order
 };
 
 struct EffectPower {
   double effect_pct = 0.0;
-  double power = 0.0;               // share of injected experiments ending as a regression
+  double power = 0.0;               // modelled share of injected experiments ending as a confirmed regression
   double mean_runs_per_arm = 0.0;   // runs the adaptive design used on them
 };
 
@@ -81,8 +98,10 @@ struct Calibration {
   double k = 0.0;
   double threshold_pct = 0.0;
   double target_fpr = 0.0;
-  double achieved_fpr = 0.0;
-  double achieved_fpr_ci_low = 0.0, achieved_fpr_ci_high = 0.0;  // Wilson 95% interval
+  double achieved_fpr = 0.0;        // the modelled alert rate at k
+  double achieved_fpr_ci_low = 0.0, achieved_fpr_ci_high = 0.0;  // Wilson 95% interval of the
+                                    // first-stage regression rate, times rerun_alpha: an upper end
+  double first_stage_fpr = 0.0;     // at k
   bool budget_met = false;
   double null_mean_runs_per_arm = 0.0;   // runs the design used on null experiments at k
   std::vector<EffectPower> power;        // at the chosen k

@@ -1,7 +1,10 @@
 // The full comparison of two arms, as the server's analysis and `ttfb-lab compare` both report
 // it: the documented outlier rule (outliers.hpp, center and MAD of both arms pooled; removals
 // counted per arm), Welch's t-test on log TTFB and the verdict on the kept values, Mann-Whitney U with the Hodges-Lehmann shift alongside
-// (it does not assume log-normal noise), and TOST equivalence within the workflow's threshold.
+// (it does not assume log-normal noise), and TOST equivalence within the equivalence margin.
+// Given the job (block) of every value, and values from at least two jobs, the primary test is
+// the job-blocked t-test of blocked.hpp instead of Welch's (its result fills the same fields;
+// "test" says which): a level shift between jobs is then not counted as noise.
 //
 //   auto c = ttfb::stats::compare_arms(baseline_ms, candidate_ms, policy);
 //   boost::json::object j = ttfb::stats::to_json(c);   // the fields the REST API returns
@@ -26,10 +29,20 @@ struct Comparison {
   OutlierResult candidate_outliers;
   Decision decision;          // Welch on the kept values + the verdict rules
   MannWhitneyResult rank;     // on the kept values
-  TostResult equivalence;     // margin = policy.min_effect_pct, at policy.alpha
+  TostResult equivalence;     // margin = policy.equivalence_margin_pct, at policy.alpha
 };
 
-Comparison compare_arms(std::span<const double> baseline_ms, std::span<const double> candidate_ms, const Policy& policy);
+// baseline_jobs / candidate_jobs: empty, or the job of each value (same sizes; otherwise
+// std::invalid_argument). Outliers are removed first, on the values alone.
+Comparison compare_arms(std::span<const double> baseline_ms, std::span<const double> candidate_ms, const Policy& policy,
+                        std::span<const long> baseline_jobs = {}, std::span<const long> candidate_jobs = {});
+
+// The labels (jobs) of the values an outlier rule kept, in order: labels has the size of the
+// rule's input.
+std::vector<long> kept_labels(std::span<const long> labels, const OutlierResult& o);
+
+// True when the labels of both arms together name at least two different jobs.
+bool several_jobs(std::span<const long> baseline_jobs, std::span<const long> candidate_jobs);
 
 // n per arm (after outlier removal), outliers removed per arm, medians, means, CV, effect % with
 // CI, t, df, p, alpha, threshold, verdict, reason, warnings, rank test and equivalence.

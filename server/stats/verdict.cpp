@@ -30,6 +30,9 @@ void require_policy(const Policy& p) {
   if (!(std::isfinite(p.min_effect_pct) && p.min_effect_pct >= 0.0)) {
     throw fail("min_effect_pct (must be finite and >= 0)", p.min_effect_pct);
   }
+  if (!(std::isfinite(p.equivalence_margin_pct) && p.equivalence_margin_pct >= 0.0)) {
+    throw fail("equivalence_margin_pct (must be finite and >= 0)", p.equivalence_margin_pct);
+  }
 }
 
 // "+7.9% [+4.1%, +11.8%] at 95%, p = 0.00012"

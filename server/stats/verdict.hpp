@@ -60,12 +60,14 @@ std::optional<Verdict> verdict_from_string(std::string_view s);
 inline constexpr std::size_t kRecommendedSamplesPerArm = 10;
 
 // Thresholds of a decision. Defaults mirror [defaults.policy] of the server's configuration.
-// Valid: 0 < alpha < 1, 0 < confidence < 1, min_effect_pct finite and >= 0; decide() throws
+// Valid: 0 < alpha < 1, 0 < confidence < 1, min_effect_pct and equivalence_margin_pct finite and >= 0; decide() throws
 // std::invalid_argument otherwise.
 struct Policy {
   double alpha = 0.01;          // significance level of the two-sided test
-  double min_effect_pct = 3.0;  // smaller changes (percent of the geometric mean) never count
+  double min_effect_pct = 1.0;  // the detection threshold: smaller changes (percent of the
+                                // geometric mean) are never called a regression or improvement
   double confidence = 0.95;     // level of the CI that must lie wholly on one side of 0
+  double equivalence_margin_pct = 2.0;  // the margin of the TOST reported beside (comparison.hpp)
 };
 
 struct Decision {

@@ -23,8 +23,9 @@ std::vector<double> runs(std::size_t n, double ms, double sigma, std::uint64_t s
   return out;
 }
 
-AdaptiveDesign design(double threshold = 3.0) {
-  return AdaptiveDesign{.alpha = 0.01, .threshold_pct = threshold, .runs_per_block = 10, .max_runs_per_arm = 60};
+AdaptiveDesign design(double threshold = 3.0, double margin = 3.0) {
+  return AdaptiveDesign{
+      .alpha = 0.01, .threshold_pct = threshold, .margin_pct = margin, .runs_per_block = 10, .max_runs_per_arm = 60};
 }
 
 TEST(Adaptive, RejectsInvalidDesigns) {
@@ -39,6 +40,12 @@ TEST(Adaptive, RejectsInvalidDesigns) {
   EXPECT_THROW(validate(d), std::invalid_argument);
   d = design();
   d.threshold_pct = NAN;
+  EXPECT_THROW(validate(d), std::invalid_argument);
+  d = design();
+  d.margin_pct = -0.5;
+  EXPECT_THROW(validate(d), std::invalid_argument);
+  d = design();
+  d.margin_pct = INFINITY;
   EXPECT_THROW(validate(d), std::invalid_argument);
   d = design();
   d.runs_per_block = 1;
@@ -105,12 +112,12 @@ TEST(Adaptive, NoisyEqualArmsNeedMoreRunsThenRunOutOfBudget) {
   EXPECT_NE(last.reason.find("budget"), std::string::npos) << last.reason;
 }
 
-TEST(Adaptive, ASignificantChangeBelowTheThresholdIsNoChangeAtTheEnd) {
+TEST(Adaptive, ASignificantChangeBelowTheThresholdIsInconclusiveAndSaysSo) {
   // Exactly +1.5% (the same noise pattern in both arms) with 0.5% noise: significant, below a
-  // 1.6% threshold, and its CI reaches past the threshold, so neither different nor the same.
-  // At the last look that is no_change: the change exists but is under the threshold.
+  // 1.6% threshold, and its CI reaches past the 1.6% margin, so neither different nor the same.
+  // That is not no_change: no_change is only ever an equivalence result.
   auto b = runs(10, 200, 0.005, 11), c = runs(10, 203, 0.005, 11);
-  AdaptiveDesign d = design(1.6);
+  AdaptiveDesign d = design(1.6, 1.6);
   d.max_runs_per_arm = 10;  // one look: final
   LookDecision r = decide_look(b, c, d);
   ASSERT_TRUE(r.final);
@@ -119,7 +126,59 @@ TEST(Adaptive, ASignificantChangeBelowTheThresholdIsNoChangeAtTheEnd) {
   ASSERT_LT(w.effect_pct, 1.6);
   ASSERT_GT(w.effect_ci_high_pct, 1.6);
   EXPECT_EQ(r.outcome, Outcome::unknown);
-  EXPECT_EQ(r.verdict, Verdict::no_change);
+  EXPECT_EQ(r.verdict, Verdict::inconclusive);
+  EXPECT_NE(r.reason.find("significant but below the 1.6% detection threshold"), std::string::npos) << r.reason;
+  EXPECT_NE(r.reason.find("not within the 1.6% equivalence margin"), std::string::npos) << r.reason;
+}
+
+// The threshold and the margin are two settings: the same +1.5% is "the same" within a 3% margin
+// while a 1% threshold calls it a regression, whichever the margin.
+TEST(Adaptive, TheThresholdAndTheMarginAreSeparate) {
+  auto b = runs(10, 200, 0.005, 11), c = runs(10, 203, 0.005, 11);
+  AdaptiveDesign d = design(1.6, 3.0);
+  d.max_runs_per_arm = 10;
+  LookDecision same = decide_look(b, c, d);
+  EXPECT_EQ(same.outcome, Outcome::same);
+  EXPECT_EQ(same.verdict, Verdict::no_change);
+  EXPECT_NE(same.reason.find("the same within the 3% equivalence margin"), std::string::npos) << same.reason;
+  for (double margin : {0.5, 3.0}) {
+    d = design(1.0, margin);
+    d.max_runs_per_arm = 10;
+    LookDecision regression = decide_look(b, c, d);
+    EXPECT_EQ(regression.verdict, Verdict::regression) << "margin " << margin << ": " << regression.reason;
+  }
+  // A true +2.5% with a 2% margin: never "same" (its CI is inside +/-2% about 1 time in 10^4).
+  auto c2 = runs(10, 205, 0.005, 11);
+  d = design(3.0, 2.0);
+  d.max_runs_per_arm = 10;
+  LookDecision r = decide_look(b, c2, d);
+  EXPECT_NE(r.outcome, Outcome::same) << r.reason;
+}
+
+// With the job of every run, the look's test is blocked by job: two jobs 15% apart (another
+// worker, a busy hour) hide a +2% change from the pooled Welch test but not from the blocked one.
+TEST(Adaptive, JobLabelsMakeTheLookBlockedByJob) {
+  std::vector<double> b = runs(20, 200, 0.01, 21), c = runs(20, 204, 0.01, 22);
+  for (std::size_t i = 10; i < 20; ++i) {
+    b[i] *= 1.15;
+    c[i] *= 1.15;
+  }
+  std::vector<long> jobs(20, 7);
+  for (std::size_t i = 10; i < 20; ++i) jobs[i] = 8;
+  const AdaptiveDesign d = design(1.0, 2.0);
+  const LookDecision blocked = decide_look(b, c, d, jobs, jobs);
+  EXPECT_EQ(blocked.comparison.decision.welch.blocks, 2);
+  EXPECT_EQ(blocked.verdict, Verdict::regression) << blocked.reason;
+  const LookDecision pooled = decide_look(b, c, d);
+  EXPECT_EQ(pooled.comparison.decision.welch.blocks, 0);
+  EXPECT_EQ(pooled.outcome, Outcome::unknown) << pooled.reason;
+  EXPECT_GT(pooled.comparison.decision.welch.se, 3.0 * blocked.comparison.decision.welch.se);
+  // summarize_looks with the labels agrees with decide_look.
+  const auto plan = plan_looks(d);
+  std::vector<LookPlan> two(plan.begin(), plan.begin() + 2);
+  const auto looks = summarize_looks(b, c, two, jobs, jobs);
+  EXPECT_DOUBLE_EQ(looks[1].p_value, blocked.comparison.decision.welch.p_value);
+  EXPECT_THROW(decide_look(b, c, d, std::vector<long>(19, 7), jobs), std::invalid_argument);
 }
 
 TEST(Adaptive, AFixedDesignIsOneLookAtAlpha) {
@@ -138,7 +197,7 @@ TEST(Adaptive, RulesWithoutWordsAgreeWithDecideLook) {
     const double shift = (seed % 4) * 0.02;  // 0, 2, 4, 6 %
     auto b = runs(60, 200, 0.04, 100 + seed), c = runs(60, 200 * (1 + shift), 0.04, 200 + seed);
     const auto looks = summarize_looks(b, c, plan);
-    const RulesOutcome r = apply_rules(looks, plan, d.threshold_pct);
+    const RulesOutcome r = apply_rules(looks, plan, d.threshold_pct, d.margin_pct);
     // Replay it look by look, as the server does.
     LookDecision last;
     for (const auto& look : plan) {
@@ -160,7 +219,7 @@ double false_positive_rate(const std::vector<LookPlan>& plan, int experiments, s
   for (int e = 0; e < experiments; ++e) {
     for (auto& x : b) x = 200 * std::exp(0.04 * z(engine));
     for (auto& x : c) x = 200 * std::exp(0.04 * z(engine));
-    const RulesOutcome r = apply_rules(summarize_looks(b, c, plan), plan, 0.0);
+    const RulesOutcome r = apply_rules(summarize_looks(b, c, plan), plan, 0.0, 0.0);
     positives += r.outcome == Outcome::different;
   }
   return static_cast<double>(positives) / experiments;

@@ -28,10 +28,10 @@ std::vector<AaExperiment> pool(int experiments, std::size_t runs, double sigma, 
 CalibrationSettings settings() {
   CalibrationSettings s;
   s.design = AdaptiveDesign{.alpha = 0.01, .threshold_pct = 0.0, .runs_per_block = 10, .max_runs_per_arm = 40};
-  s.min_effect_pct = 0.0;
+  s.detection_floor_pct = 0.0;
   s.null_experiments = 1000;
   s.fp_budget_per_week = 1.0;
-  s.experiments_per_week = 400.0;  // target 0.25%
+  s.tests_per_week = 400.0;  // target 0.25%
   return s;
 }
 
@@ -50,18 +50,23 @@ TEST(Calibration, TheRocIsMonotoneAndKIsTheSmallestWithinBudget) {
   auto p = pool(4, 100, 0.04, 0.0, 2);
   Calibration c = calibrate(p, settings());
   ASSERT_EQ(c.roc.size(), 41u) << "default grid 0, 0.1, ..., 4";
+  // A larger threshold never adds a first-stage positive (the same draws for every k). The
+  // modelled alert rate and power follow, up to the rerun's planning: a larger threshold plans a
+  // smaller rerun, whose modelled chance can move by a few 1e-5.
   for (std::size_t i = 1; i < c.roc.size(); ++i) {
-    EXPECT_LE(c.roc[i].fpr, c.roc[i - 1].fpr) << "a larger threshold never adds a false positive";
-    for (std::size_t e = 0; e < c.roc[i].tpr.size(); ++e) EXPECT_LE(c.roc[i].tpr[e], c.roc[i - 1].tpr[e]);
+    EXPECT_LE(c.roc[i].first_stage_fpr, c.roc[i - 1].first_stage_fpr);
+    EXPECT_LE(c.roc[i].fpr, c.roc[i - 1].fpr + 1e-4) << "a larger threshold adds no alerts";
+    for (std::size_t e = 0; e < c.roc[i].tpr.size(); ++e) EXPECT_LE(c.roc[i].tpr[e], c.roc[i - 1].tpr[e] + 1e-3);
   }
+  EXPECT_GT(c.roc.front().tpr[1], c.roc.back().tpr[1] + 0.1) << "the ROC's points differ";
   for (const auto& point : c.roc)
     for (std::size_t e = 1; e < point.tpr.size(); ++e) EXPECT_GE(point.tpr[e], point.tpr[e - 1] - 0.02) << "larger effects are found more often";
   EXPECT_TRUE(c.budget_met);
-  EXPECT_LE(c.achieved_fpr, c.target_fpr);
+  EXPECT_LE(c.achieved_fpr * kSafetyFactor, c.target_fpr);
   std::size_t chosen = 0;
   while (c.roc[chosen].k != c.k) ++chosen;
   if (chosen > 0) {
-    EXPECT_GT(c.roc[chosen - 1].fpr, c.target_fpr) << "k is the smallest that meets the budget";
+    EXPECT_GT(c.roc[chosen - 1].fpr * kSafetyFactor, c.target_fpr) << "k is the smallest that meets the budget";
   }
   EXPECT_DOUBLE_EQ(c.threshold_pct, std::max(0.0, c.k * c.sigma_aa_pct));
   EXPECT_LE(c.achieved_fpr_ci_low, c.achieved_fpr);
@@ -74,7 +79,7 @@ TEST(Calibration, TheRocIsMonotoneAndKIsTheSmallestWithinBudget) {
 
 TEST(Calibration, TheMinimumEffectIsTheThresholdsFloor) {
   auto s = settings();
-  s.min_effect_pct = 5.0;
+  s.detection_floor_pct = 5.0;
   Calibration c = calibrate(pool(2, 60, 0.03, 0.0, 3), s);
   for (const auto& point : c.roc) EXPECT_GE(point.threshold_pct, 5.0);
   EXPECT_GE(c.threshold_pct, 5.0);
@@ -85,18 +90,57 @@ TEST(Calibration, ABatchsChanceArmDifferenceIsNotReplayedAsAnEffect) {
   // at 4% noise). Resampled as if that difference were real, 60 runs per arm would call it far
   // more often than alpha; drawn from the batch as one sample, the design keeps its rate.
   auto s = settings();
-  s.min_effect_pct = 0.0;
+  s.detection_floor_pct = 0.0;
   s.k_grid = {0.0};
   s.null_experiments = 2000;
   Calibration c = calibrate(pool(3, 8, 0.04, 0.0, 4), s);
   const double se = std::sqrt(0.01 * 0.99 / 2000);
-  EXPECT_LT(c.achieved_fpr, 0.01 + 3 * se);
+  EXPECT_LT(c.first_stage_fpr, 0.01 + 3 * se);
+}
+
+// The budget counts alerts: a first-stage regression that a rerun reproduces. A first stage at
+// alpha 0.1 calls about 10% of A/A experiments different (5% of them regressions): far above a
+// target of 0.5%, but a one-sided rerun at 0.05 lets at most 5% of those through, so k = 0 meets
+// the budget, with the floor as the threshold, and the power that buys is kept.
+TEST(Calibration, TheBudgetCountsAlertsNotFirstStagePositives) {
+  auto s = settings();
+  s.design.alpha = 0.1;
+  s.detection_floor_pct = 1.0;
+  s.tests_per_week = 200.0;  // target 0.5% a workflow-test
+  s.rerun_alpha = 0.05;
+  s.null_experiments = 2000;
+  Calibration c = calibrate(pool(4, 60, 0.03, 0.0, 21), s);
+  EXPECT_GT(c.first_stage_fpr, 0.05) << "the screen itself is loose";
+  EXPECT_DOUBLE_EQ(c.k, 0.0);
+  EXPECT_DOUBLE_EQ(c.threshold_pct, 1.0);
+  EXPECT_TRUE(c.budget_met);
+  // The modelled alert rate is the regressions' share times at most rerun_alpha.
+  EXPECT_LE(c.achieved_fpr, c.roc[0].first_stage_fpr * 0.05 + 1e-12);
+  EXPECT_GT(c.achieved_fpr, 0.0);
+  EXPECT_LE(c.achieved_fpr * kSafetyFactor, c.target_fpr);
+  EXPECT_LE(c.achieved_fpr, c.achieved_fpr_ci_high);
+  // A stricter rerun halves (about) the alert rate of the same first stage.
+  auto strict = s;
+  strict.rerun_alpha = 0.025;
+  Calibration d = calibrate(pool(4, 60, 0.03, 0.0, 21), strict);
+  EXPECT_DOUBLE_EQ(d.first_stage_fpr, c.first_stage_fpr) << "same draws";
+  EXPECT_LT(d.achieved_fpr, 0.7 * c.achieved_fpr);
+  // The confirmed power at +2% is modelled, and below the first stage's alone.
+  ASSERT_EQ(c.power.size(), 4u);
+  EXPECT_GT(c.power[1].power, 0.5);
+  // A budget 100 times tighter needs a threshold above the floor.
+  auto tight = s;
+  tight.tests_per_week = 20000.0;
+  Calibration e = calibrate(pool(4, 60, 0.03, 0.0, 21), tight);
+  EXPECT_GT(e.k, 0.0);
+  EXPECT_GT(e.threshold_pct, 1.0);
+  EXPECT_LT(e.power[1].power, c.power[1].power) << "a tighter budget costs power";
 }
 
 TEST(Calibration, AnUnreachableBudgetIsReported) {
   auto s = settings();
   s.k_grid = {0.0};                   // no threshold to raise
-  s.experiments_per_week = 1e9;       // one false alarm a week in a billion experiments
+  s.tests_per_week = 1e9;       // one false alarm a week in a billion experiments
   Calibration c = calibrate(pool(3, 40, 0.04, 0.0, 8), s);
   ASSERT_GT(c.achieved_fpr, 0.0);
   EXPECT_FALSE(c.budget_met);
