@@ -625,6 +625,8 @@ int cmd_compare(const std::vector<std::string>& args) {
       "alpha", po::value(&policy.alpha)->default_value(policy.alpha), "significance level")(
       "min-effect", po::value(&policy.min_effect_pct)->default_value(policy.min_effect_pct),
       "smallest slowdown (%) called a regression")(
+      "margin", po::value(&policy.equivalence_margin_pct)->default_value(policy.equivalence_margin_pct),
+      "equivalence margin (%) of the TOST reported beside the verdict")(
       "confidence", po::value(&policy.confidence)->default_value(policy.confidence), "level of the effect's interval")(
       "arm-a", po::value(&arm_a), "with the API's samples JSON: take this arm from A (e.g. baseline)")(
       "arm-b", po::value(&arm_b), "with the API's samples JSON: take this arm from B (e.g. candidate)")(

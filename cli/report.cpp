@@ -98,7 +98,7 @@ std::string format_experiment(const json::object& e) {
         const auto& co = cal->as_object();
         auto k = num(co, "k"), sigma = num(co, "sigma_aa_pct"), id = num(co, "id");
         if (k && sigma && id && thr)
-          notes.push_back(name + ": threshold " + fmt("%.2f%%", *thr) + " = max(min effect, k " + fmt("%.2f", *k) +
+          notes.push_back(name + ": threshold " + fmt("%.2f%%", *thr) + " = max(detection floor, k " + fmt("%.2f", *k) +
                           " x sigma_AA " + fmt("%.2f%%", *sigma) + ") from calibration " +
                           std::to_string(static_cast<long>(*id)));
       }
@@ -182,19 +182,21 @@ std::string format_workflow(const json::object& w) {
     out << "  " << str(d) << "\n";
   if (const auto* pv = w.if_contains("policy"); pv && pv->is_object()) {
     const auto& p = pv->as_object();
-    out << "  policy     alpha " << fmt("%g", num(p, "alpha").value_or(0)) << ", min effect "
-        << fmt("%g%%", num(p, "min_effect_pct").value_or(0)) << ", blocks of "
+    out << "  policy     first stage alpha " << fmt("%g", num(p, "alpha").value_or(0)) << " (two-sided), rerun alpha "
+        << fmt("%g", num(p, "rerun_alpha").value_or(0)) << " (one-sided), detection floor "
+        << fmt("%g%%", num(p, "detection_floor_pct").value_or(0)) << ", equivalence margin "
+        << fmt("%g%%", num(p, "equivalence_margin_pct").value_or(0)) << ", blocks of "
         << static_cast<long>(num(p, "runs_per_block").value_or(0)) << " runs per arm up to "
         << static_cast<long>(num(p, "max_runs_per_arm").value_or(0)) << ", " << str(p.if_contains("spending"))
         << " spending, confirmation " << (str(p.if_contains("confirm")) == "true" ? "on" : "off") << "\n";
-    out << "  budget     " << fmt("%g", num(p, "fp_budget_per_week").value_or(0)) << " false alarm(s) a week at "
-        << fmt("%g", num(p, "experiments_per_week").value_or(0)) << " experiments a week\n";
+    out << "  budget     " << fmt("%g", num(p, "fp_budget_per_week").value_or(0)) << " false alert(s) a week over "
+        << fmt("%g", num(p, "tests_per_week").value_or(0)) << " workflow-tests a week\n";
   }
   auto thr = num(w, "threshold_pct");
   auto k = num(w, "k"), sigma = num(w, "sigma_aa_pct");
   out << "  threshold  " << (thr ? fmt("%.2f%%", *thr) : "-");
-  if (k && sigma) out << " = max(min effect, k " << fmt("%.2f", *k) << " x sigma_AA " << fmt("%.2f%%", *sigma) << ")";
-  else out << " (the min effect: never calibrated; run `ttfb-lab calibrate " << str(w.if_contains("name")) << "`)";
+  if (k && sigma) out << " = max(detection floor, k " << fmt("%.2f", *k) << " x sigma_AA " << fmt("%.2f%%", *sigma) << ")";
+  else out << " (the detection floor: never calibrated; run `ttfb-lab calibrate " << str(w.if_contains("name")) << "`)";
   out << "\n";
   const auto* cv = w.if_contains("calibration");
   if (!cv || !cv->is_object()) return out.str();

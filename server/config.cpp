@@ -79,20 +79,33 @@ const toml::table* get_table(const toml::table& t, const std::string& key, const
 WorkflowPolicy read_policy(const toml::table* t, WorkflowPolicy p, const std::string& file) {
   if (!t) return p;
   p.alpha = get_number<double>(*t, "alpha", p.alpha, file, 1e-9);
-  p.min_effect_pct = get_number<double>(*t, "min_effect_pct", p.min_effect_pct, file, 0.0);
+  if (t->contains("min_effect_pct"))
+    throw ConfigError(where_of(file, "policy.min_effect_pct") +
+                      " is gone: it was both the smallest change called and the margin of \"no change\"; set "
+                      "detection_floor_pct (the smallest change called a regression, e.g. 1) and equivalence_margin_pct "
+                      "(how close \"no change\" must be shown to be, e.g. 2)");
+  p.detection_floor_pct = get_number<double>(*t, "detection_floor_pct", p.detection_floor_pct, file, 0.0);
+  p.equivalence_margin_pct = get_number<double>(*t, "equivalence_margin_pct", p.equivalence_margin_pct, file, 0.0);
+  p.rerun_alpha = get_number<double>(*t, "rerun_alpha", p.rerun_alpha, file, 1e-9);
   p.confidence = get_number<double>(*t, "confidence", p.confidence, file, 0.5);
   p.fp_budget_per_week = get_number<double>(*t, "fp_budget_per_week", p.fp_budget_per_week, file, 1e-9);
-  p.experiments_per_week = get_number<double>(*t, "experiments_per_week", p.experiments_per_week, file, 1e-9);
+  if (t->contains("experiments_per_week"))
+    throw ConfigError(where_of(file, "policy.experiments_per_week") +
+                      " is gone: the budget is counted per workflow-test; set tests_per_week (how many workflow-tests "
+                      "a week the budget is shared by: a gate over W workflows counts W)");
+  p.tests_per_week = get_number<double>(*t, "tests_per_week", p.tests_per_week, file, 1e-9);
   p.runs_per_block = get_number<int>(*t, "runs_per_block", p.runs_per_block, file, 2);
   p.max_runs_per_arm = get_number<int>(*t, "max_runs_per_arm", p.max_runs_per_arm, file, 2);
   p.spending = get_string(*t, "spending", p.spending, file);
   p.confirm = get_bool(*t, "confirm", p.confirm, file);
+  p.max_rerun_runs_per_arm = get_number<int>(*t, "max_rerun_runs_per_arm", p.max_rerun_runs_per_arm, file, 2);
   p.calibration_runs_per_arm = get_number<int>(*t, "calibration_runs_per_arm", p.calibration_runs_per_arm, file, 5);
   p.calibration_batches = get_number<int>(*t, "calibration_batches", p.calibration_batches, file, 1);
   p.recalibrate_after_days = get_number<int>(*t, "recalibrate_after_days", p.recalibrate_after_days, file, 1);
   p.recalibrate_after_experiments =
       get_number<int>(*t, "recalibrate_after_experiments", p.recalibrate_after_experiments, file, 1);
   if (p.alpha >= 0.5) throw ConfigError(where_of(file, "policy.alpha") + " must be below 0.5");
+  if (p.rerun_alpha >= 0.5) throw ConfigError(where_of(file, "policy.rerun_alpha") + " must be below 0.5");
   if (p.confidence >= 1.0) throw ConfigError(where_of(file, "policy.confidence") + " must be below 1");
   if (p.max_runs_per_arm < p.runs_per_block)
     throw ConfigError(where_of(file, "policy.max_runs_per_arm") + " (" + std::to_string(p.max_runs_per_arm) +
@@ -153,6 +166,9 @@ BisectConfig read_bisect(const toml::table* t, const std::string& file) {
   b.max_parallel_probes = get_number<int>(*t, "max_parallel_probes", b.max_parallel_probes, file, 1);
   b.max_runs_per_commit = get_number<int>(*t, "max_runs_per_commit", b.max_runs_per_commit, file, 2);
   b.explained_fraction = get_number<double>(*t, "explained_fraction", b.explained_fraction, file, 0.0);
+  b.alpha = get_number<double>(*t, "alpha", b.alpha, file, 1e-9);
+  b.threshold_pct = get_number<double>(*t, "threshold_pct", b.threshold_pct, file, 0.0);
+  if (b.alpha >= 0.5) throw ConfigError(where_of(file, "bisect.alpha") + " must be below 0.5");
   if (b.max_parallel_probes > 64) throw ConfigError(where_of(file, "bisect.max_parallel_probes") + " must be at most 64");
   if (b.explained_fraction <= 0.0 || b.explained_fraction > 1.0)
     throw ConfigError(where_of(file, "bisect.explained_fraction") + " must be above 0 and at most 1");
@@ -390,14 +406,17 @@ json::object WorkflowConfig::to_api_json() const {
   o["shrink_args"] = std::move(shrink);
   o["warmup_runs"] = warmup_runs;
   o["policy"] = json::object{{"alpha", policy.alpha},
-                             {"min_effect_pct", policy.min_effect_pct},
+                             {"detection_floor_pct", policy.detection_floor_pct},
+                             {"equivalence_margin_pct", policy.equivalence_margin_pct},
                              {"confidence", policy.confidence},
                              {"fp_budget_per_week", policy.fp_budget_per_week},
-                             {"experiments_per_week", policy.experiments_per_week},
+                             {"tests_per_week", policy.tests_per_week},
                              {"runs_per_block", policy.runs_per_block},
                              {"max_runs_per_arm", policy.max_runs_per_arm},
                              {"spending", policy.spending},
                              {"confirm", policy.confirm},
+                             {"rerun_alpha", policy.rerun_alpha},
+                             {"max_rerun_runs_per_arm", policy.max_rerun_runs_per_arm},
                              {"calibration_runs_per_arm", policy.calibration_runs_per_arm},
                              {"calibration_batches", policy.calibration_batches},
                              {"recalibrate_after_days", policy.recalibrate_after_days},

@@ -56,15 +56,19 @@ struct ResourceLimits {
 // docs/configuration.md explains each key; server/stats/adaptive.hpp and calibration.hpp the
 // statistics behind them.
 struct WorkflowPolicy {
-  double alpha = 0.01;           // false-positive rate of the whole adaptive test (all looks)
-  double min_effect_pct = 3.0;   // the threshold's floor: smaller changes are never called
+  double alpha = 0.1;            // two-sided level of the first stage over all its looks (a screen:
+                                 // a regression found there is only an alert once a rerun reproduces it)
+  double rerun_alpha = 0.05;     // one-sided level of the confirmation rerun
+  double detection_floor_pct = 1.0;     // smallest change ever called a regression or improvement
+  double equivalence_margin_pct = 2.0;  // "no change" means shown to be within +/- this
   double confidence = 0.95;      // of the interval `ttfb-lab compare` reports (one fixed look)
   double fp_budget_per_week = 1.0;     // false alarms allowed a week ...
-  double experiments_per_week = 200.0;  // ... at this many experiments: the ROC's target FPR
+  double tests_per_week = 200.0;        // ... over this many workflow-tests a week (a gate of W workflows is W)
   int runs_per_block = 10;       // runs per arm in each block (a job); a look after each block
   int max_runs_per_arm = 60;     // the budget: no block beyond this many runs per arm
   std::string spending = "pocock";  // alpha spending: pocock | obrien_fleming
   bool confirm = true;           // rerun significant results as an independent batch
+  int max_rerun_runs_per_arm = 120;  // the rerun is sized by power, up to this many runs per arm
   int calibration_runs_per_arm = 30;  // runs per arm of each A/A batch of a calibration
   int calibration_batches = 4;        // A/A batches (jobs) per calibration
   int recalibrate_after_days = 7;     // a calibration older than this is stale ...
@@ -110,6 +114,9 @@ struct AlertsConfig {
 struct BisectConfig {
   int max_parallel_probes = 4;          // commits measured at once (1..64)
   int max_runs_per_commit = 40;         // runs a probe commit may take before it is called unsure (>= 2)
+  double alpha = 0.01;                  // level of a bisection's probe and culprit tests (its own, not
+                                        // the workflows' first-stage screen)
+  double threshold_pct = 3.0;           // the smallest step a bisection attributes to a commit
   double explained_fraction = 1.0;      // below this share of the regression explained, look for more
                                         // culprits beside those found (0 < f <= 1; 1: always look,
                                         // which costs no runs when the sides do not differ)

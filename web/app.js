@@ -238,8 +238,13 @@
           ["candidate", String(r.n_candidate ?? cand.length), ms(r.median_candidate_ms), ms(r.mean_candidate_ms), cv(r.cv_candidate), String(r.outliers_candidate ?? "–")],
         ], [1, 2, 3, 4, 5]),
         facts([["effect", `${effect(r)}${num(r.confidence) ? ` at ${(100 * r.confidence).toPrecision(4)}%` : ""}`], ["p", pval(r.p_value)],
-          ["threshold", num(r.threshold_pct) ? `${r.threshold_pct.toFixed(2)}%` : "–"],
-          ["confirmed", r.confirmation ? `${r.confirmation.status.replace(/_/g, " ")}: ${effect(r.confirmation)}` : r.confirmed ? "yes" : "not needed or not yet"]]),
+          ["test", r.test === "blocked_log_t" ? `t-test within jobs (${r.blocks} jobs)` : r.test === "welch_log_t" ? "Welch t-test" : "–"],
+          ["detection threshold", num(r.threshold_pct) ? `${r.threshold_pct.toFixed(2)}%` : "–"],
+          ["equivalence margin", num(r.equivalence_margin_pct) ? `±${r.equivalence_margin_pct.toFixed(2)}%` : "–"],
+          ["confirmed", !r.confirmation ? (r.confirmed ? "yes" : "not needed or not yet")
+            : r.confirmation.status === "disabled" ? "no rerun (a fixed design): not confirmed"
+            : r.confirmation.status === "pending" ? "rerun pending"
+            : `${r.confirmation.status.replace(/_/g, " ")}: ${effect(r.confirmation)}`]]),
         arms.length ? plotBox : h("p", { class: "muted" }, "No runs yet."),
         h("h3", {}, "Which phase moved"),
         r.phase_summary ? h("p", {}, r.phase_summary) : null,

@@ -62,7 +62,11 @@ AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const s
   e.title = f.workflow + ": time to first batch " + (measured(f.effect_pct) ? effect_words(f.effect_pct) : "slower ") + "with \"" +
             change + "\"";
   e.text = "\"" + change + "\" makes " + f.workflow + "'s time to first batch " + effect_words(f.effect_pct) + "slower than " +
-           f.base_ref + interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, f.p_value) + ", confirmed by an independent rerun." +
+           f.base_ref + interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, f.p_value) +
+           (f.confirmed_by_rerun ? ", confirmed by an independent rerun."
+                                 : ", from one fixed look" +
+                                       (f.runs_per_arm > 0 ? " at " + std::to_string(f.runs_per_arm) + " runs per arm" : std::string()) +
+                                       ", not confirmed by a rerun.") +
            (f.phase_summary.empty() ? "" : " Where: " + f.phase_summary + ".") + " " + e.url;
   e.fields = json::object{{"experiment_id", f.experiment_id},
                           {"effect_pct", json_number(f.effect_pct)},

@@ -43,6 +43,8 @@ struct PresubmitRegressionFacts {
   double confidence = kNotMeasured;          // the interval's level, 0..1 (0.99: "99% CI")
   double p_value = kNotMeasured;
   std::string phase_summary;                 // where the time went; "" when no phase stands out
+  bool confirmed_by_rerun = true;            // false: a fixed design (the client's runs per arm), no rerun
+  int runs_per_arm = 0;                      // of the fixed design, said when there was no rerun
 };
 
 // change "experiment:<id>", workflow, url <public_url>/#/experiments/<id>; the recipient is the
@@ -51,6 +53,7 @@ struct PresubmitRegressionFacts {
 //   title: <workflow>: time to first batch +38.2% with "<change>"
 //   text:  "<change>" makes <workflow>'s time to first batch +38.2% slower than <base_ref>
 //          [+30.1, +46.0] (99% CI, p = 0.0012), confirmed by an independent rerun. Where: <phase>. <url>
+//          (without a rerun: "..., from one fixed look at 20 runs per arm, not confirmed by a rerun.")
 // where <change> is the title, else the candidate ref, else "your change"; " Where: ..." only
 // when phase_summary is not "". What was not measured (NaN) is left out, never printed as
 // "nan": the effect ("time to first batch slower"), the interval unless both ends are, its level

@@ -7,6 +7,7 @@
 #include "server/stats/adaptive.hpp"
 #include "server/stats/calibration.hpp"
 #include "server/stats/comparison.hpp"
+#include "server/stats/confirm.hpp"
 #include "server/stats/phases.hpp"
 #include "server/store/calibrations.hpp"
 
@@ -43,6 +44,7 @@ const json::object& design_of(const WorkflowState& s) {
 // The measured runs of the jobs of one stage.
 struct StageRuns {
   std::vector<double> baseline, candidate;
+  std::vector<long> baseline_jobs, candidate_jobs;  // the job of each run, for the blocked test
   stats::PhaseRuns baseline_phases, candidate_phases;
   std::set<std::string> workers;
   std::vector<long> job_ids;
@@ -72,6 +74,7 @@ StageRuns runs_of(const WorkflowState& s, const std::string& stage) {
   for (const auto& r : s.runs) {
     if (!ids.count(r.job_id)) continue;
     (r.baseline ? out.baseline : out.candidate).push_back(r.ttfb_ms);
+    (r.baseline ? out.baseline_jobs : out.candidate_jobs).push_back(r.job_id);
     (r.baseline ? out.baseline_phases : out.candidate_phases).runs.push_back(phases_of(r.phases));
   }
   return out;
@@ -105,6 +108,19 @@ json::array to_array(const std::set<std::string>& xs) {
   return out;
 }
 
+struct RerunSettings {
+  double alpha = 0.05;       // one-sided
+  int max_runs_per_arm = 0;  // 0: the design's
+};
+
+// Designs frozen before the rerun had its own level reran at the design's alpha, two-sided.
+RerunSettings rerun_settings(const json::object& dj, const stats::AdaptiveDesign& design) {
+  RerunSettings r;
+  r.alpha = number_or(dj, "rerun_alpha", design.alpha / 2.0);
+  r.max_runs_per_arm = static_cast<int>(number_or(dj, "max_rerun_runs_per_arm", design.max_runs_per_arm));
+  return r;
+}
+
 const JobRecord& first_block(const WorkflowState& s) {
   for (const auto& j : s.jobs) {
     if (j.stage == "block") return j;
@@ -120,11 +136,13 @@ struct Look {
 
 Look look_at(const WorkflowState& s, const StageRuns& blocks, const stats::AdaptiveDesign& design) {
   Look l;
-  l.decision = stats::decide_look(blocks.baseline, blocks.candidate, design);
+  l.decision = stats::decide_look(blocks.baseline, blocks.candidate, design, blocks.baseline_jobs, blocks.candidate_jobs);
   const auto& d = l.decision;
   l.result = stats::to_json(d.comparison);
   l.result["alpha"] = design.alpha;
   l.result["threshold_pct"] = design.threshold_pct;
+  l.result["equivalence_margin_pct"] = design.margin_pct;
+  if (const auto* floor = design_of(s).if_contains("detection_floor_pct")) l.result["detection_floor_pct"] = *floor;
   l.result["reason"] = d.reason;
   l.result["look"] = stats::to_json(d);
   l.result["verdict"] = d.more_runs ? json::value(nullptr) : json::value(std::string(stats::to_string(d.verdict)));
@@ -159,6 +177,7 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   const json::object& dj = design_of(s);
   const stats::AdaptiveDesign design = design_from_snapshot(dj);
   const bool confirm = dj.contains("confirm") && dj.at("confirm").is_bool() && dj.at("confirm").as_bool();
+  const RerunSettings rerun = rerun_settings(dj, design);
   const int warmup = static_cast<int>(number_or(dj, "warmup_runs", 1));
   const JobRecord& first = first_block(s);
 
@@ -189,67 +208,112 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
       return u;
     }
     if (d.outcome == stats::Outcome::different && confirm) {
-      const int runs = std::max(design.runs_per_block, d.runs_per_arm);
-      NewJob job;
-      job.workflow = s.workflow;
-      job.stage = "confirmation";
-      job.block = 1;
-      job.priority = first.priority + 1;
-      job.payload = with_schedule(first.payload, warmup, runs);
-      job.runs_total = runs_total(warmup, runs);
-      job.avoid_workers.assign(blocks.workers.begin(), blocks.workers.end());
-      u.new_jobs.push_back(std::move(job));
+      // The rerun is sized by power (confirm.hpp), in jobs of a block each so its test is
+      // blocked by job too, on other workers than the first stage's where there are any.
+      const stats::RerunPlan plan = stats::plan_rerun(stats::summary_of(d.comparison.decision.welch), d.runs_per_arm,
+                                                      design, rerun.alpha, rerun.max_runs_per_arm);
+      for (int j = 0, left = plan.runs_per_arm; j < plan.jobs; ++j) {
+        const int runs = std::min(design.runs_per_block, left);
+        left -= runs;
+        NewJob job;
+        job.workflow = s.workflow;
+        job.stage = "confirmation";
+        job.block = j + 1;
+        job.priority = first.priority + 1;
+        job.payload = with_schedule(first.payload, warmup, runs);
+        job.runs_total = runs_total(warmup, runs);
+        job.avoid_workers.assign(blocks.workers.begin(), blocks.workers.end());
+        u.new_jobs.push_back(std::move(job));
+      }
       u.state = "confirming";
       u.result["verdict"] = nullptr;
       u.result["tentative_verdict"] = std::string(stats::to_string(d.verdict));
-      u.result["confirmation"] = json::object{{"status", "pending"}, {"runs_per_arm", runs},
-                                              {"avoid_workers", to_array(blocks.workers)}};
+      json::object c = stats::to_json(plan);
+      c["status"] = "pending";
+      c["rerun_alpha"] = rerun.alpha;
+      c["avoid_workers"] = to_array(blocks.workers);
+      u.result["confirmation"] = std::move(c);
       return u;
     }
     u.state = "done";
     u.verdict = std::string(stats::to_string(d.verdict));
-    if (d.outcome == stats::Outcome::different)
-      u.result["confirmation"] = json::object{{"status", "disabled"}};  // fixed designs, confirm = false
+    if (d.outcome == stats::Outcome::different) {
+      // Fixed designs (or confirm = false): one look, no rerun, and the reason says so.
+      u.result["confirmation"] = json::object{{"status", "disabled"}};
+      u.result["reason"] = d.reason + "; not confirmed by a rerun (" +
+                           (dj.contains("fixed") && dj.at("fixed").is_bool() && dj.at("fixed").as_bool()
+                                ? std::string("a fixed design of ") + std::to_string(design.max_runs_per_arm) + " runs per arm"
+                                : std::string("confirmation is off for this workflow")) +
+                           ")";
+    }
     return u;
   }
 
-  // confirming: the rerun alone, one look at alpha, against the original decision.
-  const StageRuns rerun = runs_of(s, "confirmation");
-  const stats::Policy policy{design.alpha, design.threshold_pct, 1.0 - design.alpha};
-  const stats::Comparison c = stats::compare_arms(rerun.baseline, rerun.candidate, policy);
+  // confirming: the rerun alone, against the direction the first stage found (confirm.hpp).
+  const StageRuns again = runs_of(s, "confirmation");
+  const bool slower = d.verdict == stats::Verdict::regression;
+  const stats::RerunResult rr =
+      stats::judge_rerun(again.baseline, again.candidate, again.baseline_jobs, again.candidate_jobs, design, rerun.alpha, slower);
+  const auto& c = rr.comparison;
   const auto& w = c.decision.welch;
   const auto& orig = d.comparison.decision.welch;
-  const bool slower = d.verdict == stats::Verdict::regression;
-  const bool reproduced = w.valid && w.p_value < design.alpha &&
-                          (slower ? w.effect_ci_low_pct > 0.0 : w.effect_ci_high_pct < 0.0);
   std::set<std::string> overlap;
-  for (const auto& worker : rerun.workers)
+  for (const auto& worker : again.workers)
     if (blocks.workers.count(worker)) overlap.insert(worker);
   const std::string rerun_effect =
-      w.valid ? fmt("%+.2f%% [%+.2f, %+.2f], p = %.3g", w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct, w.p_value)
+      w.valid ? fmt("%+.2f%% [%+.2f, %+.2f] at %.4g%%", w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct,
+                    100.0 * w.confidence) +
+                    fmt(", one-sided p = %.3g (needs < %.3g)", rr.one_sided_p, rerun.alpha)
               : "not enough samples";
-  u.result["confirmation"] = json::object{
-      {"status", reproduced ? "reproduced" : "not_reproduced"},
-      {"n_baseline", c.baseline_outliers.kept.size()},
-      {"n_candidate", c.candidate_outliers.kept.size()},
-      {"effect_pct", json_number(w.effect_pct)},
-      {"ci_low_pct", json_number(w.effect_ci_low_pct)},
-      {"ci_high_pct", json_number(w.effect_ci_high_pct)},
-      {"confidence", 1.0 - design.alpha},
-      {"p_value", json_number(w.p_value)},
-      {"workers", to_array(rerun.workers)},
-      {"same_workers", !overlap.empty()},
-  };
+  json::object confirmation = u.result.contains("confirmation") && u.result.at("confirmation").is_object()
+                                  ? u.result.at("confirmation").as_object()
+                                  : json::object{};
+  confirmation["status"] = rr.reproduced ? "reproduced" : "not_reproduced";
+  confirmation["test"] = w.blocks > 0 ? "blocked_log_t" : "welch_log_t";
+  confirmation["jobs"] = again.job_ids.size();
+  confirmation["runs_per_arm"] = std::min(again.baseline.size(), again.candidate.size());
+  confirmation["n_baseline"] = c.baseline_outliers.kept.size();
+  confirmation["n_candidate"] = c.candidate_outliers.kept.size();
+  confirmation["effect_pct"] = json_number(w.effect_pct);
+  confirmation["ci_low_pct"] = json_number(w.effect_ci_low_pct);
+  confirmation["ci_high_pct"] = json_number(w.effect_ci_high_pct);
+  confirmation["confidence"] = w.confidence;
+  confirmation["p_value"] = json_number(rr.one_sided_p);
+  confirmation["p_value_kind"] = "one-sided";
+  confirmation["rerun_alpha"] = rerun.alpha;
+  confirmation["workers"] = to_array(again.workers);
+  confirmation["same_workers"] = !overlap.empty();
+  u.result["confirmation"] = std::move(confirmation);
+  // The first stage's own numbers, beside the headline: its estimate is biased upwards by
+  // stopping early, the rerun's is not (its size was fixed before it ran).
+  u.result["first_stage"] = json::object{{"effect_pct", json_number(orig.effect_pct)},
+                                         {"ci_low_pct", json_number(orig.effect_ci_low_pct)},
+                                         {"ci_high_pct", json_number(orig.effect_ci_high_pct)},
+                                         {"confidence", orig.confidence},
+                                         {"p_value", json_number(orig.p_value)},
+                                         {"p_value_kind", "two-sided, at the look's level of the spending plan"},
+                                         {"runs_per_arm", d.runs_per_arm},
+                                         {"look", d.look}};
   u.state = "done";
-  u.result["confirmed"] = reproduced;
-  if (reproduced) {
+  u.result["confirmed"] = rr.reproduced;
+  if (rr.reproduced) {
     u.verdict = std::string(stats::to_string(d.verdict));
-    u.result["reason"] = d.reason + "; confirmed by an independent rerun: " + rerun_effect;
+    u.result["reason"] = d.reason + "; confirmed by an independent rerun of " +
+                         std::to_string(std::min(again.baseline.size(), again.candidate.size())) + " runs per arm: " +
+                         rerun_effect;
+    // The headline effect is the rerun's.
+    u.result["effect_pct"] = json_number(w.effect_pct);
+    u.result["ci_low_pct"] = json_number(w.effect_ci_low_pct);
+    u.result["ci_high_pct"] = json_number(w.effect_ci_high_pct);
+    u.result["confidence"] = w.confidence;
+    u.result["p_value"] = json_number(rr.one_sided_p);
+    u.result["p_value_kind"] = "one-sided, of the confirmation rerun";
+    u.result["effect_source"] = "rerun";
   } else {
     u.verdict = "inconclusive";
-    u.result["reason"] = std::string(slower ? "a slowdown of " : "a speed-up of ") +
-                         fmt("%+.2f%%", orig.effect_pct) + " was not reproduced by the confirmation rerun (" +
-                         rerun_effect + "); nobody is alerted";
+    u.result["reason"] = std::string(slower ? "a slowdown of " : "a speed-up of ") + fmt("%+.2f%%", orig.effect_pct) +
+                         " was not reproduced by the confirmation rerun (" + rerun_effect +
+                         fmt(", and at least the %.3g%% threshold", design.threshold_pct) + "); nobody is alerted";
   }
   u.result["verdict"] = *u.verdict;
   return u;
@@ -266,10 +330,13 @@ CalibrationStep step_calibration(const WorkflowState& s) {
   const json::object& dj = design_of(s);
   stats::CalibrationSettings settings;
   settings.design = design_from_snapshot(dj);
-  settings.min_effect_pct = number_or(dj, "min_effect_pct", 0.0);
+  settings.detection_floor_pct = number_or(dj, "detection_floor_pct", number_or(dj, "min_effect_pct", 0.0));
+  const RerunSettings rerun = rerun_settings(dj, settings.design);
+  settings.rerun_alpha = rerun.alpha;
+  settings.max_rerun_runs_per_arm = rerun.max_runs_per_arm;
   if (const auto* p = s.config.if_contains("policy"); p && p->is_object()) {
     settings.fp_budget_per_week = number_or(p->as_object(), "fp_budget_per_week", settings.fp_budget_per_week);
-    settings.experiments_per_week = number_or(p->as_object(), "experiments_per_week", settings.experiments_per_week);
+    settings.tests_per_week = number_or(p->as_object(), "tests_per_week", settings.tests_per_week);
   }
   settings.seed = static_cast<std::uint64_t>(s.experiment_id);
   std::vector<stats::AaExperiment> pool;
@@ -284,7 +351,8 @@ CalibrationStep step_calibration(const WorkflowState& s) {
     pool.push_back(std::move(aa));
   }
   const stats::Calibration cal = stats::calibrate(pool, settings);
-  const stats::Policy policy{settings.design.alpha, cal.threshold_pct, 1.0 - settings.design.alpha};
+  const stats::Policy policy{settings.design.alpha, cal.threshold_pct, 1.0 - settings.design.alpha,
+                             settings.design.margin_pct};
   const stats::Comparison aa = stats::compare_arms(all_b, all_c, policy);
   out.status = "done";
   out.result = stats::to_json(cal);
@@ -323,6 +391,10 @@ void alert_presubmit_regression(pqxx::work& tx, const ServerConfig& config, long
   f.p_value = number_or(result, "p_value", NAN);
   if (const auto* ps = result.if_contains("phase_summary"); ps && ps->is_string())
     f.phase_summary = std::string(ps->as_string());
+  const auto* confirmed = result.if_contains("confirmed");
+  f.confirmed_by_rerun = confirmed && confirmed->is_bool() && confirmed->as_bool();
+  if (const auto* look = result.if_contains("look"); look && look->is_object())
+    f.runs_per_arm = static_cast<int>(number_or(look->as_object(), "runs_per_arm", 0));
   alerts::enqueue_alert(tx, config, alerts::presubmit_regression_alert(f, config.public_url));
 }
 

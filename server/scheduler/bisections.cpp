@@ -435,7 +435,12 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
                    "good '" + rq.good_ref + "' and bad '" + rq.bad_ref + "' are the same commit " + good.substr(0, 12));
   const auto commits = mirrors.first_parent_range(rq.repo, good, bad, kMaxRangeCommits);
 
-  const json::object& design = *rq.design;
+  // A bisection tests at its own level and threshold ([bisect]), not the workflows' first-stage
+  // screen: every probe and culprit decision is final there, nothing reruns it.
+  json::object design = *rq.design;
+  design["alpha"] = config.bisect.alpha;
+  if (const auto* t = design.if_contains("threshold_pct"); t && t->is_number())
+    design["threshold_pct"] = std::max(t->to_number<double>(), config.bisect.threshold_pct);
   bisect::SearchOptions so;
   so.design = design_from_snapshot(design);
   so.parallel_probes = std::clamp(live_workers(tx, config), 1, config.bisect.max_parallel_probes);

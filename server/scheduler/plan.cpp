@@ -31,10 +31,10 @@ json::array interleaved_schedule(int warmup_runs_per_arm, int runs_per_arm) {
 json::object design_snapshot(const WorkflowConfig& wf, const std::optional<CurrentCalibration>& calibration,
                              std::optional<int> fixed_runs, std::optional<int> warmup_override) {
   const WorkflowPolicy& p = wf.policy;
-  double threshold = p.min_effect_pct;
+  double threshold = p.detection_floor_pct;
   json::value cal = nullptr;
   if (calibration) {
-    threshold = std::max(p.min_effect_pct, calibration->k * calibration->sigma_aa_pct);
+    threshold = std::max(p.detection_floor_pct, calibration->k * calibration->sigma_aa_pct);
     cal = json::object{{"id", calibration->id},
                        {"k", calibration->k},
                        {"sigma_aa_pct", calibration->sigma_aa_pct},
@@ -43,13 +43,16 @@ json::object design_snapshot(const WorkflowConfig& wf, const std::optional<Curre
   const int block = fixed_runs.value_or(p.runs_per_block);
   const int max_runs = fixed_runs.value_or(p.max_runs_per_arm);
   return json::object{{"alpha", p.alpha},
-                      {"min_effect_pct", p.min_effect_pct},
+                      {"detection_floor_pct", p.detection_floor_pct},
                       {"threshold_pct", threshold},
+                      {"equivalence_margin_pct", p.equivalence_margin_pct},
                       {"calibration", std::move(cal)},
                       {"runs_per_block", block},
                       {"max_runs_per_arm", max_runs},
                       {"spending", p.spending},
                       {"confirm", p.confirm && !fixed_runs},
+                      {"rerun_alpha", p.rerun_alpha},
+                      {"max_rerun_runs_per_arm", p.max_rerun_runs_per_arm},
                       {"fixed", fixed_runs.has_value()},
                       {"warmup_runs", warmup_override.value_or(wf.warmup_runs)}};
 }
@@ -67,6 +70,8 @@ stats::AdaptiveDesign design_from_snapshot(const json::object& design) {
   stats::AdaptiveDesign d;
   d.alpha = number(design, "alpha");
   d.threshold_pct = number(design, "threshold_pct");
+  // Designs frozen before the margin was its own setting used the threshold for both.
+  d.margin_pct = design.contains("equivalence_margin_pct") ? number(design, "equivalence_margin_pct") : d.threshold_pct;
   d.runs_per_block = static_cast<int>(number(design, "runs_per_block"));
   d.max_runs_per_arm = static_cast<int>(number(design, "max_runs_per_arm"));
   const auto* s = design.if_contains("spending");

@@ -27,9 +27,9 @@ struct CurrentCalibration {
   std::string finished_at;
 };
 
-// The design snapshot stored in experiment_workflows.config["design"]: alpha, the threshold in
-// force (max(min_effect_pct, k sigma_AA) of the workflow's latest calibration, or min_effect_pct
-// when it has none), blocks, budget, spending, confirmation, warm-ups, and which calibration it
+// The design snapshot stored in experiment_workflows.config["design"]: alpha, the detection
+// threshold in force (max(detection_floor_pct, k sigma_AA) of the workflow's latest calibration,
+// or detection_floor_pct when it has none), the equivalence margin, blocks, budget, spending, confirmation, warm-ups, and which calibration it
 // came from. `fixed_runs` (a client's runs_per_arm) makes it a fixed design: one block of that
 // many runs per arm, one look at alpha, no confirmation rerun.
 boost::json::object design_snapshot(const WorkflowConfig& wf, const std::optional<CurrentCalibration>& calibration,

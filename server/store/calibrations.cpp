@@ -116,7 +116,7 @@ json::object calibration_status(Database& db, const std::string& workflow, const
       out["current"] = std::move(c);
     } else {
       out["stale"] = true;
-      out["stale_reason"] = "never calibrated: the threshold is min_effect_pct";
+      out["stale_reason"] = "never calibrated: the detection threshold is detection_floor_pct";
     }
     if (!ids[1].is_null()) out["running"] = calibration_json(tx, ids[1].as<long>());
     if (!ids[2].is_null() && ids[2].as<long>() != (ids[0].is_null() ? -1 : ids[0].as<long>()) &&

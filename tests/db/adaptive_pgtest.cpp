@@ -170,7 +170,7 @@ TEST_F(AdaptiveStoreTest, CalibrationsRunOneAtATimeAndSetTheThreshold) {
   ASSERT_TRUE(current);
   EXPECT_EQ(current->id, c.id);
   EXPECT_GT(current->sigma_aa_pct, 0.0);
-  EXPECT_GE(current->threshold_pct, wf_.policy.min_effect_pct);
+  EXPECT_GE(current->threshold_pct, wf_.policy.detection_floor_pct);
   status = calibration_status(*db_, "wf", wf_.policy);
   EXPECT_FALSE(status.at("stale").as_bool()) << status;
   EXPECT_TRUE(status.at("current").at("result").as_object().contains("roc"));

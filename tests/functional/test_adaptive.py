@@ -123,7 +123,7 @@ class AdaptiveVerdicts(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertGreater(w["sigma_aa_pct"], 0)
         self.assertIsNotNone(w["k"])
-        self.assertGreaterEqual(w["threshold_pct"], w["policy"]["min_effect_pct"])
+        self.assertGreaterEqual(w["threshold_pct"], w["policy"]["detection_floor_pct"])
         self.assertLessEqual(w["achieved_fpr"], w["target_fpr"] if w["budget_met"] else 1.0)
         self.assertEqual([p["effect_pct"] for p in w["power"]], [1, 2, 5, 10])
         self.assertEqual(len(w["roc"]), 41)

@@ -52,7 +52,7 @@ explained_fraction = 1.0
 # v1.0..v1.2 needs its budget).
 with open(os.path.join(SOURCE, "configs", "workflows", "example-train.toml")) as f:
     NEUTRAL_WORKFLOW = f.read().replace('name = "example-train"', 'name = "example-train-budget-20"', 1)
-assert 'name = "example-train-budget-20"' in NEUTRAL_WORKFLOW and NEUTRAL_WORKFLOW.rstrip().endswith("min_effect_pct = 3.0")
+assert 'name = "example-train-budget-20"' in NEUTRAL_WORKFLOW and NEUTRAL_WORKFLOW.rstrip().endswith("equivalence_margin_pct = 2.0")
 NEUTRAL_WORKFLOW += "max_runs_per_arm = 20\n"  # under [policy], the file's last table
 
 

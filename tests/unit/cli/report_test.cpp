@@ -46,7 +46,7 @@ TEST(Report, TableShowsNumbersVerdictAndMovedPhase) {
   EXPECT_NE(t.find("phases: imports +40.1 ms (98% of the change)"), std::string::npos) << t;
   EXPECT_NE(t.find("at look 1 of 6"), std::string::npos) << t;
   EXPECT_NE(t.find("confirmation rerun reproduced it: +31.2% [+25.0, +37.0], p 2.0e-08 (on w2)"), std::string::npos) << t;
-  EXPECT_NE(t.find("threshold 3.00% = max(min effect, k 1.50 x sigma_AA 1.20%) from calibration 3"), std::string::npos) << t;
+  EXPECT_NE(t.find("threshold 3.00% = max(detection floor, k 1.50 x sigma_AA 1.20%) from calibration 3"), std::string::npos) << t;
   EXPECT_NE(t.find("base + diff (9 lines"), std::string::npos) << t;
   EXPECT_NE(t.find("rank test (Mann-Whitney) p 1.1e-05, Hodges-Lehmann shift +32.9%"), std::string::npos) << t;
   EXPECT_NE(t.find("outliers removed (|ln x - pooled median| > 3.5 pooled MAD): 1 baseline, 0 candidate"), std::string::npos) << t;
@@ -54,8 +54,8 @@ TEST(Report, TableShowsNumbersVerdictAndMovedPhase) {
 
 TEST(Report, WorkflowShowsThresholdCalibrationAndRoc) {
   auto w = boost::json::parse(R"({"name": "example-train", "repo": "example", "description": "d",
-    "policy": {"alpha": 0.01, "min_effect_pct": 1.0, "runs_per_block": 10, "max_runs_per_arm": 60, "spending": "pocock",
-               "confirm": true, "fp_budget_per_week": 1, "experiments_per_week": 200},
+    "policy": {"alpha": 0.01, "detection_floor_pct": 1.0, "equivalence_margin_pct": 2.0, "runs_per_block": 10, "max_runs_per_arm": 60, "spending": "pocock",
+               "confirm": true, "fp_budget_per_week": 1, "tests_per_week": 200},
     "threshold_pct": 1.8, "k": 1.5, "sigma_aa_pct": 1.2,
     "calibration": {"stale": false, "stale_reason": "", "running": null, "last": null,
       "current": {"id": 4, "trigger": "manual", "experiment_id": 9, "finished_at": "2026-11-23 12:00:00.1+00",
@@ -64,7 +64,7 @@ TEST(Report, WorkflowShowsThresholdCalibrationAndRoc) {
                    "power": [{"effect_pct": 2, "power": 0.81, "mean_runs_per_arm": 41}],
                    "roc": [{"k": 0, "threshold_pct": 1, "fpr": 0.01, "tpr": [0.9]}]}}}})").as_object();
   std::string t = format_workflow(w);
-  EXPECT_NE(t.find("threshold  1.80% = max(min effect, k 1.50 x sigma_AA 1.20%)"), std::string::npos) << t;
+  EXPECT_NE(t.find("threshold  1.80% = max(detection floor, k 1.50 x sigma_AA 1.20%)"), std::string::npos) << t;
   EXPECT_NE(t.find("false positives 0.40% [0.20, 0.80]"), std::string::npos) << t;
   EXPECT_NE(t.find("target 0.50%: within budget"), std::string::npos) << t;
   EXPECT_NE(t.find("+2%: 81% (41 runs/arm)"), std::string::npos) << t;

@@ -117,6 +117,20 @@ TEST(AlertComposePresubmit, NoPhaseLeavesOutWhere) {
   EXPECT_EQ(e.fields.at("phase_summary").as_string(), "");
 }
 
+// A fixed design (`submit --runs N`) has no rerun: its alert never says "confirmed".
+TEST(AlertComposePresubmit, AFixedDesignIsNotCalledConfirmed) {
+  auto in = presubmit();
+  in.phase_summary = "";
+  in.confirmed_by_rerun = false;
+  in.runs_per_arm = 20;
+  const AlertEvent e = presubmit_regression_alert(in, kPublicUrl);
+  EXPECT_EQ(e.text,
+            "\"eager import\" makes example-train's time to first batch +38.2% slower than main [+30.1, +46.0] "
+            "(99% CI, p = 0.0012), from one fixed look at 20 runs per arm, not confirmed by a rerun. "
+            "http://lab.example.com/#/experiments/12");
+  EXPECT_EQ(e.text.find("confirmed by an"), std::string::npos) << e.text;
+}
+
 TEST(AlertComposePresubmit, UntitledChangeIsNamedByItsCandidateRefThenYourChange) {
   auto in = presubmit();
   in.title = "";

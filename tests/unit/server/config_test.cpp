@@ -33,7 +33,8 @@ TEST(Config, ReadsServerReposWorkflowsDefaultsAndOverrides) {
   EXPECT_EQ(w.policy.spending, "pocock") << "the built-in default";
   EXPECT_EQ(w.warmup_runs, 2) << "the workflow's own key wins";
   EXPECT_DOUBLE_EQ(w.policy.alpha, 0.05) << "from [defaults.policy]";
-  EXPECT_DOUBLE_EQ(w.policy.min_effect_pct, 5.0) << "the workflow's override";
+  EXPECT_DOUBLE_EQ(w.policy.detection_floor_pct, 5.0) << "the workflow's override";
+  EXPECT_DOUBLE_EQ(w.policy.equivalence_margin_pct, 2.5) << "the server's default";
   EXPECT_EQ(w.probe, "stdout");
   auto job = w.to_job_json();
   const auto& cmd = job.at("command").as_array();
@@ -124,6 +125,8 @@ TEST(Config, BadWorkflowsSayWhatIsWrong) {
   expect_config_error("syntax.toml", ":1:");
   expect_config_error("command_not_array.toml", "command must be an array of strings");
   expect_config_error("negative_cpus.toml", "cpus must be at least");
+  expect_config_error("min_effect_pct.toml", "policy.min_effect_pct is gone");
+  expect_config_error("min_effect_pct.toml", "set detection_floor_pct");
 }
 
 TEST(Config, MissingFileIsAClearError) {
