@@ -89,9 +89,18 @@ std::string format_experiment(const json::object& e) {
           auto ce = num(co, "effect_pct"), cl = num(co, "ci_low_pct"), ch = num(co, "ci_high_pct"), cp = num(co, "p_value");
           std::string line = name + ": confirmation rerun " + (st == "reproduced" ? "reproduced it" : "did NOT reproduce it");
           if (ce && cl && ch && cp)
-            line += ": " + fmt("%+.1f%%", *ce) + " [" + fmt("%+.1f", *cl) + ", " + fmt("%+.1f", *ch) + "], p " + format_p(*cp);
+            line += ": " + fmt("%+.1f%%", *ce) + " [" + fmt("%+.1f", *cl) + ", " + fmt("%+.1f", *ch) + "], " +
+                    (str(co.if_contains("p_value_kind"), "") == "one-sided" ? "one-sided p " : "p ") + format_p(*cp);
           if (!workers.empty()) line += " (on " + workers + ")";
           notes.push_back(line);
+          if (const auto* fs = r.if_contains("first_stage"); st == "reproduced" && fs && fs->is_object()) {
+            auto fe = num(fs->as_object(), "effect_pct"), fl = num(fs->as_object(), "ci_low_pct"), fh = num(fs->as_object(), "ci_high_pct");
+            if (fe && fl && fh)
+              notes.push_back(name + ": the effect shown is the rerun's; the first stage's, biased upwards by stopping early, was " +
+                              fmt("%+.1f%%", *fe) + " [" + fmt("%+.1f", *fl) + ", " + fmt("%+.1f", *fh) + "]");
+          }
+        } else if (st == "disabled") {
+          notes.push_back(name + ": no confirmation rerun (a fixed design): not confirmed");
         }
       }
       if (const auto* cal = r.if_contains("calibration"); cal && cal->is_object()) {

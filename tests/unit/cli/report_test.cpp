@@ -27,6 +27,19 @@ boost::json::object experiment(const char* status, const char* verdict) {
   return v;
 }
 
+// The rerun's p is one-sided and its effect the headline; the first stage's is shown beside it.
+TEST(Report, ARerunsOneSidedPAndTheFirstStageAreNamed) {
+  auto e = experiment("done", "regression");
+  auto& r = e["workflows"].as_array()[0].as_object()["result"].as_object();
+  r["confirmation"].as_object()["p_value_kind"] = "one-sided";
+  r["first_stage"] = boost::json::object{{"effect_pct", 36.0}, {"ci_low_pct", 30.0}, {"ci_high_pct", 42.5}};
+  const std::string t = format_experiment(e);
+  EXPECT_NE(t.find("reproduced it: +31.2% [+25.0, +37.0], one-sided p 2.0e-08"), std::string::npos) << t;
+  EXPECT_NE(t.find("the first stage's, biased upwards by stopping early, was +36.0% [+30.0, +42.5]"), std::string::npos) << t;
+  r["confirmation"] = boost::json::object{{"status", "disabled"}};
+  EXPECT_NE(format_experiment(e).find("no confirmation rerun (a fixed design): not confirmed"), std::string::npos);
+}
+
 TEST(Report, ExitCodesFollowTheVerdict) {
   EXPECT_EQ(exit_code(experiment("done", "regression")), kExitRegression);
   EXPECT_EQ(exit_code(experiment("done", "no_change")), kExitNoRegression);
