@@ -69,14 +69,23 @@ std::vector<std::vector<LookSummary>> simulate(std::span<const AaExperiment> poo
     pooled.emplace_back(aa.baseline);
     pooled.back().insert(pooled.back().end(), aa.candidate.begin(), aa.candidate.end());
   }
+  // Runs come in blocks, as in real experiments: each block of runs_per_block runs per arm is one
+  // job, drawn from one A/A batch chosen at random for it (so blocks differ as jobs do), and the
+  // looks use the job-blocked test the server uses (blocked.hpp).
+  const auto block = static_cast<std::size_t>(s.design.runs_per_block);
   std::vector<double> b(n), c(n);
+  std::vector<long> jobs(n);
+  for (std::size_t i = 0; i < n; ++i) jobs[i] = static_cast<long>(i / block);
   std::vector<std::vector<LookSummary>> out;
   out.reserve(static_cast<std::size_t>(s.null_experiments));
   for (int e = 0; e < s.null_experiments; ++e) {
-    const std::vector<double>& runs = pooled[bootstrap_draw_index(engine, pooled.size())];
-    for (std::size_t i = 0; i < n; ++i) b[i] = runs[bootstrap_draw_index(engine, runs.size())];
-    for (std::size_t i = 0; i < n; ++i) c[i] = factor * runs[bootstrap_draw_index(engine, runs.size())];
-    out.push_back(summarize_looks(b, c, plan));
+    const std::vector<double>* runs = nullptr;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i % block == 0) runs = &pooled[bootstrap_draw_index(engine, pooled.size())];
+      b[i] = (*runs)[bootstrap_draw_index(engine, runs->size())];
+      c[i] = factor * (*runs)[bootstrap_draw_index(engine, runs->size())];
+    }
+    out.push_back(summarize_looks(b, c, plan, jobs, jobs));
   }
   return out;
 }

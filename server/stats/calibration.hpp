@@ -8,14 +8,15 @@
 //   c.threshold_pct;   // max(detection_floor_pct, k * sigma_aa_pct)
 //
 // Method (all of it seeded, so the same pool and settings give the same answer):
-// 1. Null experiments: pick one real A/A batch of the pool at random, draw max_runs_per_arm runs
-//    for each arm with replacement from that batch's runs (both arms together: they ran the same
-//    commit), and run the adaptive design (adaptive.hpp) on them, look by look. Repeated
-//    null_experiments times. Drawing within one batch keeps its noise (its worker, its hour)
-//    and, like a real experiment whose arms interleave on one worker, leaves what differs
-//    between batches out of the arm difference. (Drawing each arm from its own arm would replay
-//    the batch's chance difference between arms as if it were real, with more runs than the
-//    batch had: false positives far above alpha on pure noise.)
+// 1. Null experiments, built as real ones are: max_runs_per_arm runs per arm in blocks of
+//    runs_per_block, each block one simulated job drawn from one real A/A batch of the pool
+//    chosen at random for it (both arms from that batch's runs together: they ran the same
+//    commit), then the adaptive design (adaptive.hpp) look by look, with the looks' test blocked
+//    by job as the server's. Repeated null_experiments times. Drawing within one batch per block
+//    keeps its noise (its worker, its hour); choosing the batch per block gives blocks that differ
+//    as jobs do, which the blocked test is there to absorb. (Drawing each arm from its own arm
+//    would instead replay a batch's chance difference between its arms as if it were real, with
+//    more runs than the batch had: false positives far above alpha on pure noise.)
 // 2. Injected experiments: the same draws with every candidate value multiplied by
 //    (1 + e / 100), for each injected effect e (default 1, 2, 5, 10 %).
 // 3. sigma_aa_pct: the standard deviation, over the null experiments, of the effect (percent)

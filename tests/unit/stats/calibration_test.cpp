@@ -137,6 +137,29 @@ TEST(Calibration, TheBudgetCountsAlertsNotFirstStagePositives) {
   EXPECT_LT(e.power[1].power, c.power[1].power) << "a tighter budget costs power";
 }
 
+// Simulated experiments are built of jobs, each block drawn from its own A/A batch, and judged
+// with the job-blocked test as real ones: batches 15% apart (another worker, another hour) then
+// cost the calibration neither false positives nor power.
+TEST(Calibration, BatchesThatDifferInLevelAreJobsNotNoise) {
+  auto s = settings();
+  s.design.alpha = 0.1;
+  s.detection_floor_pct = 1.0;
+  s.null_experiments = 1000;
+  auto level = pool(4, 60, 0.03, 0.0, 31);
+  const double factors[] = {1.0, 1.15, 0.92, 1.07};
+  for (std::size_t i = 0; i < level.size(); ++i) {
+    for (double& x : level[i].baseline) x *= factors[i];
+    for (double& x : level[i].candidate) x *= factors[i];
+  }
+  const Calibration shifted = calibrate(level, s);
+  const Calibration even = calibrate(pool(4, 60, 0.03, 0.0, 31), s);
+  const double se = std::sqrt(0.1 * 0.9 / 1000);
+  EXPECT_LT(shifted.first_stage_fpr, 0.1 + 3 * se);
+  ASSERT_EQ(shifted.power.size(), 4u);
+  EXPECT_NEAR(shifted.power[1].power, even.power[1].power, 0.06) << "+2%: the shifts between batches are absorbed";
+  EXPECT_NEAR(shifted.sigma_aa_pct, even.sigma_aa_pct, 0.25 * even.sigma_aa_pct) << "one block is one batch";
+}
+
 TEST(Calibration, AnUnreachableBudgetIsReported) {
   auto s = settings();
   s.k_grid = {0.0};                   // no threshold to raise
