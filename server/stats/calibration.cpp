@@ -43,6 +43,7 @@ void validate(std::span<const AaExperiment> pool, const CalibrationSettings& s) 
   require(s.null_experiments >= 100, "null_experiments must be at least 100");
   require(s.rerun_alpha > 0.0 && s.rerun_alpha < 0.5, "rerun_alpha must be in (0, 0.5)");
   require(s.max_rerun_runs_per_arm >= 0, "max_rerun_runs_per_arm must be >= 0");
+  require(s.bootstrap_resamples >= 0 && s.bootstrap_resamples <= 1000, "bootstrap_resamples must be in 0..1000");
   for (double e : s.injected_effects_pct) {
     require(std::isfinite(e) && e > -100.0, "injected effects must be finite and above -100%");
   }
@@ -106,6 +107,30 @@ double reproduction_chance(const LookSummary& stop, const LookPlan& look, const 
   return boost::math::cdf(z, (effect_log - std::max(z_alpha * se, t_log)) / se);
 }
 
+// The modelled alert rate of null experiments at a threshold, and what it is made of.
+struct AlertRate {
+  double rate = 0.0;
+  std::size_t regressions = 0, different = 0;
+  double runs = 0.0;  // runs per arm, summed
+};
+
+AlertRate alert_rate(const std::vector<std::vector<LookSummary>>& nulls, std::span<const LookPlan> plan,
+                     const CalibrationSettings& s, double threshold_pct) {
+  AlertRate a;
+  double alerts = 0.0;
+  for (const auto& looks : nulls) {
+    const RulesOutcome r = apply_rules(looks, plan, threshold_pct, s.design.margin_pct);
+    a.runs += r.runs_per_arm;
+    if (r.outcome == Outcome::different) ++a.different;
+    if (r.verdict != Verdict::regression) continue;
+    ++a.regressions;
+    const auto j = static_cast<std::size_t>(r.look) - 1;
+    alerts += reproduction_chance(looks[j], plan[j], s, threshold_pct, 0.0);
+  }
+  a.rate = nulls.empty() ? 0.0 : alerts / static_cast<double>(nulls.size());
+  return a;
+}
+
 }  // namespace
 
 std::pair<double, double> wilson_interval(std::size_t successes, std::size_t n) {
@@ -151,19 +176,9 @@ Calibration calibrate(std::span<const AaExperiment> pool, const CalibrationSetti
     RocPoint point;
     point.k = k;
     point.threshold_pct = std::max(s.detection_floor_pct, k * out.sigma_aa_pct);
-    std::size_t regressions = 0, different = 0;
-    double alerts = 0.0, null_runs = 0.0;
-    for (const auto& looks : nulls) {
-      const RulesOutcome r = apply_rules(looks, plan, point.threshold_pct, s.design.margin_pct);
-      null_runs += r.runs_per_arm;
-      if (r.outcome == Outcome::different) ++different;
-      if (r.verdict != Verdict::regression) continue;
-      ++regressions;
-      const auto j = static_cast<std::size_t>(r.look) - 1;
-      alerts += reproduction_chance(looks[j], plan[j], s, point.threshold_pct, 0.0);
-    }
-    point.fpr = alerts / total;
-    point.first_stage_fpr = static_cast<double>(different) / total;
+    const AlertRate null = alert_rate(nulls, plan, s, point.threshold_pct);
+    point.fpr = null.rate;
+    point.first_stage_fpr = static_cast<double>(null.different) / total;
     std::vector<EffectPower> power;
     for (std::size_t i = 0; i < injected.size(); ++i) {
       double confirmed = 0.0, runs = 0.0;
@@ -186,14 +201,32 @@ Calibration calibrate(std::span<const AaExperiment> pool, const CalibrationSetti
       out.threshold_pct = point.threshold_pct;
       out.achieved_fpr = point.fpr;
       out.first_stage_fpr = point.first_stage_fpr;
-      const auto [lo, hi] = wilson_interval(regressions, nulls.size());
+      const auto [lo, hi] = wilson_interval(null.regressions, nulls.size());
       out.achieved_fpr_ci_low = std::min(lo * s.rerun_alpha, point.fpr);
       out.achieved_fpr_ci_high = std::max(hi * s.rerun_alpha, point.fpr);
       out.budget_met = within;
-      out.null_mean_runs_per_arm = null_runs / total;
+      out.null_mean_runs_per_arm = null.runs / total;
       out.power = power;
     }
     out.roc.push_back(std::move(point));
+  }
+  // The rate's uncertainty comes mostly from which A/A batches the pool happens to hold, not from
+  // the number of simulated experiments: resample whole batches (jobs), simulate again, and take
+  // the 2.5% and 97.5% quantiles of the rates at the chosen threshold.
+  if (pool.size() >= 2 && s.bootstrap_resamples > 0) {
+    std::mt19937_64 engine(s.seed ^ 0x9e3779b97f4a7c15ULL);
+    CalibrationSettings each = s;
+    each.null_experiments = std::max(200, s.null_experiments / 10);
+    std::vector<double> rates;
+    std::vector<AaExperiment> resampled(pool.size());
+    for (int b = 0; b < s.bootstrap_resamples; ++b) {
+      for (auto& aa : resampled) aa = pool[bootstrap_draw_index(engine, pool.size())];
+      const auto draws = simulate(resampled, each, plan, 0.0, s.seed + 1000 + static_cast<std::uint64_t>(b));
+      rates.push_back(alert_rate(draws, plan, each, out.threshold_pct).rate);
+    }
+    out.achieved_fpr_ci_low = std::min(quantile(rates, 0.025), out.achieved_fpr);
+    out.achieved_fpr_ci_high = std::max(quantile(rates, 0.975), out.achieved_fpr);
+    out.achieved_fpr_ci_method = "bootstrap of the A/A batches";
   }
   for (const auto& p : out.power) {
     if (p.power >= 0.9 && (out.smallest_effect_90_pct < 0.0 || p.effect_pct < out.smallest_effect_90_pct)) {
@@ -228,6 +261,7 @@ json::object to_json(const Calibration& c) {
       {"achieved_fpr", c.achieved_fpr},
       {"achieved_fpr_ci", json::array{c.achieved_fpr_ci_low, c.achieved_fpr_ci_high}},
       {"fpr_counts", "alerts: a first-stage regression a rerun reproduces, per workflow-test"},
+      {"achieved_fpr_ci_method", c.achieved_fpr_ci_method},
       {"first_stage_fpr", c.first_stage_fpr},
       {"safety_factor", kSafetyFactor},
       {"rerun_alpha", s.rerun_alpha},

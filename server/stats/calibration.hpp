@@ -54,6 +54,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace ttfb::stats {
@@ -67,6 +68,7 @@ struct CalibrationSettings {
   double detection_floor_pct = 1.0;  // the floor of the threshold
   double rerun_alpha = 0.05;        // one-sided level of the confirmation rerun
   int max_rerun_runs_per_arm = 0;   // the rerun's cap; 0: the design's max_runs_per_arm
+  int bootstrap_resamples = 20;     // of the A/A batches, for the alert rate's interval (0: none)
   double fp_budget_per_week = 1.0;
   double tests_per_week = 200.0;
   std::vector<double> injected_effects_pct = {1.0, 2.0, 5.0, 10.0};
@@ -100,8 +102,12 @@ struct Calibration {
   double threshold_pct = 0.0;
   double target_fpr = 0.0;
   double achieved_fpr = 0.0;        // the modelled alert rate at k
-  double achieved_fpr_ci_low = 0.0, achieved_fpr_ci_high = 0.0;  // Wilson 95% interval of the
-                                    // first-stage regression rate, times rerun_alpha: an upper end
+  // 95% interval of the alert rate: with two A/A batches or more, the 2.5% and 97.5% quantiles of
+  // the rate over bootstrap resamples of whole batches (each null_experiments / 10, at least 200,
+  // experiments); with one, the Wilson interval of the first-stage regression rate times
+  // rerun_alpha. Either way it contains achieved_fpr.
+  double achieved_fpr_ci_low = 0.0, achieved_fpr_ci_high = 0.0;
+  std::string achieved_fpr_ci_method = "binomial, one A/A batch";
   double first_stage_fpr = 0.0;     // at k
   bool budget_met = false;
   double null_mean_runs_per_arm = 0.0;   // runs the design used on null experiments at k

@@ -160,6 +160,27 @@ TEST(Calibration, BatchesThatDifferInLevelAreJobsNotNoise) {
   EXPECT_NEAR(shifted.sigma_aa_pct, even.sigma_aa_pct, 0.25 * even.sigma_aa_pct) << "one block is one batch";
 }
 
+// The alert rate's interval resamples whole A/A batches: a pool whose batches disagree (one of
+// them noisier) gets a wider interval than one whose batches agree, and a pool of one batch
+// falls back to the binomial bound.
+TEST(Calibration, TheAlertRatesIntervalBootstrapsBatches) {
+  auto s = settings();
+  s.design.alpha = 0.1;
+  s.detection_floor_pct = 1.0;
+  s.null_experiments = 1000;
+  const Calibration even = calibrate(pool(4, 60, 0.03, 0.0, 41), s);
+  EXPECT_EQ(even.achieved_fpr_ci_method, "bootstrap of the A/A batches");
+  EXPECT_LE(even.achieved_fpr_ci_low, even.achieved_fpr);
+  EXPECT_GE(even.achieved_fpr_ci_high, even.achieved_fpr);
+  auto mixed = pool(4, 60, 0.03, 0.0, 41);
+  mixed[3] = pool(1, 60, 0.09, 0.0, 42)[0];  // one batch three times noisier (two workers overlapped)
+  const Calibration wide = calibrate(mixed, s);
+  EXPECT_GT(wide.achieved_fpr_ci_high - wide.achieved_fpr_ci_low, even.achieved_fpr_ci_high - even.achieved_fpr_ci_low);
+  const Calibration one = calibrate(pool(1, 60, 0.03, 0.0, 43), s);
+  EXPECT_EQ(one.achieved_fpr_ci_method, "binomial, one A/A batch");
+  EXPECT_EQ(to_json(one).at("achieved_fpr_ci_method").as_string(), "binomial, one A/A batch");
+}
+
 TEST(Calibration, AnUnreachableBudgetIsReported) {
   auto s = settings();
   s.k_grid = {0.0};                   // no threshold to raise
