@@ -31,9 +31,11 @@
 #include "server/stats/calibration.hpp"
 #include "server/stats/comparison.hpp"
 #include "server/stats/confirm.hpp"
+#include "server/stats/noisy_jobs.hpp"
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -95,7 +97,52 @@ struct Design {
   bool powered_rerun = false;  // the rerun of confirm.hpp; false: the rerun before this change
   double rerun_alpha = 0.0;
   int rerun_max_runs = 0;
+  bool set_aside_noisy = false;  // blocks far noisier than the others are replaced (noisy_jobs.hpp)
 };
+
+// The first stage as step_workflow runs it with noisy blocks set aside: after each block, the
+// blocks far noisier than the others (at most 2; past that all count) leave the look, and the
+// plan's looks are taken on the kept runs, until a look decides or the kept runs reach the budget.
+struct FirstStage {
+  RulesOutcome outcome;
+  LookSummary stop;
+  int runs_measured = 0;  // per arm, the set-aside blocks included
+};
+
+FirstStage first_stage_setting_aside(const Runs& runs, const Design& d, int blocks_available) {
+  const auto plan = plan_looks(d.first);
+  const int block = d.first.runs_per_block;
+  FirstStage out;
+  std::size_t next_look = 0;
+  for (int j = 1; j <= blocks_available; ++j) {
+    const auto n = static_cast<std::size_t>(j * block);
+    const std::span<const double> b(runs.baseline), c(runs.candidate);
+    const std::span<const long> bj(runs.baseline_jobs), cj(runs.candidate_jobs);
+    auto noisy = noisy_jobs(b.first(n), bj.first(n), c.first(n), cj.first(n));
+    if (noisy.size() > 2) noisy.clear();
+    Runs kept;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (std::find(noisy.begin(), noisy.end(), runs.baseline_jobs[i]) != noisy.end()) continue;
+      kept.baseline.push_back(runs.baseline[i]);
+      kept.candidate.push_back(runs.candidate[i]);
+      kept.baseline_jobs.push_back(runs.baseline_jobs[i]);
+      kept.candidate_jobs.push_back(runs.candidate_jobs[i]);
+    }
+    out.runs_measured = j * block;
+    const int have = static_cast<int>(kept.baseline.size());
+    if (next_look >= plan.size() || have < plan[next_look].runs_per_arm) continue;
+    while (next_look + 1 < plan.size() && plan[next_look + 1].runs_per_arm <= have) ++next_look;
+    const std::span<const LookPlan> one(&plan[next_look], 1);
+    const auto look = summarize_looks(kept.baseline, kept.candidate, one, kept.baseline_jobs, kept.candidate_jobs);
+    out.outcome = classify(look[0], plan[next_look].nominal_alpha, d.first.threshold_pct, d.first.margin_pct);
+    out.outcome.look = static_cast<int>(next_look) + 1;
+    out.outcome.runs_per_arm = plan[next_look].runs_per_arm;
+    out.stop = look[0];
+    if (out.outcome.outcome != Outcome::unknown || next_look + 1 == plan.size()) return out;
+    ++next_look;
+  }
+  return out;  // ran out of simulated blocks: undecided, inconclusive
+}
 
 struct Tally {
   std::size_t experiments = 0;
@@ -128,17 +175,34 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
   for (int e = 0; e < experiments; ++e) {
     Runs runs, rerun;
     long job = 1;
-    for (int n = 0; n < max_runs; n += block) add_job(engine, m, block, effect_pct, job++, runs);
+    const int spare = 2;  // blocks measured again in place of noisy ones
+    for (int n = 0; n < max_runs + spare * block; n += block) add_job(engine, m, block, effect_pct, job++, runs);
     for (int n = 0; n < max_rerun; n += block) add_job(engine, m, block, effect_pct, job++, rerun);
     for (std::size_t i = 0; i < designs.size(); ++i) {
       const Design& d = designs[i];
       const auto plan = plan_looks(d.first);
-      const auto looks = d.blocked ? summarize_looks(runs.baseline, runs.candidate, plan, runs.baseline_jobs, runs.candidate_jobs)
-                                   : summarize_looks(runs.baseline, runs.candidate, plan);
-      const RulesOutcome r = apply_rules(looks, plan, d.first.threshold_pct, d.first.margin_pct);
+      RulesOutcome r;
+      LookSummary stop;
+      int measured = 0;
+      const int n_first = d.first.max_runs_per_arm;
+      const std::span<const double> fb(runs.baseline.data(), static_cast<std::size_t>(n_first)),
+          fc(runs.candidate.data(), static_cast<std::size_t>(n_first));
+      const std::span<const long> fbj(runs.baseline_jobs.data(), static_cast<std::size_t>(n_first)),
+          fcj(runs.candidate_jobs.data(), static_cast<std::size_t>(n_first));
+      if (d.set_aside_noisy) {
+        const FirstStage f = first_stage_setting_aside(runs, d, (n_first + spare * block) / block);
+        r = f.outcome;
+        stop = f.stop;
+        measured = f.runs_measured;
+      } else {
+        const auto looks = d.blocked ? summarize_looks(fb, fc, plan, fbj, fcj) : summarize_looks(fb, fc, plan);
+        r = apply_rules(looks, plan, d.first.threshold_pct, d.first.margin_pct);
+        stop = looks[static_cast<std::size_t>(r.look) - 1];
+        measured = r.runs_per_arm;
+      }
       Tally& t = out[i];
       ++t.experiments;
-      t.first_runs += r.runs_per_arm;
+      t.first_runs += measured;
       if (r.verdict == Verdict::no_change) ++t.no_change;
       if (r.outcome != Outcome::different) continue;
       const bool slower = r.verdict == Verdict::regression;
@@ -149,7 +213,6 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
         if (rerun_reproduces(rerun, n, d.first, slower)) ++(slower ? t.confirmed_regressions : t.confirmed_improvements);
         continue;
       }
-      const LookSummary& stop = looks[static_cast<std::size_t>(r.look) - 1];
       const RerunPlan rp = plan_rerun(stop, r.runs_per_arm, d.first, d.rerun_alpha, d.rerun_max_runs);
       t.rerun_runs += rp.runs_per_arm;
       const auto n = static_cast<std::size_t>(rp.runs_per_arm);
@@ -215,7 +278,7 @@ int main(int argc, char** argv) {
       {"before", AdaptiveDesign{.alpha = 0.01, .threshold_pct = 3.0, .margin_pct = 3.0, .runs_per_block = 10, .max_runs_per_arm = 60},
        false},
       {"now", AdaptiveDesign{.alpha = 0.1, .threshold_pct = 1.0, .margin_pct = 2.0, .runs_per_block = 10, .max_runs_per_arm = 60},
-       true, true, 0.05, 120},
+       true, true, 0.05, 120, true},
   };
   for (const auto& t : tried) {
     char name[64];

@@ -8,6 +8,7 @@
 #include "server/stats/calibration.hpp"
 #include "server/stats/comparison.hpp"
 #include "server/stats/confirm.hpp"
+#include "server/stats/noisy_jobs.hpp"
 #include "server/stats/phases.hpp"
 #include "server/store/calibrations.hpp"
 
@@ -121,6 +122,69 @@ RerunSettings rerun_settings(const json::object& dj, const stats::AdaptiveDesign
   return r;
 }
 
+// At most this many of a workflow's blocks are set aside for being far noisier than usual; past
+// it the noise is the machine's, not a job's, and every job counts (with a warning).
+constexpr std::size_t kMaxSetAsideJobs = 2;
+
+struct SetAside {
+  std::vector<long> jobs;
+  json::array details;   // {"job_id", "sigma_pct", "usual_sigma_pct"}
+  std::string warning;   // when more were noisy than may be set aside
+};
+
+// The blocks far noisier than the workflow's usual (noisy_jobs.hpp): the usual is the per-run
+// noise its calibration measured when it has one, else the median of its blocks.
+SetAside noisy_blocks(const json::object& dj, const StageRuns& blocks, const stats::AdaptiveDesign& design) {
+  SetAside out;
+  double usual = 0.0;
+  if (const auto* cal = dj.if_contains("calibration"); cal && cal->is_object())
+    usual = number_or(cal->as_object(), "sigma_aa_pct", 0.0) / 100.0 * std::sqrt(design.runs_per_block / 2.0);
+  const auto spreads = stats::job_spreads(blocks.baseline, blocks.baseline_jobs, blocks.candidate, blocks.candidate_jobs);
+  const auto noisy = stats::noisy_jobs(blocks.baseline, blocks.baseline_jobs, blocks.candidate, blocks.candidate_jobs, usual);
+  if (noisy.empty()) return out;
+  if (noisy.size() > kMaxSetAsideJobs) {
+    out.warning = std::to_string(noisy.size()) + " of " + std::to_string(spreads.size()) +
+                  " blocks were far noisier than usual: the machine is busy, so all of them count";
+    return out;
+  }
+  double median_sigma = 0.0;
+  {
+    std::vector<double> sigmas;
+    for (const auto& sp : spreads) sigmas.push_back(sp.sigma);
+    std::sort(sigmas.begin(), sigmas.end());
+    median_sigma = sigmas[sigmas.size() / 2];
+  }
+  for (const auto& sp : spreads) {
+    if (std::find(noisy.begin(), noisy.end(), sp.job) == noisy.end()) continue;
+    out.jobs.push_back(sp.job);
+    out.details.push_back(json::object{{"job_id", sp.job},
+                                       {"sigma_pct", 100.0 * sp.sigma},
+                                       {"usual_sigma_pct", 100.0 * (usual > 0.0 ? usual : median_sigma)}});
+  }
+  return out;
+}
+
+StageRuns without_jobs(const StageRuns& in, const std::vector<long>& jobs) {
+  if (jobs.empty()) return in;
+  StageRuns out = in;
+  out.baseline.clear(), out.candidate.clear(), out.baseline_jobs.clear(), out.candidate_jobs.clear();
+  out.baseline_phases.runs.clear(), out.candidate_phases.runs.clear();
+  auto keep = [&](long j) { return std::find(jobs.begin(), jobs.end(), j) == jobs.end(); };
+  for (std::size_t i = 0; i < in.baseline.size(); ++i) {
+    if (!keep(in.baseline_jobs[i])) continue;
+    out.baseline.push_back(in.baseline[i]);
+    out.baseline_jobs.push_back(in.baseline_jobs[i]);
+    out.baseline_phases.runs.push_back(in.baseline_phases.runs[i]);
+  }
+  for (std::size_t i = 0; i < in.candidate.size(); ++i) {
+    if (!keep(in.candidate_jobs[i])) continue;
+    out.candidate.push_back(in.candidate[i]);
+    out.candidate_jobs.push_back(in.candidate_jobs[i]);
+    out.candidate_phases.runs.push_back(in.candidate_phases.runs[i]);
+  }
+  return out;
+}
+
 const JobRecord& first_block(const WorkflowState& s) {
   for (const auto& j : s.jobs) {
     if (j.stage == "block") return j;
@@ -181,12 +245,23 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   const int warmup = static_cast<int>(number_or(dj, "warmup_runs", 1));
   const JobRecord& first = first_block(s);
 
-  const StageRuns blocks = runs_of(s, "block");
+  // Blocks far noisier than usual are set aside (and replaced by the next block) rather than fed in.
+  const StageRuns all_blocks = runs_of(s, "block");
+  const SetAside set_aside = noisy_blocks(dj, all_blocks, design);
+  const StageRuns blocks = without_jobs(all_blocks, set_aside.jobs);
   Look look = look_at(s, blocks, design);
   const auto& d = look.decision;
   WorkflowUpdate u;
   u.looks = s.looks;
   u.result = std::move(look.result);
+  u.result["set_aside_jobs"] = set_aside.details;
+  if (!set_aside.details.empty()) {
+    u.result["reason"] = std::string(u.result.at("reason").as_string()) + " (" +
+                         std::to_string(set_aside.details.size()) +
+                         (set_aside.details.size() == 1 ? " block was" : " blocks were") +
+                         " set aside for being far noisier than usual, and measured again)";
+  }
+  if (!set_aside.warning.empty()) u.result["warnings"].as_array().emplace_back(set_aside.warning);
 
   if (s.state == "measuring") {
     u.looks.push_back(look_history_entry(d));

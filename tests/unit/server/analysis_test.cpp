@@ -213,6 +213,37 @@ TEST(Analysis, TheLookIsBlockedByJob) {
   EXPECT_EQ(u.state, "confirming") << boost::json::serialize(u.result);
 }
 
+// A block far noisier than the others (it overlapped another worker's job) is set aside and
+// measured again, not fed into the test; when most blocks are noisy, the machine is, and all count.
+TEST(Analysis, AFarNoisierBlockIsSetAsideAndMeasuredAgain) {
+  Builder b;
+  b.job("block", 10, 1.0, 0.05, "w1");  // too noisy for "the same within 3%" at 20 runs per arm
+  b.job("block", 10, 1.0, 0.25, "w2");  // five times the noise
+  b.job("block", 10, 1.0, 0.05, "w1");
+  WorkflowUpdate u = step_workflow(b.s);
+  const auto& aside = u.result.at("set_aside_jobs").as_array();
+  ASSERT_EQ(aside.size(), 1u) << boost::json::serialize(u.result);
+  EXPECT_EQ(aside[0].at("job_id").as_int64(), 2);
+  EXPECT_GT(aside[0].at("sigma_pct").as_double(), 2.5 * aside[0].at("usual_sigma_pct").as_double());
+  EXPECT_EQ(u.result.at("look").at("runs_per_arm").as_int64(), 20) << "the noisy block's runs are not in the look";
+  EXPECT_NE(u.result.at("reason").as_string().find("1 block was set aside"), std::string::npos);
+  EXPECT_EQ(u.state, "measuring");
+  ASSERT_EQ(u.new_jobs.size(), 1u) << "its runs are measured again";
+  EXPECT_EQ(u.new_jobs[0].stage, "block");
+
+  Builder busy;
+  for (int i = 0; i < 2; ++i) busy.job("block", 10, 1.0, 0.02, "w1");
+  for (int i = 0; i < 3; ++i) busy.job("block", 10, 1.0, 0.10, "w2");
+  for (int i = 0; i < 2; ++i) busy.job("block", 10, 1.0, 0.02, "w1");
+  u = step_workflow(busy.s);
+  EXPECT_TRUE(u.result.at("set_aside_jobs").as_array().empty());
+  EXPECT_EQ(u.result.at("look").at("runs_per_arm").as_int64(), 70) << "every block counts";
+  bool warned = false;
+  for (const auto& w : u.result.at("warnings").as_array())
+    warned |= std::string(w.as_string()).find("3 of 7 blocks were far noisier than usual") != std::string::npos;
+  EXPECT_TRUE(warned) << boost::json::serialize(u.result.at("warnings"));
+}
+
 TEST(Analysis, AFailedJobEndsTheWorkflowWithItsError) {
   Builder b;
   b.job("block", 10, 1.0, 0.03, "w1");
