@@ -177,7 +177,7 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
     long job = 1;
     const int spare = 2;  // blocks measured again in place of noisy ones
     for (int n = 0; n < max_runs + spare * block; n += block) add_job(engine, m, block, effect_pct, job++, runs);
-    for (int n = 0; n < max_rerun; n += block) add_job(engine, m, block, effect_pct, job++, rerun);
+    for (int n = 0; n < max_rerun + spare * block; n += block) add_job(engine, m, block, effect_pct, job++, rerun);
     for (std::size_t i = 0; i < designs.size(); ++i) {
       const Design& d = designs[i];
       const auto plan = plan_looks(d.first);
@@ -215,9 +215,35 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
       }
       const RerunPlan rp = plan_rerun(stop, r.runs_per_arm, d.first, d.rerun_alpha, d.rerun_max_runs);
       t.rerun_runs += rp.runs_per_arm;
-      const auto n = static_cast<std::size_t>(rp.runs_per_arm);
-      const std::span<const double> b(rerun.baseline), c(rerun.candidate);
-      const std::span<const long> bj(rerun.baseline_jobs), cj(rerun.candidate_jobs);
+      auto n = static_cast<std::size_t>(rp.runs_per_arm);
+      Runs judged;
+      if (d.set_aside_noisy) {
+        // As step_workflow: rerun blocks far noisier than the first stage's are replaced by spares.
+        std::vector<double> sigmas;
+        for (const auto& sp : job_spreads(fb.first(static_cast<std::size_t>(measured)), fbj.first(static_cast<std::size_t>(measured)),
+                                          fc.first(static_cast<std::size_t>(measured)), fcj.first(static_cast<std::size_t>(measured))))
+          sigmas.push_back(sp.sigma);
+        std::sort(sigmas.begin(), sigmas.end());
+        const double reference = sigmas.empty() ? 0.0 : sigmas[sigmas.size() / 2];
+        const std::span<const double> b(rerun.baseline), c(rerun.candidate);
+        const std::span<const long> bj(rerun.baseline_jobs), cj(rerun.candidate_jobs);
+        auto noisy = noisy_jobs(b.first(n), bj.first(n), c.first(n), cj.first(n), reference);
+        if (noisy.size() > 2) noisy.clear();
+        const std::size_t upto = std::min(rerun.baseline.size(), n + noisy.size() * static_cast<std::size_t>(block));
+        t.rerun_runs += static_cast<double>(upto - n);
+        for (std::size_t k = 0; k < upto; ++k) {
+          if (std::find(noisy.begin(), noisy.end(), rerun.baseline_jobs[k]) != noisy.end()) continue;
+          judged.baseline.push_back(rerun.baseline[k]);
+          judged.candidate.push_back(rerun.candidate[k]);
+          judged.baseline_jobs.push_back(rerun.baseline_jobs[k]);
+          judged.candidate_jobs.push_back(rerun.candidate_jobs[k]);
+        }
+      } else {
+        judged = rerun;
+      }
+      n = std::min(n, judged.baseline.size());
+      const std::span<const double> b(judged.baseline), c(judged.candidate);
+      const std::span<const long> bj(judged.baseline_jobs), cj(judged.candidate_jobs);
       const RerunResult rr = judge_rerun(b.first(n), c.first(n), bj.first(n), cj.first(n), d.first, d.rerun_alpha, slower);
       if (rr.reproduced) ++(slower ? t.confirmed_regressions : t.confirmed_improvements);
     }

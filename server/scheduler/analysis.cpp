@@ -134,10 +134,11 @@ struct SetAside {
 
 // The blocks far noisier than the workflow's usual (noisy_jobs.hpp): the usual is the per-run
 // noise its calibration measured when it has one, else the median of its blocks.
-SetAside noisy_blocks(const json::object& dj, const StageRuns& blocks, const stats::AdaptiveDesign& design) {
+SetAside noisy_blocks(const json::object& dj, const StageRuns& blocks, const stats::AdaptiveDesign& design,
+                      double reference_sigma = 0.0) {
   SetAside out;
-  double usual = 0.0;
-  if (const auto* cal = dj.if_contains("calibration"); cal && cal->is_object())
+  double usual = reference_sigma;
+  if (const auto* cal = dj.if_contains("calibration"); usual <= 0.0 && cal && cal->is_object())
     usual = number_or(cal->as_object(), "sigma_aa_pct", 0.0) / 100.0 * std::sqrt(design.runs_per_block / 2.0);
   const auto spreads = stats::job_spreads(blocks.baseline, blocks.baseline_jobs, blocks.candidate, blocks.candidate_jobs);
   const auto noisy = stats::noisy_jobs(blocks.baseline, blocks.baseline_jobs, blocks.candidate, blocks.candidate_jobs, usual);
@@ -170,6 +171,9 @@ StageRuns without_jobs(const StageRuns& in, const std::vector<long>& jobs) {
   out.baseline.clear(), out.candidate.clear(), out.baseline_jobs.clear(), out.candidate_jobs.clear();
   out.baseline_phases.runs.clear(), out.candidate_phases.runs.clear();
   auto keep = [&](long j) { return std::find(jobs.begin(), jobs.end(), j) == jobs.end(); };
+  out.job_ids.clear();
+  for (long j : in.job_ids)
+    if (keep(j)) out.job_ids.push_back(j);
   for (std::size_t i = 0; i < in.baseline.size(); ++i) {
     if (!keep(in.baseline_jobs[i])) continue;
     out.baseline.push_back(in.baseline[i]);
@@ -324,8 +328,48 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
     return u;
   }
 
-  // confirming: the rerun alone, against the direction the first stage found (confirm.hpp).
-  const StageRuns again = runs_of(s, "confirmation");
+  // confirming: the rerun alone, against the direction the first stage found (confirm.hpp). Its
+  // blocks far noisier than the first stage's are set aside and measured again too.
+  const StageRuns all_again = runs_of(s, "confirmation");
+  double first_stage_sigma = 0.0;
+  {
+    std::vector<double> sigmas;
+    for (const auto& sp : stats::job_spreads(blocks.baseline, blocks.baseline_jobs, blocks.candidate, blocks.candidate_jobs))
+      sigmas.push_back(sp.sigma);
+    if (!sigmas.empty()) {
+      std::sort(sigmas.begin(), sigmas.end());
+      first_stage_sigma = sigmas[sigmas.size() / 2];
+    }
+  }
+  const SetAside rerun_aside = noisy_blocks(dj, all_again, design, first_stage_sigma);
+  const stats::RerunPlan planned = stats::plan_rerun(stats::summary_of(d.comparison.decision.welch), d.runs_per_arm, design,
+                                                     rerun.alpha, rerun.max_runs_per_arm);
+  const std::size_t wanted_jobs = static_cast<std::size_t>(planned.jobs) + rerun_aside.jobs.size();
+  if (!rerun_aside.jobs.empty() && all_again.job_ids.size() < wanted_jobs) {
+    int max_block = 0;
+    for (const auto& j : s.jobs) max_block = std::max(max_block, j.stage == "confirmation" ? j.block : 0);
+    for (std::size_t k = all_again.job_ids.size(); k < wanted_jobs; ++k) {
+      NewJob job;
+      job.workflow = s.workflow;
+      job.stage = "confirmation";
+      job.block = ++max_block;
+      job.priority = first.priority + 1;
+      job.payload = with_schedule(first.payload, warmup, design.runs_per_block);
+      job.runs_total = runs_total(warmup, design.runs_per_block);
+      job.avoid_workers.assign(blocks.workers.begin(), blocks.workers.end());
+      u.new_jobs.push_back(std::move(job));
+    }
+    u.state = "confirming";
+    u.result["verdict"] = nullptr;
+    u.result["tentative_verdict"] = std::string(stats::to_string(d.verdict));
+    json::object c = stats::to_json(planned);
+    c["status"] = "pending";
+    c["rerun_alpha"] = rerun.alpha;
+    c["set_aside_jobs"] = rerun_aside.details;
+    u.result["confirmation"] = std::move(c);
+    return u;
+  }
+  const StageRuns again = without_jobs(all_again, rerun_aside.jobs);
   const bool slower = d.verdict == stats::Verdict::regression;
   const stats::RerunResult rr =
       stats::judge_rerun(again.baseline, again.candidate, again.baseline_jobs, again.candidate_jobs, design, rerun.alpha, slower);
@@ -357,6 +401,7 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   confirmation["p_value_kind"] = "one-sided";
   confirmation["rerun_alpha"] = rerun.alpha;
   confirmation["workers"] = to_array(again.workers);
+  confirmation["set_aside_jobs"] = rerun_aside.details;
   confirmation["same_workers"] = !overlap.empty();
   u.result["confirmation"] = std::move(confirmation);
   // The first stage's own numbers, beside the headline: its estimate is biased upwards by

@@ -244,6 +244,26 @@ TEST(Analysis, AFarNoisierBlockIsSetAsideAndMeasuredAgain) {
   EXPECT_TRUE(warned) << boost::json::serialize(u.result.at("warnings"));
 }
 
+// The rerun's blocks are held to the first stage's noise: one far noisier is set aside and
+// replaced by another block before the rerun is judged.
+TEST(Analysis, AFarNoisierRerunBlockIsReplacedBeforeTheJudgement) {
+  Builder b("confirming");
+  b.job("block", 10, 1.3, 0.02, "w1");
+  b.job("confirmation", 10, 1.3, 0.15, "w2");  // the rerun's only planned block, 7 times noisier
+  WorkflowUpdate u = step_workflow(b.s);
+  ASSERT_EQ(u.state, "confirming") << boost::json::serialize(u.result);
+  ASSERT_EQ(u.new_jobs.size(), 1u);
+  EXPECT_EQ(u.new_jobs[0].stage, "confirmation");
+  EXPECT_EQ(u.result.at("confirmation").at("set_aside_jobs").as_array().size(), 1u);
+  b.job("confirmation", 10, 1.3, 0.02, "w2");
+  u = step_workflow(b.s);
+  EXPECT_EQ(u.state, "done");
+  EXPECT_EQ(*u.verdict, "regression");
+  const auto& c = u.result.at("confirmation").as_object();
+  EXPECT_EQ(c.at("jobs").to_number<std::int64_t>(), 1) << "judged on the replacement alone";
+  EXPECT_EQ(c.at("set_aside_jobs").as_array().size(), 1u);
+}
+
 TEST(Analysis, AFailedJobEndsTheWorkflowWithItsError) {
   Builder b;
   b.job("block", 10, 1.0, 0.03, "w1");
