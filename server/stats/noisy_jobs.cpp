@@ -48,14 +48,14 @@ std::vector<long> noisy_jobs(std::span<const double> baseline_ms, std::span<cons
   if (!(usual > 0.0)) {
     std::vector<double> sigmas;
     for (const auto& s : spreads)
-      if (s.runs >= 4) sigmas.push_back(s.sigma);
+      if (s.runs >= kMinRunsJudged) sigmas.push_back(s.sigma);
     if (sigmas.size() < 3) return {};
     usual = median(sigmas);
   }
   std::vector<long> out;
   if (!(usual > 0.0)) return out;
   for (const auto& s : spreads)
-    if (s.runs >= 4 && s.sigma > kNoisyJobFactor * usual) out.push_back(s.job);
+    if (s.runs >= kMinRunsJudged && s.sigma > kNoisyJobFactor * usual) out.push_back(s.job);
   return out;
 }
 

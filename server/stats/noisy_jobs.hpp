@@ -14,7 +14,9 @@
 // too noisy itself: half the true spread is common). The usual
 // spread is usual_sigma when given (> 0: e.g. from the workflow's calibration), else the median
 // of the jobs' spreads (needs three jobs). A job is noisy when its spread is more than
-// kNoisyJobFactor (2.5) times the usual. Jobs with fewer than 4 runs are never flagged.
+// kNoisyJobFactor (2.5) times the usual. Jobs with fewer than kMinRunsJudged runs (both arms
+// together) are never flagged nor counted in the median: from fewer, a spread is too noisy
+// itself (with 4 runs per arm, one block in a few dozen would look 2.5 times noisier by chance).
 // Returns the noisy jobs' labels, ascending. Sizes of values and labels must match
 // (std::invalid_argument otherwise).
 #pragma once
@@ -25,6 +27,7 @@
 namespace ttfb::stats {
 
 inline constexpr double kNoisyJobFactor = 2.5;
+inline constexpr int kMinRunsJudged = 16;
 
 struct JobSpread {
   long job = 0;

@@ -57,8 +57,10 @@ TEST(NoisyJobs, BurstsInAQuietJobAndSmallJobsAreNotNoise) {
   r.c[15] *= 1.6;
   EXPECT_TRUE(noisy_jobs(r.b, r.bj, r.c, r.cj).empty());
   Runs small;
-  small.job(engine, 1, 1, 0.5);  // 2 runs: never flagged
+  small.job(engine, 1, 4, 0.5);  // 4 runs per arm: too few to judge, never flagged
   EXPECT_TRUE(noisy_jobs(small.b, small.bj, small.c, small.cj, 0.01).empty());
+  small.job(engine, 2, 8, 0.5);  // 8 per arm: judged
+  EXPECT_EQ(noisy_jobs(small.b, small.bj, small.c, small.cj, 0.01), std::vector<long>{2});
   EXPECT_THROW(noisy_jobs(r.b, std::vector<long>{1}, r.c, r.cj), std::invalid_argument);
 }
 
