@@ -24,7 +24,9 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const std::vector<std::string> kWanted = {"memory", "pids", "cpu"};
+// cpuacct (v1 only) limits nothing: its group is where a run's CPU time is counted while it runs
+// (v2 counts it in every group's cpu.stat).
+const std::vector<std::string> kWanted = {"memory", "pids", "cpu", "cpuacct"};
 constexpr const char* kPrefix = "ttfb-lab-";
 constexpr std::uint64_t kCpuPeriodUs = 100'000;
 constexpr auto kEmptyWait = 2s;
@@ -462,6 +464,25 @@ CgroupUsage RunCgroup::usage() const {
     }
   }
   return u;
+}
+
+std::optional<double> RunCgroup::cpu_ms() const {
+  for (const auto& h : hierarchies_) {
+    const fs::path d = h.base;
+    if (h.version == 2) {
+      std::ifstream in(d / "cpu.stat");
+      std::string key;
+      std::uint64_t value = 0;
+      while (in >> key >> value) {
+        if (key == "usage_usec") return static_cast<double>(value) / 1000.0;
+      }
+    } else if (contains(h.controllers, "cpuacct")) {
+      std::ifstream in(d / "cpuacct.usage");
+      std::uint64_t ns = 0;
+      if (in >> ns) return static_cast<double>(ns) / 1e6;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace ttfb::worker

@@ -11,10 +11,11 @@
 //   join_cgroups(run->procs_fds().data(), run->procs_fds().size());
 //   ...
 //   run->kill_all();                  // every process still in the run
+//   double cpu = run->cpu_ms().value_or(0);  // CPU time of the run so far (at its first batch, say)
 //   CgroupUsage used = run->usage();  // peak memory, OOM kills, refused forks
 //   // ~RunCgroup removes the groups
 //
-// Where the groups are: for each of memory, pids and cpu, the cgroup v2 hierarchy when it offers
+// Where the groups are: for each of memory, pids, cpu and cpuacct, the cgroup v2 hierarchy when it offers
 // that controller to the worker's cgroup, else a cgroup v1 hierarchy that has it (hosts in
 // "hybrid" mode mount memory and pids as v1 beside an empty v2 hierarchy). Under the worker's own
 // cgroup of each hierarchy, never above it (a container's limits stay in force):
@@ -31,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,6 +92,9 @@ class RunCgroup {
   // SIGKILL until the groups are empty (at most about 2 s). True when they are.
   bool kill_all() const;
   CgroupUsage usage() const;
+  // CPU time (user + system) of all the run's processes so far, exited ones included, read while
+  // the run goes on: v2 cpu.stat usage_usec, v1 cpuacct.usage. nullopt when no hierarchy counts it.
+  std::optional<double> cpu_ms() const;
   const std::vector<std::string>& dirs() const { return dirs_; }
 
  private:

@@ -76,6 +76,47 @@ std::vector<int> parse_cpu_list(std::string_view text, const std::vector<int>& a
   return {cpus.begin(), cpus.end()};
 }
 
+std::optional<double> steal_ms_from_stat(std::string_view stat, const std::vector<int>& cpus, long ticks_per_second) {
+  if (ticks_per_second <= 0) return std::nullopt;
+  double ticks = 0;
+  bool any = false;
+  std::size_t pos = 0;
+  while (pos < stat.size()) {
+    auto nl = stat.find('\n', pos);
+    if (nl == std::string_view::npos) nl = stat.size();
+    const std::string line(stat.substr(pos, nl - pos));
+    pos = nl + 1;
+    if (line.rfind("cpu", 0) != 0) continue;
+    std::istringstream in(line);
+    std::string name;
+    in >> name;
+    const bool total = name == "cpu";
+    if (cpus.empty() != total) continue;  // the total line for all CPUs, else the listed CPUs' lines
+    if (!total) {
+      const std::string digits = name.substr(3);
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (std::find(cpus.begin(), cpus.end(), std::stoi(digits)) == cpus.end()) continue;
+    }
+    // user nice system idle iowait irq softirq steal ...
+    unsigned long long v[8] = {};
+    int n = 0;
+    while (n < 8 && in >> v[n]) ++n;
+    if (n < 8) return std::nullopt;  // a kernel without the steal column
+    ticks += static_cast<double>(v[7]);
+    any = true;
+  }
+  if (!any) return std::nullopt;
+  return ticks * 1000.0 / static_cast<double>(ticks_per_second);
+}
+
+std::optional<double> steal_ms(const std::vector<int>& cpus) {
+  std::ifstream in("/proc/stat");
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return steal_ms_from_stat(text.str(), cpus, ::sysconf(_SC_CLK_TCK));
+}
+
 std::string cpu_model_from_cpuinfo(std::string_view cpuinfo) {
   for (const char* wanted : {"model name", "Hardware", "cpu model", "Processor"}) {
     std::size_t pos = 0;

@@ -3,8 +3,10 @@
 //
 //   HostFacts facts = collect_host_facts("w1");   // host name, CPU model, kernel, cores
 //   std::vector<int> cpus = parse_cpu_list("2-3");  // --cpus: the CPUs workloads are pinned to
+//   auto before = steal_ms(cpus); /* run */ auto after = steal_ms(cpus);  // steal during the run
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +26,14 @@ std::vector<int> usable_cpus();
 // the CPUs ascending, without repeats. Throws std::invalid_argument saying what is wrong: not a
 // list, a range backwards, a CPU this process may not use (`allowed`, when not empty).
 std::vector<int> parse_cpu_list(std::string_view text, const std::vector<int>& allowed = {});
+
+// Steal time of the given CPUs so far (all CPUs when empty), in ms: the time the hypervisor gave
+// their virtual CPUs to something else, the 8th number of their lines of /proc/stat. The
+// difference of two readings is the steal during a run. nullopt when the kernel reports none (no
+// such column, or /proc/stat unreadable).
+std::optional<double> steal_ms(const std::vector<int>& cpus = {});
+// The same from the text of /proc/stat, with clock ticks of `ticks_per_second`. Exposed for tests.
+std::optional<double> steal_ms_from_stat(std::string_view stat, const std::vector<int>& cpus, long ticks_per_second);
 
 // The CPU model named in the text of /proc/cpuinfo ("model name", else "Hardware", "cpu model",
 // "Processor"), or "unknown". Exposed for tests.

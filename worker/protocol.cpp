@@ -196,7 +196,7 @@ std::string heartbeat_body(const std::string& worker, const JobLease& lease, int
 std::string samples_body(const std::string& worker, const JobLease& lease, const std::vector<Sample>& samples) {
   json::array list;
   for (const auto& s : samples) {
-    list.push_back(json::object{{"run_index", s.run_index},
+    json::object o{{"run_index", s.run_index},
                                 {"arm", s.arm},
                                 {"warmup", s.warmup},
                                 {"ttfb_ms", s.ttfb_ms},
@@ -205,7 +205,10 @@ std::string samples_body(const std::string& worker, const JobLease& lease, const
                                 {"max_rss_kb", s.max_rss_kb},
                                 {"exit_status", s.exit_status},
                                 {"signal", s.signal},
-                                {"wall_ms", s.wall_ms}});
+                                {"wall_ms", s.wall_ms}};
+    if (s.cpu_to_first_batch_ms) o["cpu_to_first_batch_ms"] = *s.cpu_to_first_batch_ms;
+    if (s.steal_ms) o["steal_ms"] = *s.steal_ms;
+    list.push_back(std::move(o));
   }
   return json::serialize(json::object{
       {"worker", worker}, {"lease_id", lease.id}, {"attempt", lease.attempt}, {"samples", std::move(list)}});

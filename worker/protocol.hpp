@@ -98,6 +98,8 @@ struct Sample {
   double ttfb_ms = 0;
   std::vector<PhaseSample> phases;
   double cpu_ms = 0;
+  std::optional<double> cpu_to_first_batch_ms;  // the workload's CPU time to its first batch (cgroup)
+  std::optional<double> steal_ms;               // steal time on the run's CPUs during the run
   long max_rss_kb = 0;
   int exit_status = 0;
   int signal = 0;

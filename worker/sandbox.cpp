@@ -554,6 +554,9 @@ RunResult run_workload(const WorkloadSpec& spec) {
   // Without the sandbox TTFB counts from here, just before fork/exec; in it, from "go".
   const auto forked_at = MonoClock::now();
   auto start = forked_at;
+  // CPU time of the run's group when TTFB's clock starts (bwrap's and init's set-up are not the
+  // workload's): the workload's CPU time to its first batch is the group's then, minus this.
+  std::optional<double> cpu_at_start = cgroup ? cgroup->cpu_ms() : std::nullopt;
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int e = errno;
@@ -614,6 +617,9 @@ RunResult run_workload(const WorkloadSpec& spec) {
   };
   auto on_first_batch = [&] {
     first_batch = true;
+    if (cgroup && cpu_at_start) {
+      if (const auto now = cgroup->cpu_ms()) result.cpu_to_first_batch_ms = std::max(0.0, *now - *cpu_at_start);
+    }
     if (spec.stop_after_first_batch) {
       result.stopped_after_first_batch = true;
       stop_group();
@@ -632,6 +638,7 @@ RunResult run_workload(const WorkloadSpec& spec) {
       message[n] = '\0';
       if (!ready && std::strcmp(message, "ready") == 0) {
         start = MonoClock::now();  // TTFB counts from here: just before the workload's fork/exec
+        if (cgroup) cpu_at_start = cgroup->cpu_ms();
         send_control(control, "go");
         ready = true;
         result.setup_ms = to_ms(start - forked_at);

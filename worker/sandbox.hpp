@@ -157,6 +157,9 @@ struct RunResult {
   std::vector<PhaseTiming> phases;  // probe "fd" only
   double wall_ms = 0;               // from the start until the leader was reaped and the output pipes closed
   double cpu_ms = 0;                // user + system, from wait4's rusage
+  // User + system time of all the workload's processes from its start to its first batch (the
+  // run's cgroup read as the first batch arrives); nullopt without a cgroup that counts CPU time.
+  std::optional<double> cpu_to_first_batch_ms;
   long max_rss_kb = 0;
   CgroupUsage cgroup;               // the run's cgroups, all its processes together (zero without cgroups)
   int exit_status = -1;             // -1 when killed by a signal

@@ -246,6 +246,7 @@ JobEnd Worker::run_job(const Job& job) {
   int done = 0;
   for (const ScheduledRun& run : job.schedule) {
     RunResult r;
+    const auto steal_before = steal_ms(options_.sandbox.cpus);
     try {
       r = run_workload(workload_spec(job, copies[run.arm].path()));
     } catch (const std::regex_error& e) {
@@ -266,12 +267,18 @@ JobEnd Worker::run_job(const Job& job) {
     s.ttfb_ms = r.ttfb_ms;
     for (const auto& p : r.phases) s.phases.push_back({p.name, p.ms});
     s.cpu_ms = r.cpu_ms;
+    s.cpu_to_first_batch_ms = r.cpu_to_first_batch_ms;
+    if (const auto steal_after = steal_ms(options_.sandbox.cpus); steal_before && steal_after) {
+      s.steal_ms = std::max(0.0, *steal_after - *steal_before);
+    }
     s.max_rss_kb = r.max_rss_kb;
     s.exit_status = r.exit_status < 0 ? 0 : r.exit_status;
     s.signal = r.signal;
     s.wall_ms = r.wall_ms;
-    spdlog::info("job {}: run {} {}{}: ttfb {:.1f} ms, wall {:.1f} ms, cpu {:.1f} ms, rss {} kB{}", job.id,
-                 run.run_index, run.arm, run.warmup ? " (warm-up)" : "", r.ttfb_ms, r.wall_ms, r.cpu_ms, r.max_rss_kb,
+    spdlog::info("job {}: run {} {}{}: ttfb {:.1f} ms, cpu to first batch {}, wall {:.1f} ms, cpu {:.1f} ms, steal {}, rss {} kB{}",
+                 job.id, run.run_index, run.arm, run.warmup ? " (warm-up)" : "", r.ttfb_ms,
+                 s.cpu_to_first_batch_ms ? fmt::format("{:.1f} ms", *s.cpu_to_first_batch_ms) : "unknown", r.wall_ms,
+                 r.cpu_ms, s.steal_ms ? fmt::format("{:.1f} ms", *s.steal_ms) : "unknown", r.max_rss_kb,
                  r.ignored_probe_lines > 0 ? ", " + std::to_string(r.ignored_probe_lines) + " probe lines ignored" : "");
 
     // Phase: report, at once.

@@ -55,7 +55,7 @@ ORDER BY id DESC LIMIT $3)sql";
 constexpr const char* kSelectSamplesJson = R"sql(
 SELECT coalesce(json_agg(json_build_object(
   'job_id', s.job_id, 'stage', j.stage, 'workflow', s.workflow, 'run_index', s.run_index, 'arm', s.arm, 'warmup', s.warmup,
-  'ttfb_ms', s.ttfb_ms, 'phases', s.phases, 'cpu_ms', s.cpu_ms, 'max_rss_kb', s.max_rss_kb, 'wall_ms', s.wall_ms,
+  'ttfb_ms', s.ttfb_ms, 'phases', s.phases, 'cpu_ms', s.cpu_ms, 'cpu_to_first_batch_ms', s.cpu_to_first_batch_ms, 'steal_ms', s.steal_ms, 'max_rss_kb', s.max_rss_kb, 'wall_ms', s.wall_ms,
   'exit_status', s.exit_status, 'signal', s.signal, 'worker', s.worker, 'host', s.host, 'attempt', s.attempt,
   'created_at', s.created_at) ORDER BY s.workflow, s.job_id, s.run_index), '[]'::json)::text
 FROM samples s JOIN jobs j ON j.id = s.job_id WHERE s.experiment_id = $1)sql";

@@ -60,8 +60,8 @@ FROM workers WHERE name = $1)sql";
 
 constexpr const char* kInsertSample = R"sql(
 INSERT INTO samples (job_id, experiment_id, workflow, run_index, arm, warmup, ttfb_ms, phases, cpu_ms,
-  max_rss_kb, wall_ms, exit_status, signal, worker, host, attempt)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15::jsonb, $16)
+  max_rss_kb, wall_ms, exit_status, signal, worker, host, attempt, cpu_to_first_batch_ms, steal_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18)
 ON CONFLICT (job_id, run_index) DO NOTHING)sql";
 
 constexpr const char* kCountMeasuredSamples = R"sql(
@@ -210,11 +210,19 @@ SampleCounts add_samples(Database& db, long job_id, const Lease& lease, const js
           throw ApiError(ErrorCode::invalid_argument, std::string("sample.") + key + " is out of range");
         return static_cast<long>(*d);
       };
+      // Times the server computes with: finite and not negative, or absent.
+      auto opt_time = [&](const char* key) -> std::optional<double> {
+        auto d = opt_num(key);
+        if (d && (!std::isfinite(*d) || *d < 0))
+          throw ApiError(ErrorCode::invalid_argument, std::string("sample.") + key + " must be a number >= 0 (milliseconds)");
+        return d;
+      };
       std::string phases = "[]";
       if (const auto* p = find(s, "phases"); p && p->is_array()) phases = json::serialize(*p);
       auto ins = tx.exec_params(kInsertSample, job_id, experiment_id, workflow, run_index, arm, warmup, ttfb_ms,
                                 phases, opt_num("cpu_ms"), opt_int("max_rss_kb"), opt_num("wall_ms"),
-                                opt_int("exit_status"), opt_int("signal"), worker, host, attempt);
+                                opt_int("exit_status"), opt_int("signal"), worker, host, attempt,
+                                opt_time("cpu_to_first_batch_ms"), opt_time("steal_ms"));
       if (ins.affected_rows() == 1) {
         ++counts.accepted;
       } else {

@@ -26,7 +26,7 @@ SELECT j.id, j.stage, j.block, j.state, coalesce(j.error::text, 'null'), j.analy
 FROM jobs j WHERE j.experiment_id = $1 AND j.workflow = $2 ORDER BY j.id)sql";
 
 constexpr const char* kSelectRuns = R"sql(
-SELECT s.job_id, s.arm, s.ttfb_ms, s.phases::text FROM samples s JOIN jobs j ON j.id = s.job_id
+SELECT s.job_id, s.arm, s.ttfb_ms, s.phases::text, s.cpu_to_first_batch_ms FROM samples s JOIN jobs j ON j.id = s.job_id
 WHERE s.experiment_id = $1 AND s.workflow = $2 AND NOT s.warmup AND j.state = 'done'
 ORDER BY s.job_id, s.run_index)sql";
 
@@ -95,6 +95,7 @@ std::optional<WorkflowState> load_workflow_state(pqxx::work& tx, long experiment
     r.baseline = row[1].as<std::string>() == "baseline";
     r.ttfb_ms = row[2].as<double>();
     r.phases = json::parse(row[3].as<std::string>()).as_array();
+    if (!row[4].is_null()) r.cpu_ms = row[4].as<double>();
     s.runs.push_back(std::move(r));
   }
   return s;

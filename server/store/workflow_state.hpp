@@ -39,6 +39,7 @@ struct RunRecord {
   bool baseline = true;
   double ttfb_ms = 0.0;
   boost::json::array phases;
+  std::optional<double> cpu_ms;  // CPU time to the first batch; unknown for some workers and older runs
 };
 
 struct WorkflowState {

@@ -217,6 +217,17 @@ TEST_F(StoreTest, SamplesAreValidatedAgainstTheSchedule) {
   expect_invalid({{"run_index", 2}, {"arm", "candidate"}, {"ttfb_ms", 1.0}});  // run 2 is baseline
   expect_invalid({{"run_index", 2}, {"ttfb_ms", 1.0}, {"max_rss_kb", 1e300}});    // no undefined cast to long
   expect_invalid({{"run_index", 2}, {"ttfb_ms", 1.0}, {"exit_status", -1e12}});
+  expect_invalid({{"run_index", 2}, {"ttfb_ms", 1.0}, {"cpu_to_first_batch_ms", -5.0}});  // the verdict computes with it
+  expect_invalid({{"run_index", 2}, {"ttfb_ms", 1.0}, {"steal_ms", -0.1}});
+  // Given, they are stored and shown with the sample; absent, they are null.
+  json::array ok{json::object{{"run_index", 2}, {"ttfb_ms", 100.0}, {"cpu_to_first_batch_ms", 80.5}, {"steal_ms", 0.0}}};
+  ASSERT_EQ(add_samples(*db_, id, lease_of(*job, "w1"), ok).accepted, 1);
+  const auto [cpu, steal] = db_->transact([&](pqxx::work& tx) {
+    auto row = tx.exec_params1("SELECT cpu_to_first_batch_ms, steal_ms FROM samples WHERE job_id = $1", id);
+    return std::pair{row[0].as<double>(), row[1].as<double>()};
+  });
+  EXPECT_DOUBLE_EQ(cpu, 80.5);
+  EXPECT_DOUBLE_EQ(steal, 0.0);
   try {
     add_samples(*db_, id, lease_of(*job, "intruder"), json::array{json::object{{"run_index", 2}, {"ttfb_ms", 1.0}}});
     ADD_FAILURE() << "a worker without the lease must not report";

@@ -226,6 +226,28 @@ while time.monotonic() < end:
   EXPECT_GT(r.cpu_ms, 50.0);
 }
 
+TEST_F(CgroupTest, CpuTimeToTheFirstBatchCountsEveryProcessAndNoWaiting) {
+  // A child process works (a fixed amount of work, so a busy machine cannot shrink it), the
+  // workload then sleeps 400 ms and reports its first batch, then works on (stopped there).
+  auto text = R"(import subprocess, sys, time
+subprocess.run([sys.executable, "-c", "x = 0\nfor i in range(3_000_000): x += i"], check=True)
+time.sleep(0.4)
+import os
+os.write(3, b"first_batch\n")
+while True:
+    pass
+)";
+  for (bool sandboxed : {false, true}) {
+    SCOPED_TRACE(sandboxed ? "in the sandbox" : "without it");
+    auto spec = spec_for("work.py", text, sandboxed);
+    RunResult r = run_workload(spec);
+    ASSERT_EQ(r.outcome, RunOutcome::first_batch) << r.message;
+    ASSERT_TRUE(r.cpu_to_first_batch_ms.has_value()) << "cgroups here count CPU time: " << report_;
+    EXPECT_GT(*r.cpu_to_first_batch_ms, 30.0) << "the child's 3e6 additions count";
+    EXPECT_LT(*r.cpu_to_first_batch_ms, r.ttfb_ms - 300.0) << "the 400 ms sleep is no CPU time (ttfb " << r.ttfb_ms << ")";
+  }
+}
+
 TEST_F(CgroupTest, EachRunsGroupIsRemovedWhenItEnds) {
   auto spec = spec_for("quick.sh", "#!/bin/sh\nsleep 100 &\necho first_batch >&3\n", true);
   for (int i = 0; i < 3; ++i) {

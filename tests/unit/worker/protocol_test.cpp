@@ -215,6 +215,29 @@ TEST(CpuList, ParsesTheKernelsListFormat) {
   EXPECT_EQ(parse_cpu_list(std::to_string(mine.back()), mine), (std::vector<int>{mine.back()}));
 }
 
+TEST(Steal, TheEighthNumberOfTheCpuLinesInMilliseconds) {
+  // user nice system idle iowait irq softirq steal guest guest_nice, in ticks of 1/100 s.
+  const std::string stat =
+      "cpu  100 0 50 1000 2 0 1 30 0 0\n"
+      "cpu0 50 0 25 500 1 0 0 10 0 0\n"
+      "cpu1 50 0 25 500 1 0 1 20 0 0\n"
+      "intr 12345 0 0\n"
+      "cpufreq 1 2 3 4 5 6 7 8\n";
+  EXPECT_DOUBLE_EQ(*steal_ms_from_stat(stat, {}, 100), 300.0) << "all CPUs: the total line";
+  EXPECT_DOUBLE_EQ(*steal_ms_from_stat(stat, {1}, 100), 200.0);
+  EXPECT_DOUBLE_EQ(*steal_ms_from_stat(stat, {0, 1}, 100), 300.0);
+  EXPECT_DOUBLE_EQ(*steal_ms_from_stat(stat, {1}, 250), 80.0);
+  EXPECT_EQ(steal_ms_from_stat(stat, {7}, 100), std::nullopt) << "a CPU the kernel does not list";
+  EXPECT_EQ(steal_ms_from_stat("cpu  1 2 3 4 5 6 7\n", {}, 100), std::nullopt) << "a kernel without the column";
+  EXPECT_EQ(steal_ms_from_stat("", {}, 100), std::nullopt);
+  EXPECT_EQ(steal_ms_from_stat(stat, {}, 0), std::nullopt);
+  // This machine's own /proc/stat has the column (Linux >= 2.6.11): readings never go backwards.
+  const auto before = steal_ms();
+  ASSERT_TRUE(before.has_value());
+  EXPECT_GE(*steal_ms(), *before);
+  EXPECT_TRUE(steal_ms(usable_cpus()).has_value());
+}
+
 RetryPolicy fast_policy(std::chrono::milliseconds budget = 2s) { return RetryPolicy{budget, 10ms, 40ms}; }
 
 TEST(Retries, TransportErrorsAnd5xxAreRetriedUntilAnAnswer) {
