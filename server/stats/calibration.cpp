@@ -38,6 +38,7 @@ void validate(std::span<const AaExperiment> pool, const CalibrationSettings& s) 
   }
   validate(s.design);
   require(std::isfinite(s.detection_floor_pct) && s.detection_floor_pct >= 0.0, "detection_floor_pct must be finite and >= 0");
+  require(std::isfinite(s.extra_alert_rate) && s.extra_alert_rate >= 0.0, "extra_alert_rate must be >= 0");
   require(std::isfinite(s.fp_budget_per_week) && s.fp_budget_per_week > 0.0, "fp_budget_per_week must be > 0");
   require(std::isfinite(s.tests_per_week) && s.tests_per_week > 0.0, "tests_per_week must be > 0");
   require(s.null_experiments >= 100, "null_experiments must be at least 100");
@@ -177,7 +178,7 @@ Calibration calibrate(std::span<const AaExperiment> pool, const CalibrationSetti
     point.k = k;
     point.threshold_pct = std::max(s.detection_floor_pct, k * out.sigma_aa_pct);
     const AlertRate null = alert_rate(nulls, plan, s, point.threshold_pct);
-    point.fpr = null.rate;
+    point.fpr = null.rate + s.extra_alert_rate;
     point.first_stage_fpr = static_cast<double>(null.different) / total;
     std::vector<EffectPower> power;
     for (std::size_t i = 0; i < injected.size(); ++i) {
@@ -202,8 +203,8 @@ Calibration calibrate(std::span<const AaExperiment> pool, const CalibrationSetti
       out.achieved_fpr = point.fpr;
       out.first_stage_fpr = point.first_stage_fpr;
       const auto [lo, hi] = wilson_interval(null.regressions, nulls.size());
-      out.achieved_fpr_ci_low = std::min(lo * s.rerun_alpha, point.fpr);
-      out.achieved_fpr_ci_high = std::max(hi * s.rerun_alpha, point.fpr);
+      out.achieved_fpr_ci_low = std::min(lo * s.rerun_alpha + s.extra_alert_rate, point.fpr);
+      out.achieved_fpr_ci_high = std::max(hi * s.rerun_alpha + s.extra_alert_rate, point.fpr);
       out.budget_met = within;
       out.null_mean_runs_per_arm = null.runs / total;
       out.power = power;
@@ -222,7 +223,7 @@ Calibration calibrate(std::span<const AaExperiment> pool, const CalibrationSetti
     for (int b = 0; b < s.bootstrap_resamples; ++b) {
       for (auto& aa : resampled) aa = pool[bootstrap_draw_index(engine, pool.size())];
       const auto draws = simulate(resampled, each, plan, 0.0, s.seed + 1000 + static_cast<std::uint64_t>(b));
-      rates.push_back(alert_rate(draws, plan, each, out.threshold_pct).rate);
+      rates.push_back(alert_rate(draws, plan, each, out.threshold_pct).rate + s.extra_alert_rate);
     }
     out.achieved_fpr_ci_low = std::min(quantile(rates, 0.025), out.achieved_fpr);
     out.achieved_fpr_ci_high = std::max(quantile(rates, 0.975), out.achieved_fpr);
@@ -264,6 +265,7 @@ json::object to_json(const Calibration& c) {
       {"achieved_fpr_ci_method", c.achieved_fpr_ci_method},
       {"first_stage_fpr", c.first_stage_fpr},
       {"safety_factor", kSafetyFactor},
+      {"cpu_time_alert_bound", s.extra_alert_rate},
       {"rerun_alpha", s.rerun_alpha},
       {"budget_met", c.budget_met},
       {"fp_budget_per_week", s.fp_budget_per_week},

@@ -42,7 +42,10 @@
 // The experiments are simulated with common random numbers: every k sees the same draws, so the
 // ROC curve is monotone (see adaptive.hpp: a larger threshold never adds a false positive).
 //
-// Edge cases: rerun_alpha not in (0, 0.5), a negative rerun cap, an empty pool, an A/A experiment with fewer than 2 runs in an arm, a value <= 0
+// 6. extra_alert_rate is added to every point's alert rate (and its interval): the budget is
+//    shared with the metrics the pool does not simulate.
+//
+// Edge cases: rerun_alpha not in (0, 0.5), extra_alert_rate negative or not finite, a negative rerun cap, an empty pool, an A/A experiment with fewer than 2 runs in an arm, a value <= 0
 // or not finite, fp_budget_per_week or tests_per_week <= 0, null_experiments < 100, an
 // empty or unsorted k grid, an injected effect <= -100 or not finite: std::invalid_argument
 // naming the problem.
@@ -68,6 +71,9 @@ struct CalibrationSettings {
   double detection_floor_pct = 1.0;  // the floor of the threshold
   double rerun_alpha = 0.05;        // one-sided level of the confirmation rerun
   int max_rerun_runs_per_arm = 0;   // the rerun's cap; 0: the design's max_runs_per_arm
+  // A bound on the alert rate of what the A/A pool does not simulate, added to every point's rate:
+  // the CPU-time metric's alerts (metrics.hpp), at most its alpha / 2 x rerun_alpha. 0: none.
+  double extra_alert_rate = 0.0;
   int bootstrap_resamples = 20;     // of the A/A batches, for the alert rate's interval (0: none)
   double fp_budget_per_week = 1.0;
   double tests_per_week = 200.0;
@@ -84,7 +90,7 @@ inline constexpr double kSafetyFactor = 2.0;
 struct RocPoint {
   double k = 0.0;
   double threshold_pct = 0.0;
-  double fpr = 0.0;                 // modelled alert rate under no change, per workflow-test
+  double fpr = 0.0;                 // modelled alert rate under no change, per workflow-test (extra included)
   double first_stage_fpr = 0.0;     // first stage different, either way, under no change
   std::vector<double> tpr;          // per injected effect, in the settings' order
 };

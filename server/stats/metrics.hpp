@@ -1,0 +1,79 @@
+// Two metrics per verdict: TTFB, and the workload's CPU time to its first batch (user + system of
+// all its processes, read from the run's cgroup as the first batch arrives). TTFB is what people
+// wait for; CPU time is the work done before it, and it does not count the time a run waited for
+// a core. On a shared machine the waits are most of the noise (two workers on two cores: 13.8%
+// spread in TTFB against 3.4% alone), so a CPU-bound regression (an import, parsing, a repr) is
+// seen through them in CPU time long before TTFB's interval clears zero.
+//
+//   const double share = 0.3;  // of alpha, spent on CPU time
+//   TwoMetricLook l = decide_two_metrics(ttfb_b, ttfb_c, cpu_b, cpu_c, design, share, jobs_b, jobs_c);
+//   l.decision;     // what the workflow does next (its comparison is TTFB's: the headline numbers)
+//   l.decided_by;   // Metric::ttfb or Metric::cpu_time
+//
+// The alpha split (Bonferroni): TTFB is tested at alpha (1 - share), CPU time at alpha share, each
+// with its own spending plan over the same looks (adaptive.hpp), so under no change the chance
+// that either crosses is at most alpha. The rerun judges the metric that decided, at rerun_alpha
+// (confirm.hpp): the alert rate of the two channels together is at most
+// alpha (1 - share) / 2 x rerun_alpha + alpha share / 2 x rerun_alpha = alpha / 2 x rerun_alpha.
+//
+// The rules at a look, in order (T the detection threshold, M the equivalence margin, for both):
+//   1. TTFB different: TTFB decides (regression or improvement).
+//   2. TTFB the same (its CI inside the margin): no_change. What people wait for is shown not to
+//      have changed by more than M, whatever CPU time did (extra work in parallel, say).
+//   3. CPU time different, and TTFB's estimate points the same way (a CPU regression with TTFB
+//      faster is not a start-up regression): CPU time decides, with its direction.
+//   4. Otherwise unknown: another block, or inconclusive at the last look.
+// Without CPU time for every run of both arms (a worker without cgroups, runs from before it was
+// measured), or with share 0, TTFB alone decides at the whole alpha: no alpha is spent on a
+// metric that is not there.
+//
+// Edge cases: share not in [0, 1): std::invalid_argument. The CPU values must be positive (a run
+// whose CPU time reads 0 gives no CPU metric for the look: it is not measurable, not a zero).
+#pragma once
+
+#include "server/stats/adaptive.hpp"
+
+#include <optional>
+#include <span>
+#include <string_view>
+
+namespace ttfb::stats {
+
+enum class Metric { ttfb, cpu_time };
+std::string_view to_string(Metric m);  // "ttfb", "cpu_time"
+
+// The design each metric is tested with: alpha x (1 - share) for TTFB, alpha x share for CPU.
+AdaptiveDesign design_for(const AdaptiveDesign& design, Metric m, double cpu_share);
+
+// True when every value is positive and finite and both arms have them: CPU time is usable.
+bool cpu_usable(std::span<const double> baseline, std::span<const double> candidate);
+
+struct TwoMetricLook {
+  LookDecision ttfb;                // at design_for(ttfb)
+  std::optional<LookDecision> cpu;  // at design_for(cpu_time); empty when not usable or share 0
+  Metric decided_by = Metric::ttfb;
+  LookDecision decision;            // TTFB's look with the combined outcome, verdict and reason
+};
+
+// cpu_baseline / cpu_candidate: the CPU time of the same runs as the TTFB values (same order and
+// sizes), or empty.
+TwoMetricLook decide_two_metrics(std::span<const double> baseline_ms, std::span<const double> candidate_ms,
+                                 std::span<const double> cpu_baseline_ms, std::span<const double> cpu_candidate_ms,
+                                 const AdaptiveDesign& design, double cpu_share, std::span<const long> baseline_jobs = {},
+                                 std::span<const long> candidate_jobs = {});
+
+// The rules above on classified looks, for simulations: `cpu` null when CPU time is not used.
+// ttfb_effect_pct is TTFB's estimate at the look (rule 3 reads its sign).
+struct CombinedOutcome {
+  RulesOutcome rules;
+  Metric decided_by = Metric::ttfb;
+};
+CombinedOutcome combine(const RulesOutcome& ttfb, const RulesOutcome* cpu, double ttfb_effect_pct);
+
+// As apply_rules (adaptive.hpp), over both metrics' looks (cpu_looks empty: TTFB alone). The
+// plans are those of design_for(...) of each metric; they share the looks' runs per arm.
+CombinedOutcome apply_two_metric_rules(std::span<const LookSummary> ttfb_looks, std::span<const LookSummary> cpu_looks,
+                                       std::span<const LookPlan> ttfb_plan, std::span<const LookPlan> cpu_plan,
+                                       double threshold_pct, double margin_pct);
+
+}  // namespace ttfb::stats
