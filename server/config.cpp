@@ -87,6 +87,7 @@ WorkflowPolicy read_policy(const toml::table* t, WorkflowPolicy p, const std::st
   p.detection_floor_pct = get_number<double>(*t, "detection_floor_pct", p.detection_floor_pct, file, 0.0);
   p.equivalence_margin_pct = get_number<double>(*t, "equivalence_margin_pct", p.equivalence_margin_pct, file, 0.0);
   p.rerun_alpha = get_number<double>(*t, "rerun_alpha", p.rerun_alpha, file, 1e-9);
+  p.cpu_time_alpha_share = get_number<double>(*t, "cpu_time_alpha_share", p.cpu_time_alpha_share, file, 0.0);
   p.confidence = get_number<double>(*t, "confidence", p.confidence, file, 0.5);
   p.fp_budget_per_week = get_number<double>(*t, "fp_budget_per_week", p.fp_budget_per_week, file, 1e-9);
   if (t->contains("experiments_per_week"))
@@ -106,6 +107,9 @@ WorkflowPolicy read_policy(const toml::table* t, WorkflowPolicy p, const std::st
       get_number<int>(*t, "recalibrate_after_experiments", p.recalibrate_after_experiments, file, 1);
   if (p.alpha >= 0.5) throw ConfigError(where_of(file, "policy.alpha") + " must be below 0.5");
   if (p.rerun_alpha >= 0.5) throw ConfigError(where_of(file, "policy.rerun_alpha") + " must be below 0.5");
+  if (p.cpu_time_alpha_share >= 1.0)
+    throw ConfigError(where_of(file, "policy.cpu_time_alpha_share") +
+                      " must be below 1: it is the share of alpha spent on CPU time, the rest is TTFB's (0: TTFB alone)");
   if (p.confidence >= 1.0) throw ConfigError(where_of(file, "policy.confidence") + " must be below 1");
   if (p.max_runs_per_arm < p.runs_per_block)
     throw ConfigError(where_of(file, "policy.max_runs_per_arm") + " (" + std::to_string(p.max_runs_per_arm) +
@@ -416,6 +420,7 @@ json::object WorkflowConfig::to_api_json() const {
                              {"spending", policy.spending},
                              {"confirm", policy.confirm},
                              {"rerun_alpha", policy.rerun_alpha},
+                             {"cpu_time_alpha_share", policy.cpu_time_alpha_share},
                              {"max_rerun_runs_per_arm", policy.max_rerun_runs_per_arm},
                              {"calibration_runs_per_arm", policy.calibration_runs_per_arm},
                              {"calibration_batches", policy.calibration_batches},

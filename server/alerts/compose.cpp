@@ -59,14 +59,26 @@ AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const s
   e.recipient_name = name;
   e.recipient_email = email;
   e.url = public_url + "/#/experiments/" + std::to_string(f.experiment_id);
-  e.title = f.workflow + ": time to first batch " + (measured(f.effect_pct) ? effect_words(f.effect_pct) : "slower ") + "with \"" +
-            change + "\"";
-  e.text = "\"" + change + "\" makes " + f.workflow + "'s time to first batch " + effect_words(f.effect_pct) + "slower than " +
-           f.base_ref + interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, f.p_value) +
-           (f.confirmed_by_rerun ? ", confirmed by an independent rerun."
+  const bool by_cpu = measured(f.cpu_effect_pct);
+  e.title = by_cpu ? f.workflow + ": CPU time to first batch " + effect_words(f.cpu_effect_pct) + "with \"" + change + "\""
+                   : f.workflow + ": time to first batch " + (measured(f.effect_pct) ? effect_words(f.effect_pct) : "slower ") +
+                         "with \"" + change + "\"";
+  const std::string what =
+      by_cpu ? "\"" + change + "\" makes " + f.workflow + "'s start-up use " + effect_words(f.cpu_effect_pct) +
+                   "more CPU time before its first batch than " + f.base_ref +
+                   interval_words(f.cpu_ci_low_pct, f.cpu_ci_high_pct, f.cpu_confidence, f.cpu_p_value)
+             : "\"" + change + "\" makes " + f.workflow + "'s time to first batch " + effect_words(f.effect_pct) +
+                   "slower than " + f.base_ref + interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, f.p_value);
+  const std::string ttfb_too =
+      by_cpu && measured(f.effect_pct)
+          ? "; its time to first batch changed " + format_double("%+.1f%%", f.effect_pct) +
+                interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, kNotMeasured) + " through the waits for a core"
+          : "";
+  e.text = what +
+           (f.confirmed_by_rerun ? ", confirmed by an independent rerun" + ttfb_too + "."
                                  : ", from one fixed look" +
                                        (f.runs_per_arm > 0 ? " at " + std::to_string(f.runs_per_arm) + " runs per arm" : std::string()) +
-                                       ", not confirmed by a rerun.") +
+                                       ", not confirmed by a rerun" + ttfb_too + ".") +
            (f.phase_summary.empty() ? "" : " Where: " + f.phase_summary + ".") + " " + e.url;
   e.fields = json::object{{"experiment_id", f.experiment_id},
                           {"effect_pct", json_number(f.effect_pct)},
@@ -75,7 +87,9 @@ AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const s
                           {"p_value", json_number(f.p_value)},
                           {"phase_summary", f.phase_summary},
                           {"change_url", f.change_url},
-                          {"base", f.base_ref}};
+                          {"base", f.base_ref},
+                          {"decided_by", by_cpu ? "cpu_time" : "ttfb"},
+                          {"cpu_effect_pct", json_number(f.cpu_effect_pct)}};
   return e;
 }
 

@@ -45,6 +45,13 @@ struct PresubmitRegressionFacts {
   std::string phase_summary;                 // where the time went; "" when no phase stands out
   bool confirmed_by_rerun = true;            // false: a fixed design (the client's runs per arm), no rerun
   int runs_per_arm = 0;                      // of the fixed design, said when there was no rerun
+  // CPU time to the first batch decided (server/stats/metrics.hpp): its effect, interval and p,
+  // which the text leads with; the effect fields above stay TTFB's. Not measured: TTFB decided.
+  double cpu_effect_pct = kNotMeasured;
+  double cpu_ci_low_pct = kNotMeasured;
+  double cpu_ci_high_pct = kNotMeasured;
+  double cpu_confidence = kNotMeasured;
+  double cpu_p_value = kNotMeasured;
 };
 
 // change "experiment:<id>", workflow, url <public_url>/#/experiments/<id>; the recipient is the
@@ -53,6 +60,10 @@ struct PresubmitRegressionFacts {
 //   title: <workflow>: time to first batch +38.2% with "<change>"
 //   text:  "<change>" makes <workflow>'s time to first batch +38.2% slower than <base_ref>
 //          [+30.1, +46.0] (99% CI, p = 0.0012), confirmed by an independent rerun. Where: <phase>. <url>
+//   when CPU time decided (cpu_effect_pct measured), the text says so first:
+//          "<change>" makes <workflow>'s start-up use +2.1% more CPU time before its first batch than
+//          <base_ref> [+1.2, +3.0] (95% CI, p = 0.001), confirmed by an independent rerun; its time to first
+//          batch changed +1.4% [-0.6, +3.4] (95% CI) through the waits for a core. Where: ... <url>
 //          (without a rerun: "..., from one fixed look at 20 runs per arm, not confirmed by a rerun.")
 // where <change> is the title, else the candidate ref, else "your change"; " Where: ..." only
 // when phase_summary is not "". What was not measured (NaN) is left out, never printed as

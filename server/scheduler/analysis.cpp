@@ -8,6 +8,7 @@
 #include "server/stats/calibration.hpp"
 #include "server/stats/comparison.hpp"
 #include "server/stats/confirm.hpp"
+#include "server/stats/metrics.hpp"
 #include "server/stats/noisy_jobs.hpp"
 #include "server/stats/phases.hpp"
 #include "server/store/calibrations.hpp"
@@ -46,6 +47,8 @@ const json::object& design_of(const WorkflowState& s) {
 struct StageRuns {
   std::vector<double> baseline, candidate;
   std::vector<long> baseline_jobs, candidate_jobs;  // the job of each run, for the blocked test
+  // CPU time to the first batch of the same runs; NaN where a run has none (cpu_usable says no)
+  std::vector<double> cpu_baseline, cpu_candidate;
   stats::PhaseRuns baseline_phases, candidate_phases;
   std::set<std::string> workers;
   std::vector<long> job_ids;
@@ -76,6 +79,7 @@ StageRuns runs_of(const WorkflowState& s, const std::string& stage) {
     if (!ids.count(r.job_id)) continue;
     (r.baseline ? out.baseline : out.candidate).push_back(r.ttfb_ms);
     (r.baseline ? out.baseline_jobs : out.candidate_jobs).push_back(r.job_id);
+    (r.baseline ? out.cpu_baseline : out.cpu_candidate).push_back(r.cpu_ms.value_or(NAN));
     (r.baseline ? out.baseline_phases : out.candidate_phases).runs.push_back(phases_of(r.phases));
   }
   return out;
@@ -169,6 +173,7 @@ StageRuns without_jobs(const StageRuns& in, const std::vector<long>& jobs) {
   if (jobs.empty()) return in;
   StageRuns out = in;
   out.baseline.clear(), out.candidate.clear(), out.baseline_jobs.clear(), out.candidate_jobs.clear();
+  out.cpu_baseline.clear(), out.cpu_candidate.clear();
   out.baseline_phases.runs.clear(), out.candidate_phases.runs.clear();
   auto keep = [&](long j) { return std::find(jobs.begin(), jobs.end(), j) == jobs.end(); };
   out.job_ids.clear();
@@ -178,12 +183,14 @@ StageRuns without_jobs(const StageRuns& in, const std::vector<long>& jobs) {
     if (!keep(in.baseline_jobs[i])) continue;
     out.baseline.push_back(in.baseline[i]);
     out.baseline_jobs.push_back(in.baseline_jobs[i]);
+    out.cpu_baseline.push_back(in.cpu_baseline[i]);
     out.baseline_phases.runs.push_back(in.baseline_phases.runs[i]);
   }
   for (std::size_t i = 0; i < in.candidate.size(); ++i) {
     if (!keep(in.candidate_jobs[i])) continue;
     out.candidate.push_back(in.candidate[i]);
     out.candidate_jobs.push_back(in.candidate_jobs[i]);
+    out.cpu_candidate.push_back(in.cpu_candidate[i]);
     out.candidate_phases.runs.push_back(in.candidate_phases.runs[i]);
   }
   return out;
@@ -198,16 +205,56 @@ const JobRecord& first_block(const WorkflowState& s) {
 
 // The look at every block so far, as the result and the looks history show it.
 struct Look {
-  stats::LookDecision decision;
+  stats::LookDecision decision;            // TTFB's look, with the outcome of both metrics together
+  stats::Metric decided_by = stats::Metric::ttfb;
+  std::optional<stats::LookDecision> cpu;  // CPU time's look, when CPU time was tested
   json::object result;
 };
 
-Look look_at(const WorkflowState& s, const StageRuns& blocks, const stats::AdaptiveDesign& design) {
+// The share of alpha spent on CPU time; designs frozen before there was one: TTFB alone.
+double cpu_share_of(const json::object& dj) {
+  const double share = number_or(dj, "cpu_time_alpha_share", 0.0);
+  return share >= 0.0 && share < 1.0 ? share : 0.0;
+}
+
+// What the result says of the CPU-time metric: its look's numbers, or why it was not tested.
+json::object cpu_time_json(const std::optional<stats::LookDecision>& cpu, const stats::AdaptiveDesign& design,
+                           double share, const StageRuns& runs) {
+  if (share <= 0.0)
+    return json::object{{"tested", false}, {"why", "cpu_time_alpha_share is 0: TTFB alone decides, at the whole alpha"}};
+  if (!cpu) {
+    const bool any = !runs.baseline.empty() || !runs.candidate.empty();
+    return json::object{
+        {"tested", false},
+        {"why", any ? "not every run has its CPU time to the first batch (a worker without a cgroup that counts CPU "
+                      "time, or runs from before it was measured): TTFB alone decides, at the whole alpha"
+                    : "no runs yet"}};
+  }
+  json::object o = stats::to_json(cpu->comparison);
+  o["tested"] = true;
+  o["metric"] = "cpu_time_to_first_batch";
+  o["unit"] = "ms of CPU (user + system, all the workload's processes)";
+  o["alpha"] = stats::design_for(design, stats::Metric::cpu_time, share).alpha;
+  o["look"] = stats::to_json(*cpu);
+  o["reason"] = cpu->reason;
+  return o;
+}
+
+Look look_at(const WorkflowState& s, const StageRuns& blocks, const stats::AdaptiveDesign& design, double cpu_share) {
   Look l;
-  l.decision = stats::decide_look(blocks.baseline, blocks.candidate, design, blocks.baseline_jobs, blocks.candidate_jobs);
+  const stats::TwoMetricLook two =
+      stats::decide_two_metrics(blocks.baseline, blocks.candidate, blocks.cpu_baseline, blocks.cpu_candidate, design,
+                                cpu_share, blocks.baseline_jobs, blocks.candidate_jobs);
+  l.decision = two.decision;
+  l.decided_by = two.decided_by;
+  l.cpu = two.cpu;
   const auto& d = l.decision;
   l.result = stats::to_json(d.comparison);
   l.result["alpha"] = design.alpha;
+  l.result["ttfb_alpha"] = two.cpu ? stats::design_for(design, stats::Metric::ttfb, cpu_share).alpha : design.alpha;
+  l.result["cpu_time_alpha_share"] = cpu_share;
+  l.result["cpu_time"] = cpu_time_json(two.cpu, design, cpu_share, blocks);
+  l.result["decided_by"] = d.more_runs ? json::value(nullptr) : json::value(std::string(stats::to_string(two.decided_by)));
   l.result["threshold_pct"] = design.threshold_pct;
   l.result["equivalence_margin_pct"] = design.margin_pct;
   if (const auto* floor = design_of(s).if_contains("detection_floor_pct")) l.result["detection_floor_pct"] = *floor;
@@ -246,6 +293,7 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   const stats::AdaptiveDesign design = design_from_snapshot(dj);
   const bool confirm = dj.contains("confirm") && dj.at("confirm").is_bool() && dj.at("confirm").as_bool();
   const RerunSettings rerun = rerun_settings(dj, design);
+  const double cpu_share = cpu_share_of(dj);
   const int warmup = static_cast<int>(number_or(dj, "warmup_runs", 1));
   const JobRecord& first = first_block(s);
 
@@ -253,8 +301,12 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   const StageRuns all_blocks = runs_of(s, "block");
   const SetAside set_aside = noisy_blocks(dj, all_blocks, design);
   const StageRuns blocks = without_jobs(all_blocks, set_aside.jobs);
-  Look look = look_at(s, blocks, design);
+  Look look = look_at(s, blocks, design, cpu_share);
   const auto& d = look.decision;
+  const bool by_cpu = look.decided_by == stats::Metric::cpu_time && look.cpu.has_value();
+  // The rerun judges the metric that decided: its summary sizes the rerun, its values judge it.
+  const stats::LookSummary deciding = stats::summary_of(by_cpu ? look.cpu->comparison.decision.welch
+                                                               : d.comparison.decision.welch);
   WorkflowUpdate u;
   u.looks = s.looks;
   u.result = std::move(look.result);
@@ -269,6 +321,14 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
 
   if (s.state == "measuring") {
     u.looks.push_back(look_history_entry(d));
+    if (look.cpu) {
+      const auto& cw = look.cpu->comparison.decision.welch;
+      u.looks.back().as_object()["cpu_time"] =
+          json::object{{"effect_pct", json_number(cw.effect_pct)}, {"ci_low_pct", json_number(cw.effect_ci_low_pct)},
+                       {"ci_high_pct", json_number(cw.effect_ci_high_pct)}, {"p_value", json_number(cw.p_value)},
+                       {"outcome", stats::to_string(look.cpu->outcome)}};
+      u.looks.back().as_object()["decided_by"] = std::string(stats::to_string(look.decided_by));
+    }
     u.result["confirmed"] = false;
     u.result["confirmation"] = nullptr;
     if (d.more_runs) {
@@ -289,8 +349,8 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
     if (d.outcome == stats::Outcome::different && confirm) {
       // The rerun is sized by power (confirm.hpp), in jobs of a block each so its test is
       // blocked by job too, on other workers than the first stage's where there are any.
-      const stats::RerunPlan plan = stats::plan_rerun(stats::summary_of(d.comparison.decision.welch), d.runs_per_arm,
-                                                      design, rerun.alpha, rerun.max_runs_per_arm);
+      const stats::RerunPlan plan =
+          stats::plan_rerun(deciding, d.runs_per_arm, design, rerun.alpha, rerun.max_runs_per_arm);
       for (int j = 0, left = plan.runs_per_arm; j < plan.jobs; ++j) {
         const int runs = std::min(design.runs_per_block, left);
         left -= runs;
@@ -310,6 +370,7 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
       json::object c = stats::to_json(plan);
       c["status"] = "pending";
       c["rerun_alpha"] = rerun.alpha;
+      c["metric"] = std::string(stats::to_string(look.decided_by));
       c["avoid_workers"] = to_array(blocks.workers);
       u.result["confirmation"] = std::move(c);
       return u;
@@ -342,8 +403,7 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
     }
   }
   const SetAside rerun_aside = noisy_blocks(dj, all_again, design, first_stage_sigma);
-  const stats::RerunPlan planned = stats::plan_rerun(stats::summary_of(d.comparison.decision.welch), d.runs_per_arm, design,
-                                                     rerun.alpha, rerun.max_runs_per_arm);
+  const stats::RerunPlan planned = stats::plan_rerun(deciding, d.runs_per_arm, design, rerun.alpha, rerun.max_runs_per_arm);
   const std::size_t wanted_jobs = static_cast<std::size_t>(planned.jobs) + rerun_aside.jobs.size();
   if (!rerun_aside.jobs.empty() && all_again.job_ids.size() < wanted_jobs) {
     int max_block = 0;
@@ -365,17 +425,31 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
     json::object c = stats::to_json(planned);
     c["status"] = "pending";
     c["rerun_alpha"] = rerun.alpha;
+    c["metric"] = std::string(stats::to_string(look.decided_by));
     c["set_aside_jobs"] = rerun_aside.details;
     u.result["confirmation"] = std::move(c);
     return u;
   }
   const StageRuns again = without_jobs(all_again, rerun_aside.jobs);
   const bool slower = d.verdict == stats::Verdict::regression;
+  // A CPU-time verdict is rerun on CPU time; should the rerun's runs lack it (a worker without
+  // cgroups took them), on TTFB, which tests the same "no change" at the same level.
+  const bool rerun_on_cpu = by_cpu && stats::cpu_usable(again.cpu_baseline, again.cpu_candidate);
+  const stats::Metric rerun_metric = rerun_on_cpu ? stats::Metric::cpu_time : stats::Metric::ttfb;
   const stats::RerunResult rr =
-      stats::judge_rerun(again.baseline, again.candidate, again.baseline_jobs, again.candidate_jobs, design, rerun.alpha, slower);
+      rerun_on_cpu ? stats::judge_rerun(again.cpu_baseline, again.cpu_candidate, again.baseline_jobs, again.candidate_jobs,
+                                        design, rerun.alpha, slower)
+                   : stats::judge_rerun(again.baseline, again.candidate, again.baseline_jobs, again.candidate_jobs, design,
+                                        rerun.alpha, slower);
+  // TTFB of the rerun, whichever metric it judged: what people wait for, beside the verdict.
+  const stats::RerunResult rr_ttfb =
+      rerun_on_cpu ? stats::judge_rerun(again.baseline, again.candidate, again.baseline_jobs, again.candidate_jobs, design,
+                                        rerun.alpha, slower)
+                   : rr;
   const auto& c = rr.comparison;
   const auto& w = c.decision.welch;
-  const auto& orig = d.comparison.decision.welch;
+  const auto& orig = by_cpu ? look.cpu->comparison.decision.welch : d.comparison.decision.welch;
+  const char* metric_words = rerun_on_cpu ? "CPU time to the first batch " : "";
   std::set<std::string> overlap;
   for (const auto& worker : again.workers)
     if (blocks.workers.count(worker)) overlap.insert(worker);
@@ -388,6 +462,16 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
                                   ? u.result.at("confirmation").as_object()
                                   : json::object{};
   confirmation["status"] = rr.reproduced ? "reproduced" : "not_reproduced";
+  confirmation["metric"] = std::string(stats::to_string(rerun_metric));
+  if (rerun_on_cpu) {
+    const auto& tw = rr_ttfb.comparison.decision.welch;
+    confirmation["ttfb"] = json::object{{"effect_pct", json_number(tw.effect_pct)},
+                                        {"ci_low_pct", json_number(tw.effect_ci_low_pct)},
+                                        {"ci_high_pct", json_number(tw.effect_ci_high_pct)},
+                                        {"confidence", tw.confidence},
+                                        {"p_value", json_number(rr_ttfb.one_sided_p)},
+                                        {"p_value_kind", "one-sided"}};
+  }
   confirmation["test"] = w.blocks > 0 ? "blocked_log_t" : "welch_log_t";
   confirmation["jobs"] = again.job_ids.size();
   confirmation["runs_per_arm"] = std::min(again.baseline.size(), again.candidate.size());
@@ -406,7 +490,8 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   u.result["confirmation"] = std::move(confirmation);
   // The first stage's own numbers, beside the headline: its estimate is biased upwards by
   // stopping early, the rerun's is not (its size was fixed before it ran).
-  u.result["first_stage"] = json::object{{"effect_pct", json_number(orig.effect_pct)},
+  u.result["first_stage"] = json::object{{"metric", std::string(stats::to_string(look.decided_by))},
+                                         {"effect_pct", json_number(orig.effect_pct)},
                                          {"ci_low_pct", json_number(orig.effect_ci_low_pct)},
                                          {"ci_high_pct", json_number(orig.effect_ci_high_pct)},
                                          {"confidence", orig.confidence},
@@ -420,19 +505,22 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
     u.verdict = std::string(stats::to_string(d.verdict));
     u.result["reason"] = d.reason + "; confirmed by an independent rerun of " +
                          std::to_string(std::min(again.baseline.size(), again.candidate.size())) + " runs per arm: " +
-                         rerun_effect;
-    // The headline effect is the rerun's.
-    u.result["effect_pct"] = json_number(w.effect_pct);
-    u.result["ci_low_pct"] = json_number(w.effect_ci_low_pct);
-    u.result["ci_high_pct"] = json_number(w.effect_ci_high_pct);
-    u.result["confidence"] = w.confidence;
-    u.result["p_value"] = json_number(rr.one_sided_p);
+                         metric_words + rerun_effect;
+    // The headline effect is the rerun's TTFB (what people wait for), also when CPU time decided:
+    // then the confirmation's own numbers are CPU time's, and `decided_by` says so.
+    const auto& hw = rr_ttfb.comparison.decision.welch;
+    u.result["effect_pct"] = json_number(hw.effect_pct);
+    u.result["ci_low_pct"] = json_number(hw.effect_ci_low_pct);
+    u.result["ci_high_pct"] = json_number(hw.effect_ci_high_pct);
+    u.result["confidence"] = hw.confidence;
+    u.result["p_value"] = json_number(rr_ttfb.one_sided_p);
     u.result["p_value_kind"] = "one-sided, of the confirmation rerun";
     u.result["effect_source"] = "rerun";
   } else {
     u.verdict = "inconclusive";
-    u.result["reason"] = std::string(slower ? "a slowdown of " : "a speed-up of ") + fmt("%+.2f%%", orig.effect_pct) +
-                         " was not reproduced by the confirmation rerun (" + rerun_effect +
+    u.result["reason"] = std::string(slower ? "a slowdown of " : "a speed-up of ") +
+                         (by_cpu ? "CPU time to the first batch " : "") + fmt("%+.2f%%", orig.effect_pct) +
+                         " was not reproduced by the confirmation rerun (" + metric_words + rerun_effect +
                          fmt(", and at least the %.3g%% threshold", design.threshold_pct) + "); nobody is alerted";
   }
   u.result["verdict"] = *u.verdict;
@@ -449,11 +537,16 @@ CalibrationStep step_calibration(const WorkflowState& s) {
   }
   const json::object& dj = design_of(s);
   stats::CalibrationSettings settings;
-  settings.design = design_from_snapshot(dj);
+  const stats::AdaptiveDesign whole = design_from_snapshot(dj);
   settings.detection_floor_pct = number_or(dj, "detection_floor_pct", number_or(dj, "min_effect_pct", 0.0));
-  const RerunSettings rerun = rerun_settings(dj, settings.design);
+  const RerunSettings rerun = rerun_settings(dj, whole);
   settings.rerun_alpha = rerun.alpha;
   settings.max_rerun_runs_per_arm = rerun.max_runs_per_arm;
+  // The pool is TTFB's: simulated at TTFB's share of alpha, with CPU time's alerts added as their
+  // bound (its first stage's one-sided alpha times the rerun's), so the budget covers both.
+  const double cpu_share = cpu_share_of(dj);
+  settings.design = stats::design_for(whole, stats::Metric::ttfb, cpu_share);
+  settings.extra_alert_rate = stats::design_for(whole, stats::Metric::cpu_time, cpu_share).alpha / 2.0 * rerun.alpha;
   if (const auto* p = s.config.if_contains("policy"); p && p->is_object()) {
     settings.fp_budget_per_week = number_or(p->as_object(), "fp_budget_per_week", settings.fp_budget_per_week);
     settings.tests_per_week = number_or(p->as_object(), "tests_per_week", settings.tests_per_week);
@@ -515,6 +608,23 @@ void alert_presubmit_regression(pqxx::work& tx, const ServerConfig& config, long
   f.confirmed_by_rerun = confirmed && confirmed->is_bool() && confirmed->as_bool();
   if (const auto* look = result.if_contains("look"); look && look->is_object())
     f.runs_per_arm = static_cast<int>(number_or(look->as_object(), "runs_per_arm", 0));
+  // CPU time decided: its numbers lead the alert, the confirmation's when the rerun judged CPU time.
+  if (const auto* by = result.if_contains("decided_by"); by && by->is_string() && by->as_string() == "cpu_time") {
+    const json::object* src = nullptr;
+    if (const auto* c = result.if_contains("confirmation"); c && c->is_object()) {
+      const auto* m = c->as_object().if_contains("metric");
+      if (m && m->is_string() && m->as_string() == "cpu_time") src = &c->as_object();
+    }
+    if (const auto* c = result.if_contains("cpu_time"); !src && !f.confirmed_by_rerun && c && c->is_object())
+      src = &c->as_object();
+    if (src) {
+      f.cpu_effect_pct = number_or(*src, "effect_pct", NAN);
+      f.cpu_ci_low_pct = number_or(*src, "ci_low_pct", NAN);
+      f.cpu_ci_high_pct = number_or(*src, "ci_high_pct", NAN);
+      f.cpu_confidence = number_or(*src, "confidence", NAN);
+      f.cpu_p_value = number_or(*src, "p_value", NAN);
+    }
+  }
   alerts::enqueue_alert(tx, config, alerts::presubmit_regression_alert(f, config.public_url));
 }
 

@@ -85,6 +85,34 @@ class AdaptiveStoreTest : public testing::ThrowawayDatabaseTest {
     return id;
   }
 
+  // As run_job, with TTFB that scatters like runs waiting for a core (each arm the same spread
+  // of values, the candidate's `ttfb_factor` slower) and CPU time to the first batch that moves
+  // by `cpu_factor` at 0.4% noise.
+  long run_job_cpu(const std::string& name, double ttfb_factor, double cpu_factor, std::uint64_t seed) {
+    auto job = claim_job(*db_, worker(name), 30);
+    EXPECT_TRUE(job.has_value());
+    if (!job) return 0;
+    long id = job->at("id").as_int64();
+    std::mt19937_64 engine(seed);
+    std::normal_distribution<double> z(0.0, 0.004);
+    const double waits[] = {0.0, 90.0, 30.0, 60.0};
+    int i = 0, j = 0;
+    json::array samples;
+    for (const auto& r : job->at("schedule").as_array()) {
+      const auto& ro = r.as_object();
+      const bool base = ro.at("arm").as_string() == "baseline";
+      const double wait = waits[(base ? i++ : j++) % 4];
+      samples.push_back(json::object{{"run_index", ro.at("run_index")}, {"arm", ro.at("arm")},
+                                     {"warmup", ro.at("warmup")},
+                                     {"ttfb_ms", (200.0 + wait) * (base ? 1.0 : ttfb_factor)},
+                                     {"cpu_to_first_batch_ms", 150.0 * (base ? 1.0 : cpu_factor) * std::exp(z(engine))}});
+    }
+    const Lease lease{name, std::string(job->at("lease_id").as_string()), static_cast<int>(job->at("attempt").as_int64())};
+    add_samples(*db_, id, lease, samples);
+    complete_job(*db_, id, lease);
+    return id;
+  }
+
   WorkflowConfig wf_;
   RepoConfig repo_{"example", "/srv/example", "main", ""};
 };
@@ -151,6 +179,79 @@ TEST_F(AdaptiveStoreTest, ASlowdownGetsAConfirmationJobThenAConfirmedVerdict) {
   const auto& r = got.at("workflows").as_array()[0].at("result").as_object();
   EXPECT_TRUE(r.at("confirmed").as_bool());
   EXPECT_TRUE(r.at("confirmation").at("same_workers").as_bool()) << "said, since it could not be avoided";
+}
+
+TEST_F(AdaptiveStoreTest, ACpuBoundSlowdownHiddenInTtfbsNoiseIsDecidedAndConfirmedOnCpuTime) {
+  auto e = experiment();
+  e.author = "Ada Lovelace <ada@example.com>";
+  e.title = "eager import";
+  e.jobs.push_back(block_job());
+  long id = insert_experiment(*db_, e);
+  ServerConfig config;
+  config.public_url = "http://x";
+  config.repos["example"] = repo_;
+  config.repos["example"].alerts.webhook_url = "http://127.0.0.1:9/hook";
+  // TTFB +3% with a spread of 200-290 ms in 4 runs per arm: far from decided. CPU time +10%.
+  run_job_cpu("w1", 1.03, 1.10, 4);
+  EXPECT_FALSE(analyse_workflow(*db_, id, "wf", &config)) << "a confirmation is queued";
+  json::object got = get_experiment(*db_, id, "http://x");
+  const auto& first = got.at("workflows").as_array()[0].at("result").as_object();
+  EXPECT_EQ(first.at("decided_by").as_string(), "cpu_time");
+  EXPECT_TRUE(first.at("cpu_time").at("tested").as_bool());
+  EXPECT_NEAR(first.at("cpu_time").at("effect_pct").as_double(), 10.0, 1.0);
+  EXPECT_NEAR(first.at("cpu_time").at("alpha").as_double() + first.at("ttfb_alpha").as_double(), first.at("alpha").as_double(), 1e-12);
+  EXPECT_EQ(first.at("confirmation").at("metric").as_string(), "cpu_time");
+  EXPECT_EQ(first.at("look").at("outcome").as_string(), "different");
+
+  run_job_cpu("w1", 1.03, 1.10, 5);
+  auto verdict = analyse_workflow(*db_, id, "wf", &config);
+  ASSERT_TRUE(verdict);
+  EXPECT_EQ(*verdict, "regression");
+  got = get_experiment(*db_, id, "http://x");
+  const auto& r = got.at("workflows").as_array()[0].at("result").as_object();
+  EXPECT_TRUE(r.at("confirmed").as_bool());
+  EXPECT_EQ(r.at("decided_by").as_string(), "cpu_time");
+  const auto& c = r.at("confirmation").as_object();
+  EXPECT_EQ(c.at("metric").as_string(), "cpu_time");
+  EXPECT_NEAR(c.at("effect_pct").as_double(), 10.0, 1.0) << "the rerun judged CPU time";
+  EXPECT_NEAR(c.at("ttfb").at("effect_pct").as_double(), 3.0, 0.5) << "and shows TTFB beside it";
+  EXPECT_NEAR(r.at("effect_pct").as_double(), 3.0, 0.5) << "the headline stays TTFB's";
+  EXPECT_EQ(r.at("first_stage").at("metric").as_string(), "cpu_time");
+  EXPECT_NE(std::string(r.at("reason").as_string()).find("CPU time to the first batch"), std::string::npos) << r.at("reason");
+  const std::string text = db_->transact([&](pqxx::work& tx) {
+    return tx.exec1("SELECT text FROM alerts WHERE kind = 'presubmit_regression'")[0].as<std::string>();
+  });
+  EXPECT_NE(text.find("more CPU time before its first batch"), std::string::npos) << text;
+  EXPECT_NE(text.find("its time to first batch changed +3.0%"), std::string::npos) << text;
+}
+
+TEST_F(AdaptiveStoreTest, WithItsShareAtZeroCpuTimeIsNotTested) {
+  wf_.policy.cpu_time_alpha_share = 0.0;
+  auto e = experiment();
+  e.jobs.push_back(block_job());
+  long id = insert_experiment(*db_, e);
+  run_job_cpu("w1", 1.03, 1.10, 4);
+  analyse_workflow(*db_, id, "wf");
+  json::object got = get_experiment(*db_, id, "http://x");
+  const auto& r = got.at("workflows").as_array()[0].at("result").as_object();
+  EXPECT_FALSE(r.at("cpu_time").at("tested").as_bool());
+  EXPECT_NE(std::string(r.at("cpu_time").at("why").as_string()).find("cpu_time_alpha_share is 0"), std::string::npos);
+  EXPECT_DOUBLE_EQ(r.at("ttfb_alpha").as_double(), r.at("alpha").as_double());
+  EXPECT_EQ(r.at("look").at("outcome").as_string(), "unknown") << "TTFB alone cannot tell yet: another block";
+}
+
+TEST_F(AdaptiveStoreTest, RunsWithoutCpuTimeAreJudgedOnTtfbAloneAtTheWholeAlpha) {
+  // A worker without cgroups reports no CPU time: TTFB alone decides, and the result says why.
+  auto e2 = experiment();
+  e2.jobs.push_back(block_job());
+  long id2 = insert_experiment(*db_, e2);
+  run_job("w1", 1.0, 6);
+  analyse_workflow(*db_, id2, "wf");
+  json::object got = get_experiment(*db_, id2, "http://x");
+  const auto& r2 = got.at("workflows").as_array()[0].at("result").as_object();
+  EXPECT_FALSE(r2.at("cpu_time").at("tested").as_bool());
+  EXPECT_NE(std::string(r2.at("cpu_time").at("why").as_string()).find("not every run has its CPU time"), std::string::npos);
+  EXPECT_DOUBLE_EQ(r2.at("ttfb_alpha").as_double(), r2.at("alpha").as_double());
 }
 
 TEST_F(AdaptiveStoreTest, CalibrationsRunOneAtATimeAndSetTheThreshold) {

@@ -65,7 +65,7 @@ TEST(AlertComposePresubmit, TitleTextAndKeys) {
 TEST(AlertComposePresubmit, Fields) {
   const json::object f = presubmit_regression_alert(presubmit(), kPublicUrl).fields;
   EXPECT_EQ(keys_of(f), (std::vector<std::string>{"experiment_id", "effect_pct", "ci_low_pct", "ci_high_pct", "p_value",
-                                                  "phase_summary", "change_url", "base"}));
+                                                  "phase_summary", "change_url", "base", "decided_by", "cpu_effect_pct"}));
   EXPECT_EQ(f.at("experiment_id").as_int64(), 12);
   EXPECT_DOUBLE_EQ(f.at("effect_pct").as_double(), 38.24);
   EXPECT_DOUBLE_EQ(f.at("ci_low_pct").as_double(), 30.07);
@@ -105,6 +105,30 @@ TEST(AlertComposePresubmit, WhatWasNotMeasuredIsLeftOutOfTheWordsAndNullInTheFie
   EXPECT_NE(no_effect.text.find("time to first batch slower than main"), std::string::npos) << no_effect.text;
   EXPECT_TRUE(no_effect.fields.at("effect_pct").is_null());
   EXPECT_EQ(no_effect.text.find("nan"), std::string::npos) << no_effect.text;
+}
+
+TEST(AlertComposePresubmit, WhenCpuTimeDecidedTheAlertLeadsWithItAndGivesTtfbBeside) {
+  auto in = presubmit();
+  in.cpu_effect_pct = 2.14;
+  in.cpu_ci_low_pct = 1.22;
+  in.cpu_ci_high_pct = 3.06;
+  in.cpu_confidence = 0.95;
+  in.cpu_p_value = 0.001;
+  in.effect_pct = 1.4;
+  in.ci_low_pct = -0.6;
+  in.ci_high_pct = 3.4;
+  in.confidence = 0.95;
+  const AlertEvent e = presubmit_regression_alert(in, kPublicUrl);
+  EXPECT_EQ(e.title, "example-train: CPU time to first batch +2.1% with \"eager import\"");
+  EXPECT_EQ(e.text,
+            "\"eager import\" makes example-train's start-up use +2.1% more CPU time before its first batch than main "
+            "[+1.2, +3.1] (95% CI, p = 0.001), confirmed by an independent rerun; its time to first batch changed "
+            "+1.4% [-0.6, +3.4] (95% CI) through the waits for a core. Where: import +812 ms (91% of the effect). "
+            "http://lab.example.com/#/experiments/12");
+  EXPECT_EQ(e.fields.at("decided_by").as_string(), "cpu_time");
+  EXPECT_DOUBLE_EQ(e.fields.at("cpu_effect_pct").as_double(), 2.14);
+  EXPECT_DOUBLE_EQ(e.fields.at("effect_pct").as_double(), 1.4) << "effect_pct stays TTFB's";
+  EXPECT_EQ(presubmit_regression_alert(presubmit(), kPublicUrl).fields.at("decided_by").as_string(), "ttfb");
 }
 
 TEST(AlertComposePresubmit, NoPhaseLeavesOutWhere) {
