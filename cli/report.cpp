@@ -75,6 +75,26 @@ std::string format_experiment(const json::object& e) {
                       p ? format_p(*p) : "-", thr ? fmt("%.1f%%", *thr) : "-", verdict});
       if (const auto* reason = r.if_contains("reason"); reason && reason->is_string())
         notes.push_back(name + ": " + str(reason));
+      // The second metric: CPU time to the first batch, at its share of alpha, and which one decided.
+      if (const auto* ct = r.if_contains("cpu_time"); ct && ct->is_object()) {
+        const auto& co = ct->as_object();
+        const auto* tested = co.if_contains("tested");
+        if (tested && tested->is_bool() && tested->as_bool()) {
+          auto ce = num(co, "effect_pct"), cl = num(co, "ci_low_pct"), ch = num(co, "ci_high_pct"), cp = num(co, "p_value");
+          auto ca = num(co, "alpha"), ta = num(r, "ttfb_alpha");
+          std::string line = name + ": CPU time to the first batch ";
+          line += ce ? fmt("%+.1f%%", *ce) : "-";
+          if (cl && ch) line += " [" + fmt("%+.1f", *cl) + ", " + fmt("%+.1f", *ch) + "]";
+          if (cp) line += ", p " + format_p(*cp);
+          if (ca && ta) line += " (tested at alpha " + fmt("%.3g", *ca) + ", TTFB at " + fmt("%.3g", *ta) + ")";
+          const std::string by = str(r.if_contains("decided_by"), "");
+          if (by == "cpu_time") line += "; CPU time decided: TTFB's interval did not clear zero through its noise";
+          else if (by == "ttfb") line += "; TTFB decided";
+          notes.push_back(line);
+        } else if (const auto* why = co.if_contains("why"); why && why->is_string()) {
+          notes.push_back(name + ": CPU time not tested: " + str(why));
+        }
+      }
       if (const auto* cf = r.if_contains("confirmation"); cf && cf->is_object()) {
         const auto& co = cf->as_object();
         const std::string st = str(co.if_contains("status"), "");
@@ -87,7 +107,8 @@ std::string format_experiment(const json::object& e) {
                           " runs per arm, on other workers when there are any)");
         } else if (st == "reproduced" || st == "not_reproduced") {
           auto ce = num(co, "effect_pct"), cl = num(co, "ci_low_pct"), ch = num(co, "ci_high_pct"), cp = num(co, "p_value");
-          std::string line = name + ": confirmation rerun " + (st == "reproduced" ? "reproduced it" : "did NOT reproduce it");
+          std::string line = name + ": confirmation rerun " + (st == "reproduced" ? "reproduced it" : "did NOT reproduce it") +
+                             (str(co.if_contains("metric"), "") == "cpu_time" ? " on CPU time" : "");
           if (ce && cl && ch && cp)
             line += ": " + fmt("%+.1f%%", *ce) + " [" + fmt("%+.1f", *cl) + ", " + fmt("%+.1f", *ch) + "], " +
                     (str(co.if_contains("p_value_kind"), "") == "one-sided" ? "one-sided p " : "p ") + format_p(*cp);

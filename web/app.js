@@ -240,6 +240,11 @@
         facts([["effect", `${effect(r)}${num(r.confidence) ? ` at ${(100 * r.confidence).toPrecision(4)}%` : ""}${r.effect_source === "rerun" ? " (the confirmation rerun's)" : ""}`],
           ...(r.first_stage ? [["first stage", `${effect(r.first_stage)} (biased upwards by stopping early)`]] : []),
           ["p", `${pval(r.p_value)}${r.p_value_kind ? ` (${r.p_value_kind})` : ""}`],
+          ...(r.cpu_time ? [["CPU time to first batch", r.cpu_time.tested
+            ? `${effect(r.cpu_time)}, p ${pval(r.cpu_time.p_value)} (alpha ${r.cpu_time.alpha}; TTFB's ${r.ttfb_alpha})`
+            : `not tested: ${r.cpu_time.why}`]] : []),
+          ...(r.decided_by ? [["decided by", r.decided_by === "cpu_time"
+            ? "CPU time to the first batch (TTFB undecided through its noise, pointing the same way)" : "TTFB"]] : []),
           ["test", r.test === "blocked_log_t" ? `t-test within jobs (${r.blocks} jobs)` : r.test === "welch_log_t" ? "Welch t-test" : "–"],
           ["detection threshold", num(r.threshold_pct) ? `${r.threshold_pct.toFixed(2)}%` : "–"],
           ["equivalence margin", num(r.equivalence_margin_pct) ? `±${r.equivalence_margin_pct.toFixed(2)}%` : "–"],

@@ -142,7 +142,8 @@ class DashboardTest(unittest.TestCase):
         exp = r["experiment"]
         self.assertTrue(self.drawn(exp), "the arms' distributions are plotted")
         self.assertGreaterEqual(exp["svgs"], 1, "the phase bars")
-        for words in ("regression", "confirmed", "imports", "baseline", "candidate", "download"):
+        for words in ("regression", "confirmed", "imports", "baseline", "candidate", "download", "decided by",
+                      "CPU time to first batch"):
             self.assertIn(words, exp["text"])
         self.assertIn("candidate, rerun (", exp["text"], "the confirmation rerun is drawn apart from the deciding runs")
 

@@ -62,6 +62,14 @@ class PresubmitVerdicts(unittest.TestCase):
         self.assertTrue(all(x["worker"] in ("w1", "w2") for x in s["samples"]))
         self.assertTrue(all(x["host"].get("kernel") for x in s["samples"]), s["samples"][0])
         self.assertTrue(all(x["cpu_ms"] is not None and x["max_rss_kb"] for x in measured))
+        # The lab's workers run each workload in a cgroup that counts CPU time: every measured run
+        # has its CPU time to the first batch, so the verdict tested it too, at its share of alpha.
+        self.assertTrue(all(x["cpu_to_first_batch_ms"] and x["cpu_to_first_batch_ms"] > 0 for x in measured),
+                        measured[0])
+        self.assertTrue(all(x["steal_ms"] is not None and x["steal_ms"] >= 0 for x in measured), measured[0])
+        self.assertTrue(res["cpu_time"]["tested"], res["cpu_time"])
+        self.assertAlmostEqual(res["cpu_time"]["alpha"] + res["ttfb_alpha"], res["alpha"])
+        self.assertIn(res["decided_by"], ("ttfb", "cpu_time"))
 
     def test_neutral_diff_is_not_a_regression(self):
         r = self.lab.cli("submit", "--repo", "example", "--diff",

@@ -40,6 +40,28 @@ TEST(Report, ARerunsOneSidedPAndTheFirstStageAreNamed) {
   EXPECT_NE(format_experiment(e).find("no confirmation rerun (a fixed design): not confirmed"), std::string::npos);
 }
 
+// The second metric's numbers, its level beside TTFB's, and which metric decided.
+TEST(Report, CpuTimeAndTheMetricThatDecidedAreSaid) {
+  auto e = experiment("done", "regression");
+  auto& r = e["workflows"].as_array()[0].as_object()["result"].as_object();
+  r["alpha"] = 0.1;
+  r["ttfb_alpha"] = 0.07;
+  r["decided_by"] = "cpu_time";
+  r["cpu_time"] = boost::json::object{{"tested", true}, {"effect_pct", 2.4}, {"ci_low_pct", 1.5}, {"ci_high_pct", 3.3},
+                                      {"p_value", 1e-4}, {"alpha", 0.03}};
+  r["confirmation"].as_object()["metric"] = "cpu_time";
+  std::string t = format_experiment(e);
+  EXPECT_NE(t.find("example-train: CPU time to the first batch +2.4% [+1.5, +3.3], p 0.0001 (tested at alpha 0.03, TTFB "
+                   "at 0.07); CPU time decided"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("confirmation rerun reproduced it on CPU time: +31.2%"), std::string::npos) << t;
+  r["decided_by"] = "ttfb";
+  EXPECT_NE(format_experiment(e).find("(tested at alpha 0.03, TTFB at 0.07); TTFB decided"), std::string::npos);
+  r["cpu_time"] = boost::json::object{{"tested", false}, {"why", "cpu_time_alpha_share is 0: TTFB alone decides"}};
+  EXPECT_NE(format_experiment(e).find("CPU time not tested: cpu_time_alpha_share is 0"), std::string::npos);
+}
+
 TEST(Report, ExitCodesFollowTheVerdict) {
   EXPECT_EQ(exit_code(experiment("done", "regression")), kExitRegression);
   EXPECT_EQ(exit_code(experiment("done", "no_change")), kExitNoRegression);
