@@ -15,22 +15,29 @@
 //   - a drift inside the job, linear, N(0, 1 %) from its first run to its last;
 //   - bursts: 3 % of runs wait for a core, x U(1.2, 2.0).
 // A regression of e % multiplies every candidate run by 1 + e/100.
+// CPU time to the first batch, the second metric (metrics.hpp), per run: log-normal noise of 1 %
+// and a job level of N(0, 0.5 %), not touched by waits for a core (an overlapped job: +2 % and
+// 1.5 times the noise, from shared caches; no bursts). A regression is either CPU-bound (an
+// import, parsing: CPU time grows with TTFB, e % both) or wait-bound (a sleep, I/O: TTFB only).
 //
 // Designs:
 //   before   alpha 0.01 over the looks, threshold 3 % that was also the margin of "same",
 //            Welch's test on the runs of all jobs pooled, a rerun of as many runs as the
 //            stopping look, two-sided at the same alpha (the server until issue 14);
-//   now      the server's defaults: first stage at alpha 0.1 two-sided (a screen), detection
+//   now      the server's defaults: first stage at alpha 0.1 two-sided (a screen), split 80/20
+//            between TTFB and CPU time (cpu_time_alpha_share 0.2, metrics.hpp), detection
 //            floor 1 %, equivalence margin 2 %, the look's test blocked by job; a rerun sized by
 //            power (confirm.hpp) up to 120 runs per arm in jobs of 10, one-sided at 0.05, that
 //            must also reach the floor. Alerts under no change: at most 0.05 x 0.05 = 0.25 % a
 //            test, half the budget of 1 a week at 200 a week.
+//   TTFB alone  the same with cpu_time_alpha_share 0: what the CPU-time metric adds.
 // Two fleets are simulated: jobs never overlap (each measuring worker has its cores), and 15 % of
 // jobs overlap (two workers on one 2-core machine). --overlap P simulates only P.
 #include "server/stats/adaptive.hpp"
 #include "server/stats/calibration.hpp"
 #include "server/stats/comparison.hpp"
 #include "server/stats/confirm.hpp"
+#include "server/stats/metrics.hpp"
 #include "server/stats/noisy_jobs.hpp"
 
 #include <boost/json.hpp>
@@ -58,15 +65,20 @@ struct NoiseModel {
   double overlap_noise_factor = 3.0;
   double drift_sd = 0.01;
   double burst_probability = 0.03;
+  double cpu_sigma = 0.01;
+  double cpu_job_level_sd = 0.005;
+  double overlap_cpu_level = 0.02;
+  double overlap_cpu_noise_factor = 1.5;
 };
 
 struct Runs {
   std::vector<double> baseline, candidate;
   std::vector<long> baseline_jobs, candidate_jobs;
+  std::vector<double> cpu_baseline, cpu_candidate;  // CPU time to the first batch of the same runs
 };
 
 // Appends one job of n interleaved pairs to `out`.
-void add_job(std::mt19937_64& engine, const NoiseModel& m, int n, double effect_pct, long job, Runs& out) {
+void add_job(std::mt19937_64& engine, const NoiseModel& m, int n, double effect_pct, bool cpu_bound, long job, Runs& out) {
   std::normal_distribution<double> z(0.0, 1.0);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   const bool overlapped = u(engine) < m.overlap_probability;
@@ -74,17 +86,22 @@ void add_job(std::mt19937_64& engine, const NoiseModel& m, int n, double effect_
   const double sigma = m.run_sigma * (overlapped ? m.overlap_noise_factor : 1.0);
   const double drift = m.drift_sd * z(engine);
   const double factor = 1.0 + effect_pct / 100.0;
+  const double cpu_level = m.cpu_job_level_sd * z(engine) + (overlapped ? m.overlap_cpu_level : 0.0);
+  const double cpu_sigma = m.cpu_sigma * (overlapped ? m.overlap_cpu_noise_factor : 1.0);
   for (int i = 0; i < n; ++i) {
     const double at = n > 1 ? static_cast<double>(i) / (n - 1) - 0.5 : 0.0;
     for (bool baseline : {true, false}) {
       double x = 200.0 * std::exp(level + drift * at + sigma * z(engine));
       if (u(engine) < m.burst_probability) x *= 1.2 + 0.8 * u(engine);
+      const double cpu = 150.0 * std::exp(cpu_level + cpu_sigma * z(engine));
       if (baseline) {
         out.baseline.push_back(x);
         out.baseline_jobs.push_back(job);
+        out.cpu_baseline.push_back(cpu);
       } else {
         out.candidate.push_back(x * factor);
         out.candidate_jobs.push_back(job);
+        out.cpu_candidate.push_back(cpu_bound ? cpu * factor : cpu);
       }
     }
   }
@@ -98,6 +115,7 @@ struct Design {
   double rerun_alpha = 0.0;
   int rerun_max_runs = 0;
   bool set_aside_noisy = false;  // blocks far noisier than the others are replaced (noisy_jobs.hpp)
+  double cpu_share = 0.0;        // of alpha, spent on CPU time (metrics.hpp); needs set_aside_noisy
 };
 
 // The first stage as step_workflow runs it with noisy blocks set aside: after each block, the
@@ -105,12 +123,15 @@ struct Design {
 // plan's looks are taken on the kept runs, until a look decides or the kept runs reach the budget.
 struct FirstStage {
   RulesOutcome outcome;
-  LookSummary stop;
+  Metric decided_by = Metric::ttfb;
+  LookSummary stop;  // of the metric that decided
   int runs_measured = 0;  // per arm, the set-aside blocks included
 };
 
 FirstStage first_stage_setting_aside(const Runs& runs, const Design& d, int blocks_available) {
-  const auto plan = plan_looks(d.first);
+  const bool with_cpu = d.cpu_share > 0.0;
+  const auto plan = plan_looks(with_cpu ? design_for(d.first, Metric::ttfb, d.cpu_share) : d.first);
+  const auto cpu_plan = with_cpu ? plan_looks(design_for(d.first, Metric::cpu_time, d.cpu_share)) : std::vector<LookPlan>{};
   const int block = d.first.runs_per_block;
   FirstStage out;
   std::size_t next_look = 0;
@@ -127,6 +148,8 @@ FirstStage first_stage_setting_aside(const Runs& runs, const Design& d, int bloc
       kept.candidate.push_back(runs.candidate[i]);
       kept.baseline_jobs.push_back(runs.baseline_jobs[i]);
       kept.candidate_jobs.push_back(runs.candidate_jobs[i]);
+      kept.cpu_baseline.push_back(runs.cpu_baseline[i]);
+      kept.cpu_candidate.push_back(runs.cpu_candidate[i]);
     }
     out.runs_measured = j * block;
     const int have = static_cast<int>(kept.baseline.size());
@@ -135,9 +158,21 @@ FirstStage first_stage_setting_aside(const Runs& runs, const Design& d, int bloc
     const std::span<const LookPlan> one(&plan[next_look], 1);
     const auto look = summarize_looks(kept.baseline, kept.candidate, one, kept.baseline_jobs, kept.candidate_jobs);
     out.outcome = classify(look[0], plan[next_look].nominal_alpha, d.first.threshold_pct, d.first.margin_pct);
+    out.stop = look[0];
+    out.decided_by = Metric::ttfb;
+    if (with_cpu) {
+      const std::span<const LookPlan> cpu_one(&cpu_plan[next_look], 1);
+      const auto cpu_look =
+          summarize_looks(kept.cpu_baseline, kept.cpu_candidate, cpu_one, kept.baseline_jobs, kept.candidate_jobs);
+      const RulesOutcome c =
+          classify(cpu_look[0], cpu_plan[next_look].nominal_alpha, d.first.threshold_pct, d.first.margin_pct);
+      const CombinedOutcome both = combine(out.outcome, &c, look[0].valid ? look[0].effect_pct : NAN);
+      out.outcome = both.rules;
+      out.decided_by = both.decided_by;
+      if (both.decided_by == Metric::cpu_time) out.stop = cpu_look[0];
+    }
     out.outcome.look = static_cast<int>(next_look) + 1;
     out.outcome.runs_per_arm = plan[next_look].runs_per_arm;
-    out.stop = look[0];
     if (out.outcome.outcome != Outcome::unknown || next_look + 1 == plan.size()) return out;
     ++next_look;
   }
@@ -149,6 +184,7 @@ struct Tally {
   std::size_t first_stage_regressions = 0;  // tentative: sent to the rerun
   std::size_t confirmed_regressions = 0;    // the alert
   std::size_t confirmed_improvements = 0;
+  std::size_t confirmed_by_cpu = 0;         // confirmed regressions CPU time decided
   std::size_t no_change = 0;                // certified "the same"
   double first_runs = 0.0, rerun_runs = 0.0;  // per arm, summed
 };
@@ -162,8 +198,8 @@ bool rerun_reproduces(const Runs& rerun, int n, const AdaptiveDesign& d, bool sl
   return w.valid && w.p_value < d.alpha && (slower ? w.effect_ci_low_pct > 0.0 : w.effect_ci_high_pct < 0.0);
 }
 
-std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel& m, double effect_pct, int experiments,
-                            std::uint64_t seed) {
+std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel& m, double effect_pct, bool cpu_bound,
+                            int experiments, std::uint64_t seed) {
   std::mt19937_64 engine(seed);
   std::vector<Tally> out(designs.size());
   int max_runs = 0, max_rerun = 0;
@@ -176,13 +212,14 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
     Runs runs, rerun;
     long job = 1;
     const int spare = 2;  // blocks measured again in place of noisy ones
-    for (int n = 0; n < max_runs + spare * block; n += block) add_job(engine, m, block, effect_pct, job++, runs);
-    for (int n = 0; n < max_rerun + spare * block; n += block) add_job(engine, m, block, effect_pct, job++, rerun);
+    for (int n = 0; n < max_runs + spare * block; n += block) add_job(engine, m, block, effect_pct, cpu_bound, job++, runs);
+    for (int n = 0; n < max_rerun + spare * block; n += block) add_job(engine, m, block, effect_pct, cpu_bound, job++, rerun);
     for (std::size_t i = 0; i < designs.size(); ++i) {
       const Design& d = designs[i];
       const auto plan = plan_looks(d.first);
       RulesOutcome r;
       LookSummary stop;
+      Metric decided_by = Metric::ttfb;
       int measured = 0;
       const int n_first = d.first.max_runs_per_arm;
       const std::span<const double> fb(runs.baseline.data(), static_cast<std::size_t>(n_first)),
@@ -193,6 +230,7 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
         const FirstStage f = first_stage_setting_aside(runs, d, (n_first + spare * block) / block);
         r = f.outcome;
         stop = f.stop;
+        decided_by = f.decided_by;
         measured = f.runs_measured;
       } else {
         const auto looks = d.blocked ? summarize_looks(fb, fc, plan, fbj, fcj) : summarize_looks(fb, fc, plan);
@@ -237,15 +275,21 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
           judged.candidate.push_back(rerun.candidate[k]);
           judged.baseline_jobs.push_back(rerun.baseline_jobs[k]);
           judged.candidate_jobs.push_back(rerun.candidate_jobs[k]);
+          judged.cpu_baseline.push_back(rerun.cpu_baseline[k]);
+          judged.cpu_candidate.push_back(rerun.cpu_candidate[k]);
         }
       } else {
         judged = rerun;
       }
       n = std::min(n, judged.baseline.size());
-      const std::span<const double> b(judged.baseline), c(judged.candidate);
       const std::span<const long> bj(judged.baseline_jobs), cj(judged.candidate_jobs);
-      const RerunResult rr = judge_rerun(b.first(n), c.first(n), bj.first(n), cj.first(n), d.first, d.rerun_alpha, slower);
+      // The rerun judges the metric that decided, as step_workflow.
+      const bool on_cpu = decided_by == Metric::cpu_time;
+      const std::span<const double> vb(on_cpu ? judged.cpu_baseline : judged.baseline),
+          vc(on_cpu ? judged.cpu_candidate : judged.candidate);
+      const RerunResult rr = judge_rerun(vb.first(n), vc.first(n), bj.first(n), cj.first(n), d.first, d.rerun_alpha, slower);
       if (rr.reproduced) ++(slower ? t.confirmed_regressions : t.confirmed_improvements);
+      if (rr.reproduced && slower && on_cpu) ++t.confirmed_by_cpu;
     }
   }
   return out;
@@ -273,7 +317,7 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 1;
   bool as_json = false;
   NoiseModel model;
-  std::vector<std::array<double, 3>> tried;
+  std::vector<std::array<double, 4>> tried;
   bool overlap_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -285,13 +329,13 @@ int main(int argc, char** argv) {
       overlap_given = true;
     }
     else if (a == "--json") as_json = true;
-    else if (a == "--try" && i + 3 < argc) {  // --try ALPHA RERUN_ALPHA RERUN_MAX: one more design, to explore
-      tried.push_back({std::atof(argv[i + 1]), std::atof(argv[i + 2]), std::atof(argv[i + 3])});
-      i += 3;
+    else if (a == "--try" && i + 4 < argc) {  // --try ALPHA RERUN_ALPHA RERUN_MAX CPU_SHARE: one more design, to explore
+      tried.push_back({std::atof(argv[i + 1]), std::atof(argv[i + 2]), std::atof(argv[i + 3]), std::atof(argv[i + 4])});
+      i += 4;
     }
     else {
       std::cerr << "usage: ttfb_verdict_bench [--experiments N] [--noise SIGMA] [--overlap P] [--seed S] [--json]\n"
-                   "                          [--try ALPHA RERUN_ALPHA RERUN_MAX]...   (more designs to compare)\n";
+                   "                          [--try ALPHA RERUN_ALPHA RERUN_MAX CPU_SHARE]...   (more designs to compare)\n";
       return 2;
     }
   }
@@ -304,14 +348,16 @@ int main(int argc, char** argv) {
       {"before", AdaptiveDesign{.alpha = 0.01, .threshold_pct = 3.0, .margin_pct = 3.0, .runs_per_block = 10, .max_runs_per_arm = 60},
        false},
       {"now", AdaptiveDesign{.alpha = 0.1, .threshold_pct = 1.0, .margin_pct = 2.0, .runs_per_block = 10, .max_runs_per_arm = 60},
-       true, true, 0.05, 120, true},
+       true, true, 0.05, 120, true, 0.2},
+      {"TTFB alone", AdaptiveDesign{.alpha = 0.1, .threshold_pct = 1.0, .margin_pct = 2.0, .runs_per_block = 10, .max_runs_per_arm = 60},
+       true, true, 0.05, 120, true, 0.0},
   };
   for (const auto& t : tried) {
     char name[64];
-    std::snprintf(name, sizeof name, "alpha %g, rerun %g, rerun max %g", t[0], t[1], t[2]);
+    std::snprintf(name, sizeof name, "alpha %g, rerun %g, rerun max %g, CPU share %g", t[0], t[1], t[2], t[3]);
     designs.push_back({name,
                        AdaptiveDesign{.alpha = t[0], .threshold_pct = 1.0, .margin_pct = 2.0, .runs_per_block = 10, .max_runs_per_arm = 60},
-                       true, true, t[1], static_cast<int>(t[2])});
+                       true, true, t[1], static_cast<int>(t[2]), true, t[3]});
   }
   const std::vector<double> effects = {0.0, 1.0, 2.0, 3.0, 5.0};
   // Two fleets: measuring workers that each have their cores (the design's target), and two
@@ -322,11 +368,16 @@ int main(int argc, char** argv) {
   json::object report{{"experiments", experiments}, {"seed", seed}, {"noise_sigma", model.run_sigma},
                       {"alert_budget_per_test", 1.0 / 200.0}};
   json::array scenario_reports;
-  for (const auto& [scenario, overlap] : scenarios) {
+  for (const auto& [fleet, overlap] : scenarios)
+  for (const bool cpu_bound : {true, false}) {
+    const std::string scenario = fleet + (cpu_bound ? ", CPU-bound regressions (an import, parsing)"
+                                                    : ", wait-bound regressions (a sleep, I/O: CPU time unchanged)");
     NoiseModel m = model;
     m.overlap_probability = overlap;
     std::vector<std::vector<Tally>> by_effect;
-    for (std::size_t e = 0; e < effects.size(); ++e) by_effect.push_back(simulate(designs, m, effects[e], experiments, seed + e));
+    // The same seeds for both kinds: A/A rows are the same experiments.
+    for (std::size_t e = 0; e < effects.size(); ++e)
+      by_effect.push_back(simulate(designs, m, effects[e], cpu_bound, experiments, seed + e));
     json::array rows;
     for (std::size_t e = 0; e < effects.size(); ++e) {
       for (std::size_t i = 0; i < designs.size(); ++i) {
@@ -336,25 +387,30 @@ int main(int argc, char** argv) {
                                     {"effect_pct", effects[e]},
                                     {"confirmed_regression", rate(t.confirmed_regressions, t.experiments)},
                                     {"confirmed_regression_ci", json::array{lo, hi}},
+                                    {"confirmed_by_cpu_time", rate(t.confirmed_by_cpu, t.experiments)},
                                     {"first_stage_regression", rate(t.first_stage_regressions, t.experiments)},
                                     {"no_change", rate(t.no_change, t.experiments)},
                                     {"mean_first_stage_runs_per_arm", t.first_runs / t.experiments},
                                     {"mean_rerun_runs_per_arm", t.rerun_runs / t.experiments}});
       }
     }
-    scenario_reports.push_back(json::object{{"scenario", scenario}, {"overlap_probability", overlap}, {"rows", std::move(rows)}});
+    scenario_reports.push_back(json::object{{"scenario", scenario},
+                                            {"overlap_probability", overlap},
+                                            {"regression_kind", cpu_bound ? "cpu_bound" : "wait_bound"},
+                                            {"rows", std::move(rows)}});
     if (as_json) continue;
     std::printf("## %s: the whole verdict (%d experiments per cell, per-run noise %.1f%%)\n\n", scenario.c_str(), experiments,
                 100.0 * m.run_sigma);
-    std::printf("| true change | design | confirmed regression [95%% CI] | first stage regression | certified no change | "
-                "runs per arm (first stage + rerun) |\n|---|---|---|---|---|---|\n");
+    std::printf("| true change | design | confirmed regression [95%% CI] | of which CPU time decided | first stage regression | "
+                "certified no change | runs per arm (first stage + rerun) |\n|---|---|---|---|---|---|---|\n");
     for (std::size_t e = 0; e < effects.size(); ++e) {
       const std::string change = effects[e] == 0.0 ? "none (A/A)" : "+" + std::to_string(static_cast<int>(effects[e])) + "%";
       for (std::size_t i = 0; i < designs.size(); ++i) {
         const Tally& t = by_effect[e][i];
         const auto [lo, hi] = wilson_interval(t.confirmed_regressions, t.experiments);
-        std::printf("| %s | %s | %s [%s, %s] | %s | %s | %.1f + %.1f |\n", change.c_str(), designs[i].name.c_str(),
+        std::printf("| %s | %s | %s [%s, %s] | %s | %s | %s | %.1f + %.1f |\n", change.c_str(), designs[i].name.c_str(),
                     pct(rate(t.confirmed_regressions, t.experiments)).c_str(), pct(lo).c_str(), pct(hi).c_str(),
+                    pct(rate(t.confirmed_by_cpu, t.experiments)).c_str(),
                     pct(rate(t.first_stage_regressions, t.experiments)).c_str(), pct(rate(t.no_change, t.experiments)).c_str(),
                     t.first_runs / t.experiments, t.rerun_runs / t.experiments);
       }
@@ -368,11 +424,19 @@ int main(int argc, char** argv) {
                       .c_str());
     }
     std::printf("; certified no change at +2%%: %s now, %s before; A/A alerts %s now (budget 0.50%% a test, modelled "
-                "alpha/2 x rerun alpha = %s)\n\n",
+                "alpha/2 x rerun alpha = %s, both metrics together)\n",
                 pct(rate(by_effect[2][now].no_change, experiments)).c_str(),
                 pct(rate(by_effect[2][0].no_change, experiments)).c_str(),
                 pct(rate(by_effect[0][now].confirmed_regressions, experiments)).c_str(),
                 pct(designs[now].first.alpha / 2.0 * designs[now].rerun_alpha).c_str());
+    std::printf("now / TTFB alone, confirmed power:");
+    for (std::size_t e = 1; e < effects.size(); ++e) {
+      std::printf(" +%g%% %s", effects[e],
+                  ratio(rate(by_effect[e][now].confirmed_regressions, experiments),
+                        rate(by_effect[e][2].confirmed_regressions, experiments))
+                      .c_str());
+    }
+    std::printf("\n\n");
   }
   report["scenarios"] = std::move(scenario_reports);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
