@@ -127,6 +127,17 @@ TEST(Config, BadWorkflowsSayWhatIsWrong) {
   expect_config_error("negative_cpus.toml", "cpus must be at least");
   expect_config_error("min_effect_pct.toml", "policy.min_effect_pct is gone");
   expect_config_error("min_effect_pct.toml", "set detection_floor_pct");
+  expect_config_error("cpu_share_one.toml", "policy.cpu_time_alpha_share");
+  expect_config_error("cpu_share_one.toml", "must be below 1");
+  expect_config_error("cpu_share_negative.toml", "cpu_time_alpha_share");
+}
+
+TEST(Config, TheCpuShareDefaultsTo20PercentAndIsFrozenIntoEachDesign) {
+  WorkflowConfig w = load_workflow_file(kData + "/good/workflows/fast.toml");
+  EXPECT_DOUBLE_EQ(w.policy.cpu_time_alpha_share, 0.2);
+  EXPECT_DOUBLE_EQ(w.to_api_json().at("policy").at("cpu_time_alpha_share").as_double(), 0.2);
+  w.policy.cpu_time_alpha_share = 0.0;
+  EXPECT_DOUBLE_EQ(design_snapshot(w, std::nullopt, std::nullopt, std::nullopt).at("cpu_time_alpha_share").as_double(), 0.0);
 }
 
 TEST(Config, MissingFileIsAClearError) {
