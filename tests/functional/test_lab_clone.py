@@ -3,13 +3,20 @@ source tree into a new `mktemp -d` folder (mode 0700, which PostgreSQL's user an
 user cannot enter), with ports of its own and this build reused as it is (TTFB_LAB_BUILD_DIR,
 TTFB_LAB_NO_BUILD=1: no second 10-minute build, and no rebuild of the tree ctest runs from). Then:
 
-- the server becomes ready and `./lab status` says where the state lives (as root: the cluster and
+- `./lab up` with its default fleet (one worker per CPU beside the first, at least one): the
+  server becomes ready and `./lab status` says where the state lives (as root: the cluster and
   the workers' caches in a state directory outside the folder, /var/lib/ttfb-lab/...);
+- with 2 or more usable CPUs, the services on the first: the server, the postmaster (and all its
+  processes) and the alert sink may run on that CPU only, worker i on the i-th of the others only,
+  with `--cpus` of it on its command line, and no worker on the services' CPU; `./lab status`
+  shows each one's CPUs;
 - a worker, with a token of its own named lab-worker-1, claims and completes a small experiment
   (`ttfb-lab submit --wait` of examples/diffs/neutral.diff, 4 runs per arm);
 - the files are the lab user's alone: .lab/env, the passfile, the worker's token, logs and pid
   files 0600, their folders 0700; the cluster's folder and socket directory 0700 (postgres's);
 - the workload user cannot connect to that cluster either;
+- `./lab up --workers C` on C usable CPUs (more workers than CPUs beside the services'): the
+  workers are restarted unpinned, with no `--cpus`, and `up` says they share cores;
 - `./lab down` there stops everything `up` started (each pid gone, the cluster stopped);
 - `./lab clean` removes .lab/ and the state directory and nothing else, and refuses a state
   directory that is not this checkout's.
@@ -37,6 +44,38 @@ WORKLOAD_USER = "nobody"
 
 def mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def cpu_list(text):
+    """The kernel's list format ("0-2,4") as a set of CPUs."""
+    cpus = set()
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def cpus_allowed(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return cpu_list(re.search(r"^Cpus_allowed_list:\s*(\S+)", f.read(), re.M).group(1))
+
+
+def cmdline(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+
+
+def children(pid):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
 
 
 def alive(pid):
@@ -76,12 +115,19 @@ class CloneInPrivateFolder(unittest.TestCase):
         cls.env = env
         cls.port = env["TTFB_LAB_PORT"]
         cls.lab_dir = os.path.join(cls.clone, ".lab")
+        # The lab inherits our CPUs: the services get the first, the workers one each of the rest.
+        cls.cpus = sorted(os.sched_getaffinity(0))
+        cls.workers = max(1, len(cls.cpus) - 1)
         t0 = time.time()
-        cls.up = cls.lab("up", "--workers", "1", timeout=900)
+        cls.up = cls.lab("up", timeout=900)
         cls.up_seconds = time.time() - t0
         cls.status = cls.lab("status").stdout
         m = re.search(r"the cluster and the workers' caches in (\S+)", cls.status)
         cls.state_dir = m.group(1) if m else None
+        cls.read_pids()
+
+    @classmethod
+    def read_pids(cls):
         pids = []
         run = os.path.join(cls.lab_dir, "run")
         for name in sorted(os.listdir(run)) if os.path.isdir(run) else []:
@@ -106,22 +152,55 @@ class CloneInPrivateFolder(unittest.TestCase):
             shutil.rmtree(cls.state_dir, ignore_errors=True)
 
     def assert_up(self):
-        self.assertEqual(self.up.returncode, 0, "./lab up --workers 1 failed:\n" + self.up.stderr[-4000:])
+        self.assertEqual(self.up.returncode, 0, "./lab up failed:\n" + self.up.stderr[-4000:])
+
+    def pid(self, name):
+        return dict(self.pids)[name]
 
     def test_1_up_in_a_private_folder(self):
         self.assertEqual(mode(self.tmp), 0o700)
         self.assert_up()
-        print(f"./lab up --workers 1 in {self.clone}: {self.up_seconds:.0f} s", file=sys.stderr)
+        print(f"./lab up ({self.workers} worker(s) on CPUs {self.cpus}) in {self.clone}: {self.up_seconds:.0f} s",
+              file=sys.stderr)
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=10) as r:
             self.assertEqual(r.status, 200)
         self.assertIn("server      running", self.status)
-        self.assertIn("worker-1    running", self.status)
+        for i in range(1, self.workers + 1):
+            self.assertIn(f"worker-{i}    running", self.status)
+        self.assertNotIn(f"worker-{self.workers + 1} ", self.status)
         if os.geteuid() == 0:
             # Neither postgres nor nobody can enter the folder: what they need lives outside.
             self.assertIsNotNone(self.state_dir, "./lab status names no state directory:\n" + self.status)
             self.assertTrue(self.state_dir.startswith("/var/lib/ttfb-lab/"), self.state_dir)
             self.assertIn(f"data {self.state_dir}/pg/data", self.status)
             self.assertIn(f"cache {self.state_dir}/workers/1", self.status)
+
+    def test_1b_services_on_the_first_cpu_each_worker_on_its_own(self):
+        if len(self.cpus) < 2:
+            self.skipTest(f"one usable CPU ({self.cpus}): ./lab up pins nothing")
+        self.assert_up()
+        service = self.cpus[0]
+        m = re.search(r"postgresql  running   .*  data (\S+)", self.status)
+        self.assertIsNotNone(m, self.status)
+        with open(os.path.join(m.group(1), "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        pg = children(postmaster)
+        self.assertTrue(pg, "the postmaster has no child processes")
+        for what, pid in [("the server", self.pid("server.pid")), ("the alert sink", self.pid("alert-sink.pid")),
+                          ("the postmaster", postmaster)] + [(f"postgres child {p}", p) for p in pg]:
+            self.assertEqual(cpus_allowed(pid), {service}, f"{what} (pid {pid}) is not on the services' CPU")
+        for i in range(1, self.workers + 1):
+            pid, cpu = self.pid(f"worker-{i}.pid"), self.cpus[i]
+            self.assertEqual(cpus_allowed(pid), {cpu}, f"lab-worker-{i}'s CPUs")
+            self.assertNotIn(service, cpus_allowed(pid))
+            args = cmdline(pid)
+            self.assertIn("--cpus", args, args)
+            self.assertEqual(args[args.index("--cpus") + 1], str(cpu), args)
+            self.assertRegex(self.status, rf"worker-{i}    running   pid {pid} .* cpus {cpu}  \(runs --cpus {cpu}\)")
+        self.assertRegex(self.status, rf"server      running .* cpus {service} ")
+        self.assertIn(f"CPUs: PostgreSQL, the server and the alert sink on CPU {service}; lab-worker-1 on CPU {self.cpus[1]}",
+                      self.up.stderr)
+        self.assertNotIn("share cores", self.up.stderr)
 
     def test_2_a_worker_with_its_own_token_completes_an_experiment(self):
         self.assert_up()
@@ -143,9 +222,12 @@ class CloneInPrivateFolder(unittest.TestCase):
         with urllib.request.urlopen(req, timeout=30) as resp:
             samples = json.loads(resp.read())["samples"]
         self.assertGreaterEqual(len(samples), 8, samples)
-        self.assertEqual({s["worker"] for s in samples}, {"lab-worker-1"}, "the samples' worker")
+        names = [f"lab-worker-{i}" for i in range(1, self.workers + 1)]
+        self.assertLessEqual({s["worker"] for s in samples}, set(names), "the samples' worker")
+        if self.workers == 1:
+            self.assertEqual({s["worker"] for s in samples}, {"lab-worker-1"}, "the samples' worker")
         tokens = os.listdir(os.path.join(self.lab_dir, "worker-tokens"))
-        self.assertEqual(tokens, ["lab-worker-1"])
+        self.assertEqual(sorted(tokens), sorted(names))
         self.assertFalse(os.path.exists(os.path.join(self.lab_dir, "worker-token")), "the shared token is gone")
 
     def test_3_files_are_the_lab_users_alone(self):
@@ -176,6 +258,24 @@ class CloneInPrivateFolder(unittest.TestCase):
             for f in files:
                 r = subprocess.run(["runuser", "-u", WORKLOAD_USER, "--", "cat", f], capture_output=True, cwd="/")
                 self.assertNotEqual(r.returncode, 0, f"{WORKLOAD_USER} read {f}")
+
+    def test_3b_more_workers_than_cpus_run_unpinned_and_up_says_so(self):
+        if len(self.cpus) < 2:
+            self.skipTest(f"one usable CPU ({self.cpus}): ./lab up pins nothing")
+        self.assert_up()
+        n = len(self.cpus)  # one more than the CPUs beside the services' (2 on a 2-core machine)
+        try:
+            r = self.lab("up", "--workers", str(n), timeout=600)
+        finally:
+            type(self).read_pids()
+        self.assertEqual(r.returncode, 0, r.stderr[-4000:])
+        self.assertIn("the workers share cores", r.stderr)
+        self.assertIn("restarting lab-worker-1", r.stderr)
+        for i in range(1, n + 1):
+            pid = self.pid(f"worker-{i}.pid")
+            self.assertEqual(cpus_allowed(pid), set(self.cpus), f"lab-worker-{i} is pinned")
+            self.assertNotIn("--cpus", cmdline(pid))
+        self.assertEqual(cpus_allowed(self.pid("server.pid")), {self.cpus[0]}, "the server moved")
 
     def test_4_down_stops_what_up_started(self):
         self.assert_up()
