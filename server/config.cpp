@@ -88,6 +88,7 @@ WorkflowPolicy read_policy(const toml::table* t, WorkflowPolicy p, const std::st
   p.equivalence_margin_pct = get_number<double>(*t, "equivalence_margin_pct", p.equivalence_margin_pct, file, 0.0);
   p.rerun_alpha = get_number<double>(*t, "rerun_alpha", p.rerun_alpha, file, 1e-9);
   p.cpu_time_alpha_share = get_number<double>(*t, "cpu_time_alpha_share", p.cpu_time_alpha_share, file, 0.0);
+  p.tail_alpha_share = get_number<double>(*t, "tail_alpha_share", p.tail_alpha_share, file, 0.0);
   p.confidence = get_number<double>(*t, "confidence", p.confidence, file, 0.5);
   p.fp_budget_per_week = get_number<double>(*t, "fp_budget_per_week", p.fp_budget_per_week, file, 1e-9);
   if (t->contains("experiments_per_week"))
@@ -110,6 +111,9 @@ WorkflowPolicy read_policy(const toml::table* t, WorkflowPolicy p, const std::st
   if (p.cpu_time_alpha_share >= 1.0)
     throw ConfigError(where_of(file, "policy.cpu_time_alpha_share") +
                       " must be below 1: it is the share of alpha spent on CPU time, the rest is TTFB's (0: TTFB alone)");
+  if (p.cpu_time_alpha_share + p.tail_alpha_share >= 1.0)
+    throw ConfigError(where_of(file, "policy.tail_alpha_share") +
+                      " and cpu_time_alpha_share must together be below 1: the rest of alpha is TTFB's");
   if (p.confidence >= 1.0) throw ConfigError(where_of(file, "policy.confidence") + " must be below 1");
   if (p.max_runs_per_arm < p.runs_per_block)
     throw ConfigError(where_of(file, "policy.max_runs_per_arm") + " (" + std::to_string(p.max_runs_per_arm) +
@@ -421,6 +425,7 @@ json::object WorkflowConfig::to_api_json() const {
                              {"confirm", policy.confirm},
                              {"rerun_alpha", policy.rerun_alpha},
                              {"cpu_time_alpha_share", policy.cpu_time_alpha_share},
+                             {"tail_alpha_share", policy.tail_alpha_share},
                              {"max_rerun_runs_per_arm", policy.max_rerun_runs_per_arm},
                              {"calibration_runs_per_arm", policy.calibration_runs_per_arm},
                              {"calibration_batches", policy.calibration_batches},

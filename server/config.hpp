@@ -59,7 +59,8 @@ struct WorkflowPolicy {
   double alpha = 0.1;            // two-sided level of the first stage over all its looks (a screen:
                                  // a regression found there is only an alert once a rerun reproduces it)
   double rerun_alpha = 0.05;     // one-sided level of the confirmation rerun
-  double cpu_time_alpha_share = 0.2;  // of alpha, spent on CPU time to the first batch (0: TTFB alone)
+  double cpu_time_alpha_share = 0.15;  // of alpha, spent on CPU time to the first batch (0: none)
+  double tail_alpha_share = 0.05;      // of alpha, spent on the slow tail (stats/tail.hpp; 0: none)
   double detection_floor_pct = 1.0;     // smallest change ever called a regression or improvement
   double equivalence_margin_pct = 2.0;  // "no change" means shown to be within +/- this
   double confidence = 0.95;      // of the interval `ttfb-lab compare` reports (one fixed look)

@@ -59,18 +59,25 @@ AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const s
   e.recipient_name = name;
   e.recipient_email = email;
   e.url = public_url + "/#/experiments/" + std::to_string(f.experiment_id);
-  const bool by_cpu = measured(f.cpu_effect_pct);
-  e.title = by_cpu ? f.workflow + ": CPU time to first batch " + effect_words(f.cpu_effect_pct) + "with \"" + change + "\""
+  const bool by_cpu = measured(f.cpu_effect_pct) && f.tail_words.empty();
+  const bool by_tail = !f.tail_words.empty();
+  e.title = by_tail ? f.workflow + ": a slower tail of start-ups with \"" + change + "\""
+          : by_cpu ? f.workflow + ": CPU time to first batch " + effect_words(f.cpu_effect_pct) + "with \"" + change + "\""
                    : f.workflow + ": time to first batch " + (measured(f.effect_pct) ? effect_words(f.effect_pct) : "slower ") +
                          "with \"" + change + "\"";
   const std::string what =
-      by_cpu ? "\"" + change + "\" makes " + f.workflow + "'s start-up use " + effect_words(f.cpu_effect_pct) +
+      by_tail ? "\"" + change + "\" makes some of " + f.workflow + "'s start-ups much slower than " + f.base_ref + ": " +
+                    f.tail_words
+      : by_cpu ? "\"" + change + "\" makes " + f.workflow + "'s start-up use " + effect_words(f.cpu_effect_pct) +
                    "more CPU time before its first batch than " + f.base_ref +
                    interval_words(f.cpu_ci_low_pct, f.cpu_ci_high_pct, f.cpu_confidence, f.cpu_p_value)
              : "\"" + change + "\" makes " + f.workflow + "'s time to first batch " + effect_words(f.effect_pct) +
                    "slower than " + f.base_ref + interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, f.p_value);
   const std::string ttfb_too =
-      by_cpu && measured(f.effect_pct)
+      by_tail && measured(f.effect_pct)
+          ? "; its typical time to first batch (the t-test, slow runs set aside as outliers) changed " +
+                format_double("%+.1f%%", f.effect_pct) + interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, kNotMeasured)
+      : by_cpu && measured(f.effect_pct)
           ? "; its time to first batch changed " + format_double("%+.1f%%", f.effect_pct) +
                 interval_words(f.ci_low_pct, f.ci_high_pct, f.confidence, kNotMeasured) + " through the waits for a core"
           : "";
@@ -88,7 +95,7 @@ AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const s
                           {"phase_summary", f.phase_summary},
                           {"change_url", f.change_url},
                           {"base", f.base_ref},
-                          {"decided_by", by_cpu ? "cpu_time" : "ttfb"},
+                          {"decided_by", by_tail ? "tail" : by_cpu ? "cpu_time" : "ttfb"},
                           {"cpu_effect_pct", json_number(f.cpu_effect_pct)}};
   return e;
 }

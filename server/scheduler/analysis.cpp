@@ -28,6 +28,7 @@ double number_or(const json::object& o, const char* key, double fallback) {
   const auto* v = o.if_contains(key);
   if (v && v->is_double()) return v->get_double();
   if (v && v->is_int64()) return static_cast<double>(v->get_int64());
+  if (v && v->is_uint64()) return static_cast<double>(v->get_uint64());
   return fallback;
 }
 
@@ -126,6 +127,24 @@ RerunSettings rerun_settings(const json::object& dj, const stats::AdaptiveDesign
   return r;
 }
 
+// The rerun's size. A tail is counted, not measured with an interval: there is no power formula
+// to size it by, so its rerun gets the first stage's whole budget (at least the runs that
+// found it), within the rerun's cap.
+stats::RerunPlan plan_for(bool by_tail, const stats::LookSummary& deciding, int runs_per_arm,
+                          const stats::AdaptiveDesign& design, const RerunSettings& rerun) {
+  if (!by_tail) return stats::plan_rerun(deciding, runs_per_arm, design, rerun.alpha, rerun.max_runs_per_arm);
+  stats::RerunPlan p;
+  const int block = design.runs_per_block;
+  const int cap = rerun.max_runs_per_arm > 0 ? std::max(rerun.max_runs_per_arm, block) : design.max_runs_per_arm;
+  p.runs_per_arm = std::min(std::max(design.max_runs_per_arm, runs_per_arm), cap);
+  p.jobs = (p.runs_per_arm + block - 1) / block;
+  p.sized_for_pct = design.threshold_pct;
+  p.sigma_pct = NAN;
+  p.power = NAN;
+  p.capped = std::max(design.max_runs_per_arm, runs_per_arm) > cap;
+  return p;
+}
+
 // At most this many of a workflow's blocks are set aside for being far noisier than usual; past
 // it the noise is the machine's, not a job's, and every job counts (with a warning).
 constexpr std::size_t kMaxSetAsideJobs = 2;
@@ -208,6 +227,7 @@ struct Look {
   stats::LookDecision decision;            // TTFB's look, with the outcome of both metrics together
   stats::Metric decided_by = stats::Metric::ttfb;
   std::optional<stats::LookDecision> cpu;  // CPU time's look, when CPU time was tested
+  std::optional<stats::TailLook> tail;     // the tail's, when it was tested
   json::object result;
 };
 
@@ -217,9 +237,29 @@ double cpu_share_of(const json::object& dj) {
   return share >= 0.0 && share < 1.0 ? share : 0.0;
 }
 
+// The share of alpha spent on the tail; designs frozen before there was one: none.
+double tail_share_of(const json::object& dj) {
+  const double share = number_or(dj, "tail_alpha_share", 0.0);
+  return share >= 0.0 && share + cpu_share_of(dj) < 1.0 ? share : 0.0;
+}
+
+// What the result says of the tail (tail.hpp): the slow-run counts, the exact p, the 90th
+// percentiles, the level it was tested at and what it said.
+json::object tail_json(const std::optional<stats::TailLook>& tail, double share) {
+  if (share <= 0.0) return json::object{{"tested", false}, {"why", "tail_alpha_share is 0"}};
+  if (!tail) return json::object{{"tested", false}, {"why", "no runs yet"}};
+  json::object o = stats::to_json(tail->comparison);
+  o["tested"] = tail->comparison.valid;
+  o["alpha"] = tail->nominal_alpha;
+  o["alpha_kind"] = "two-sided, at this look of the tail's plan; each side at half";
+  o["outcome"] = stats::to_string(tail->outcome);
+  o["suspect"] = tail->suspect;
+  return o;
+}
+
 // What the result says of the CPU-time metric: its look's numbers, or why it was not tested.
 json::object cpu_time_json(const std::optional<stats::LookDecision>& cpu, const stats::AdaptiveDesign& design,
-                           double share, const StageRuns& runs) {
+                           double share, double tail_share, const StageRuns& runs) {
   if (share <= 0.0)
     return json::object{{"tested", false}, {"why", "cpu_time_alpha_share is 0: TTFB alone decides, at the whole alpha"}};
   if (!cpu) {
@@ -234,26 +274,30 @@ json::object cpu_time_json(const std::optional<stats::LookDecision>& cpu, const 
   o["tested"] = true;
   o["metric"] = "cpu_time_to_first_batch";
   o["unit"] = "ms of CPU (user + system, all the workload's processes)";
-  o["alpha"] = stats::design_for(design, stats::Metric::cpu_time, share).alpha;
+  o["alpha"] = stats::design_for(design, stats::Metric::cpu_time, share, tail_share).alpha;
   o["look"] = stats::to_json(*cpu);
   o["reason"] = cpu->reason;
   return o;
 }
 
-Look look_at(const WorkflowState& s, const StageRuns& blocks, const stats::AdaptiveDesign& design, double cpu_share) {
+Look look_at(const WorkflowState& s, const StageRuns& blocks, const stats::AdaptiveDesign& design, double cpu_share,
+             double tail_share) {
   Look l;
   const stats::TwoMetricLook two =
       stats::decide_two_metrics(blocks.baseline, blocks.candidate, blocks.cpu_baseline, blocks.cpu_candidate, design,
-                                cpu_share, blocks.baseline_jobs, blocks.candidate_jobs);
+                                cpu_share, blocks.baseline_jobs, blocks.candidate_jobs, tail_share);
   l.decision = two.decision;
   l.decided_by = two.decided_by;
   l.cpu = two.cpu;
+  l.tail = two.tail;
   const auto& d = l.decision;
   l.result = stats::to_json(d.comparison);
   l.result["alpha"] = design.alpha;
-  l.result["ttfb_alpha"] = two.cpu ? stats::design_for(design, stats::Metric::ttfb, cpu_share).alpha : design.alpha;
+  l.result["ttfb_alpha"] = stats::design_for(design, stats::Metric::ttfb, two.cpu ? cpu_share : 0.0, tail_share).alpha;
   l.result["cpu_time_alpha_share"] = cpu_share;
-  l.result["cpu_time"] = cpu_time_json(two.cpu, design, cpu_share, blocks);
+  l.result["tail_alpha_share"] = tail_share;
+  l.result["cpu_time"] = cpu_time_json(two.cpu, design, cpu_share, tail_share, blocks);
+  l.result["tail"] = tail_json(two.tail, tail_share);
   l.result["decided_by"] = d.more_runs ? json::value(nullptr) : json::value(std::string(stats::to_string(two.decided_by)));
   l.result["threshold_pct"] = design.threshold_pct;
   l.result["equivalence_margin_pct"] = design.margin_pct;
@@ -294,6 +338,7 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   const bool confirm = dj.contains("confirm") && dj.at("confirm").is_bool() && dj.at("confirm").as_bool();
   const RerunSettings rerun = rerun_settings(dj, design);
   const double cpu_share = cpu_share_of(dj);
+  const double tail_share = tail_share_of(dj);
   const int warmup = static_cast<int>(number_or(dj, "warmup_runs", 1));
   const JobRecord& first = first_block(s);
 
@@ -301,9 +346,10 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   const StageRuns all_blocks = runs_of(s, "block");
   const SetAside set_aside = noisy_blocks(dj, all_blocks, design);
   const StageRuns blocks = without_jobs(all_blocks, set_aside.jobs);
-  Look look = look_at(s, blocks, design, cpu_share);
+  Look look = look_at(s, blocks, design, cpu_share, tail_share);
   const auto& d = look.decision;
   const bool by_cpu = look.decided_by == stats::Metric::cpu_time && look.cpu.has_value();
+  const bool by_tail = look.decided_by == stats::Metric::tail && look.tail.has_value();
   // The rerun judges the metric that decided: its summary sizes the rerun, its values judge it.
   const stats::LookSummary deciding = stats::summary_of(by_cpu ? look.cpu->comparison.decision.welch
                                                                : d.comparison.decision.welch);
@@ -349,8 +395,7 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
     if (d.outcome == stats::Outcome::different && confirm) {
       // The rerun is sized by power (confirm.hpp), in jobs of a block each so its test is
       // blocked by job too, on other workers than the first stage's where there are any.
-      const stats::RerunPlan plan =
-          stats::plan_rerun(deciding, d.runs_per_arm, design, rerun.alpha, rerun.max_runs_per_arm);
+      const stats::RerunPlan plan = plan_for(by_tail, deciding, d.runs_per_arm, design, rerun);
       for (int j = 0, left = plan.runs_per_arm; j < plan.jobs; ++j) {
         const int runs = std::min(design.runs_per_block, left);
         left -= runs;
@@ -403,7 +448,7 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
     }
   }
   const SetAside rerun_aside = noisy_blocks(dj, all_again, design, first_stage_sigma);
-  const stats::RerunPlan planned = stats::plan_rerun(deciding, d.runs_per_arm, design, rerun.alpha, rerun.max_runs_per_arm);
+  const stats::RerunPlan planned = plan_for(by_tail, deciding, d.runs_per_arm, design, rerun);
   const std::size_t wanted_jobs = static_cast<std::size_t>(planned.jobs) + rerun_aside.jobs.size();
   if (!rerun_aside.jobs.empty() && all_again.job_ids.size() < wanted_jobs) {
     int max_block = 0;
@@ -435,26 +480,41 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   // A CPU-time verdict is rerun on CPU time; should the rerun's runs lack it (a worker without
   // cgroups took them), on TTFB, which tests the same "no change" at the same level.
   const bool rerun_on_cpu = by_cpu && stats::cpu_usable(again.cpu_baseline, again.cpu_candidate);
-  const stats::Metric rerun_metric = rerun_on_cpu ? stats::Metric::cpu_time : stats::Metric::ttfb;
-  const stats::RerunResult rr =
-      rerun_on_cpu ? stats::judge_rerun(again.cpu_baseline, again.cpu_candidate, again.baseline_jobs, again.candidate_jobs,
-                                        design, rerun.alpha, slower)
-                   : stats::judge_rerun(again.baseline, again.candidate, again.baseline_jobs, again.candidate_jobs, design,
-                                        rerun.alpha, slower);
+  const stats::Metric rerun_metric = rerun_on_cpu ? stats::Metric::cpu_time : by_tail ? stats::Metric::tail : stats::Metric::ttfb;
   // TTFB of the rerun, whichever metric it judged: what people wait for, beside the verdict.
   const stats::RerunResult rr_ttfb =
-      rerun_on_cpu ? stats::judge_rerun(again.baseline, again.candidate, again.baseline_jobs, again.candidate_jobs, design,
-                                        rerun.alpha, slower)
-                   : rr;
+      stats::judge_rerun(again.baseline, again.candidate, again.baseline_jobs, again.candidate_jobs, design, rerun.alpha, slower);
+  stats::RerunResult rr =
+      rerun_on_cpu ? stats::judge_rerun(again.cpu_baseline, again.cpu_candidate, again.baseline_jobs, again.candidate_jobs,
+                                        design, rerun.alpha, slower)
+                   : rr_ttfb;
+  // A tail is reproduced when the rerun alone has more slow runs at rerun_alpha (exact, one-sided)
+  // and a 90th percentile at least the threshold slower (faster, for a faster tail).
+  std::optional<stats::TailComparison> rerun_tail;
+  if (by_tail) {
+    rerun_tail = stats::compare_tails(again.baseline, again.candidate, again.baseline_jobs, again.candidate_jobs);
+    const double p = slower ? rerun_tail->p_slower : rerun_tail->p_faster;
+    rr.one_sided_p = p;
+    rr.reproduced = rerun_tail->valid && p < rerun.alpha &&
+                    (slower ? rerun_tail->p90_change_pct >= design.threshold_pct : rerun_tail->p90_change_pct <= -design.threshold_pct);
+  }
   const auto& c = rr.comparison;
   const auto& w = c.decision.welch;
   const auto& orig = by_cpu ? look.cpu->comparison.decision.welch : d.comparison.decision.welch;
   const char* metric_words = rerun_on_cpu ? "CPU time to the first batch " : "";
+  std::string tail_words;
+  if (rerun_tail) {
+    tail_words = std::to_string(rerun_tail->slow_candidate) + " of " + std::to_string(rerun_tail->n_candidate) +
+                 " candidate runs slow against " + std::to_string(rerun_tail->slow_baseline) + " of " +
+                 std::to_string(rerun_tail->n_baseline) + ", 90th percentile " + fmt("%+.1f%%", rerun_tail->p90_change_pct) +
+                 fmt(", exact one-sided p = %.3g (needs < %.3g)", rr.one_sided_p, rerun.alpha);
+  }
   std::set<std::string> overlap;
   for (const auto& worker : again.workers)
     if (blocks.workers.count(worker)) overlap.insert(worker);
   const std::string rerun_effect =
-      w.valid ? fmt("%+.2f%% [%+.2f, %+.2f] at %.4g%%", w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct,
+      rerun_tail ? tail_words
+      : w.valid ? fmt("%+.2f%% [%+.2f, %+.2f] at %.4g%%", w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct,
                     100.0 * w.confidence) +
                     fmt(", one-sided p = %.3g (needs < %.3g)", rr.one_sided_p, rerun.alpha)
               : "not enough samples";
@@ -463,7 +523,8 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
                                   : json::object{};
   confirmation["status"] = rr.reproduced ? "reproduced" : "not_reproduced";
   confirmation["metric"] = std::string(stats::to_string(rerun_metric));
-  if (rerun_on_cpu) {
+  if (rerun_tail) confirmation["tail"] = stats::to_json(*rerun_tail);
+  if (rerun_on_cpu || rerun_tail) {
     const auto& tw = rr_ttfb.comparison.decision.welch;
     confirmation["ttfb"] = json::object{{"effect_pct", json_number(tw.effect_pct)},
                                         {"ci_low_pct", json_number(tw.effect_ci_low_pct)},
@@ -518,10 +579,12 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
     u.result["effect_source"] = "rerun";
   } else {
     u.verdict = "inconclusive";
-    u.result["reason"] = std::string(slower ? "a slowdown of " : "a speed-up of ") +
-                         (by_cpu ? "CPU time to the first batch " : "") + fmt("%+.2f%%", orig.effect_pct) +
-                         " was not reproduced by the confirmation rerun (" + metric_words + rerun_effect +
-                         fmt(", and at least the %.3g%% threshold", design.threshold_pct) + "); nobody is alerted";
+    u.result["reason"] =
+        (by_tail ? std::string(slower ? "a slower tail" : "a faster tail")
+                 : std::string(slower ? "a slowdown of " : "a speed-up of ") + (by_cpu ? "CPU time to the first batch " : "") +
+                       fmt("%+.2f%%", orig.effect_pct)) +
+        " was not reproduced by the confirmation rerun (" + metric_words + rerun_effect +
+        fmt(", and at least the %.3g%% threshold", design.threshold_pct) + "); nobody is alerted";
   }
   u.result["verdict"] = *u.verdict;
   return u;
@@ -544,9 +607,11 @@ CalibrationStep step_calibration(const WorkflowState& s) {
   settings.max_rerun_runs_per_arm = rerun.max_runs_per_arm;
   // The pool is TTFB's: simulated at TTFB's share of alpha, with CPU time's alerts added as their
   // bound (its first stage's one-sided alpha times the rerun's), so the budget covers both.
-  const double cpu_share = cpu_share_of(dj);
-  settings.design = stats::design_for(whole, stats::Metric::ttfb, cpu_share);
-  settings.extra_alert_rate = stats::design_for(whole, stats::Metric::cpu_time, cpu_share).alpha / 2.0 * rerun.alpha;
+  const double cpu_share = cpu_share_of(dj), tail_share = tail_share_of(dj);
+  settings.design = stats::design_for(whole, stats::Metric::ttfb, cpu_share, tail_share);
+  settings.extra_alert_rate =
+      (stats::design_for(whole, stats::Metric::cpu_time, cpu_share, tail_share).alpha +
+       stats::design_for(whole, stats::Metric::tail, cpu_share, tail_share).alpha) / 2.0 * rerun.alpha;
   if (const auto* p = s.config.if_contains("policy"); p && p->is_object()) {
     settings.fp_budget_per_week = number_or(p->as_object(), "fp_budget_per_week", settings.fp_budget_per_week);
     settings.tests_per_week = number_or(p->as_object(), "tests_per_week", settings.tests_per_week);
@@ -623,6 +688,21 @@ void alert_presubmit_regression(pqxx::work& tx, const ServerConfig& config, long
       f.cpu_ci_high_pct = number_or(*src, "ci_high_pct", NAN);
       f.cpu_confidence = number_or(*src, "confidence", NAN);
       f.cpu_p_value = number_or(*src, "p_value", NAN);
+    }
+  }
+  if (const auto* by = result.if_contains("decided_by"); by && by->is_string() && by->as_string() == "tail") {
+    const json::object* t = nullptr;
+    if (const auto* c = result.if_contains("confirmation"); c && c->is_object() && c->as_object().contains("tail"))
+      t = &c->as_object().at("tail").as_object();
+    else if (const auto* ft = result.if_contains("tail"); ft && ft->is_object())
+      t = &ft->as_object();
+    if (t) {
+      f.tail_words = std::to_string(static_cast<long>(number_or(*t, "slow_candidate", 0))) + " of " +
+                     std::to_string(static_cast<long>(number_or(*t, "n_candidate", 0))) + " runs slow against " +
+                     std::to_string(static_cast<long>(number_or(*t, "slow_baseline", 0))) + " of " +
+                     std::to_string(static_cast<long>(number_or(*t, "n_baseline", 0))) + ", 90th percentile " +
+                     fmt("%+.1f%%", number_or(*t, "p90_change_pct", NAN)) +
+                     fmt(" (exact p = %.2g)", number_or(*t, "p_slower", NAN));
     }
   }
   alerts::enqueue_alert(tx, config, alerts::presubmit_regression_alert(f, config.public_url));

@@ -53,6 +53,7 @@ json::object design_snapshot(const WorkflowConfig& wf, const std::optional<Curre
                       {"confirm", p.confirm && !fixed_runs},
                       {"rerun_alpha", p.rerun_alpha},
                       {"cpu_time_alpha_share", p.cpu_time_alpha_share},
+                      {"tail_alpha_share", p.tail_alpha_share},
                       {"max_rerun_runs_per_arm", p.max_rerun_runs_per_arm},
                       {"fixed", fixed_runs.has_value()},
                       {"warmup_runs", warmup_override.value_or(wf.warmup_runs)}};

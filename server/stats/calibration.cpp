@@ -265,7 +265,7 @@ json::object to_json(const Calibration& c) {
       {"achieved_fpr_ci_method", c.achieved_fpr_ci_method},
       {"first_stage_fpr", c.first_stage_fpr},
       {"safety_factor", kSafetyFactor},
-      {"cpu_time_alert_bound", s.extra_alert_rate},
+      {"other_metrics_alert_bound", s.extra_alert_rate},
       {"rerun_alpha", s.rerun_alpha},
       {"budget_met", c.budget_met},
       {"fp_budget_per_week", s.fp_budget_per_week},

@@ -8,9 +8,13 @@
 namespace ttfb::stats {
 namespace {
 
-void check_share(double share) {
+void check_share(double share, double tail_share = 0.0) {
   if (!(share >= 0.0 && share < 1.0)) {
     throw std::invalid_argument("the CPU time's share of alpha must be in [0, 1), got " + std::to_string(share));
+  }
+  if (!(tail_share >= 0.0 && share + tail_share < 1.0)) {
+    throw std::invalid_argument("the tail's share of alpha must be >= 0 and, with CPU time's, below 1, got " +
+                                std::to_string(tail_share));
   }
 }
 
@@ -21,6 +25,12 @@ bool same_direction(Verdict cpu, double ttfb_effect_pct) {
   return false;
 }
 
+std::string g3(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", x);
+  return buf;
+}
+
 std::string pct(double x) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%+.2f%%", x);
@@ -29,13 +39,29 @@ std::string pct(double x) {
 
 }  // namespace
 
-std::string_view to_string(Metric m) { return m == Metric::ttfb ? "ttfb" : "cpu_time"; }
+std::string_view to_string(Metric m) { return m == Metric::ttfb ? "ttfb" : m == Metric::cpu_time ? "cpu_time" : "tail"; }
 
-AdaptiveDesign design_for(const AdaptiveDesign& design, Metric m, double cpu_share) {
-  check_share(cpu_share);
+AdaptiveDesign design_for(const AdaptiveDesign& design, Metric m, double cpu_share, double tail_share) {
+  check_share(cpu_share, tail_share);
   AdaptiveDesign d = design;
-  d.alpha = design.alpha * (m == Metric::ttfb ? 1.0 - cpu_share : cpu_share);
+  d.alpha = design.alpha * (m == Metric::ttfb ? 1.0 - cpu_share - tail_share : m == Metric::cpu_time ? cpu_share : tail_share);
   return d;
+}
+
+TailLook tail_look(const TailComparison& t, double nominal_alpha, double threshold_pct) {
+  TailLook l;
+  l.comparison = t;
+  l.nominal_alpha = nominal_alpha;
+  if (!t.valid) return l;
+  l.suspect = t.p_slower < kTailScreenP;
+  if (t.p_slower < nominal_alpha / 2.0 && t.p90_change_pct >= threshold_pct) {
+    l.outcome = Outcome::different;
+    l.verdict = Verdict::regression;
+  } else if (t.p_faster < nominal_alpha / 2.0 && t.p90_change_pct <= -threshold_pct) {
+    l.outcome = Outcome::different;
+    l.verdict = Verdict::improvement;
+  }
+  return l;
 }
 
 bool cpu_usable(std::span<const double> baseline, std::span<const double> candidate) {
@@ -63,19 +89,52 @@ CombinedOutcome combine(const RulesOutcome& ttfb, const RulesOutcome* cpu, doubl
 TwoMetricLook decide_two_metrics(std::span<const double> baseline_ms, std::span<const double> candidate_ms,
                                  std::span<const double> cpu_baseline_ms, std::span<const double> cpu_candidate_ms,
                                  const AdaptiveDesign& design, double cpu_share, std::span<const long> baseline_jobs,
-                                 std::span<const long> candidate_jobs) {
-  check_share(cpu_share);
+                                 std::span<const long> candidate_jobs, double tail_share) {
+  check_share(cpu_share, tail_share);
   TwoMetricLook out;
   const bool with_cpu = cpu_share > 0.0 && cpu_usable(cpu_baseline_ms, cpu_candidate_ms);
+  // Without CPU time its share is TTFB's again.
+  const double used_cpu_share = with_cpu ? cpu_share : 0.0;
   if (with_cpu && (cpu_baseline_ms.size() != baseline_ms.size() || cpu_candidate_ms.size() != candidate_ms.size())) {
     throw std::invalid_argument("decide_two_metrics: the CPU times are not of the same runs as the TTFB values");
   }
-  out.ttfb = decide_look(baseline_ms, candidate_ms, with_cpu ? design_for(design, Metric::ttfb, cpu_share) : design,
+  out.ttfb = decide_look(baseline_ms, candidate_ms, design_for(design, Metric::ttfb, used_cpu_share, tail_share),
                          baseline_jobs, candidate_jobs);
   out.decision = out.ttfb;
+  if (out.ttfb.look > 0 && tail_share > 0.0) {
+    const auto plan = plan_looks(design_for(design, Metric::tail, used_cpu_share, tail_share));
+    const auto j = static_cast<std::size_t>(out.ttfb.look) - 1;
+    out.tail = tail_look(compare_tails(baseline_ms, candidate_ms, baseline_jobs, candidate_jobs), plan.at(j).nominal_alpha,
+                         design.threshold_pct);
+    const auto& t = *out.tail;
+    const auto& tc = t.comparison;
+    auto counts = [&] {
+      return std::to_string(tc.slow_candidate) + " of " + std::to_string(tc.n_candidate) + " candidate runs slow against " +
+             std::to_string(tc.slow_baseline) + " of " + std::to_string(tc.n_baseline) + ", exact p " +
+             g3(tc.p_slower) + ", 90th percentile " + pct(tc.p90_change_pct);
+    };
+    if (out.ttfb.outcome != Outcome::different && t.outcome == Outcome::different) {  // rule 1b
+      out.decided_by = Metric::tail;
+      out.decision.outcome = Outcome::different;
+      out.decision.verdict = t.verdict;
+      out.decision.more_runs = false;
+      out.decision.reason = std::string(t.verdict == Verdict::regression ? "a slower tail: " : "a faster tail: ") + counts() +
+                            " (level " + g3(t.nominal_alpha / 2.0) + " one-sided); TTFB " +
+                            out.ttfb.reason;
+      return out;
+    }
+    if (out.ttfb.outcome == Outcome::same && t.suspect) {  // rule 1c
+      out.decision.outcome = Outcome::unknown;
+      out.decision.more_runs = !out.ttfb.final;
+      out.decision.verdict = Verdict::inconclusive;
+      out.decision.reason = "TTFB within the margin, but not certified the same: " + counts() +
+                            (out.ttfb.final ? "; no runs left: inconclusive" : "; another block");
+      return out;
+    }
+  }
   if (!with_cpu) return out;
-  out.cpu = decide_look(cpu_baseline_ms, cpu_candidate_ms, design_for(design, Metric::cpu_time, cpu_share), baseline_jobs,
-                        candidate_jobs);
+  out.cpu = decide_look(cpu_baseline_ms, cpu_candidate_ms, design_for(design, Metric::cpu_time, cpu_share, tail_share),
+                        baseline_jobs, candidate_jobs);
   if (out.ttfb.look == 0) return out;  // before the first look: nothing to combine
 
   RulesOutcome t{out.ttfb.outcome, out.ttfb.verdict, out.ttfb.look, out.ttfb.runs_per_arm};

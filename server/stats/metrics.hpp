@@ -18,6 +18,10 @@
 //
 // The rules at a look, in order (T the detection threshold, M the equivalence margin, for both):
 //   1. TTFB different: TTFB decides (regression or improvement).
+//   1b. The tail different (tail_share > 0; more slow runs at the tail's level and a 90th
+//      percentile T slower): the tail decides, even when TTFB is the same: the outlier rule took
+//      the slow runs out of TTFB's test, and a slow tail is a regression, not an outlier.
+//   1c. TTFB the same but the tail suspect (exact p < kTailScreenP): not the same: another block.
 //   2. TTFB the same (its CI inside the margin): no_change. What people wait for is shown not to
 //      have changed by more than M, whatever CPU time did (extra work in parallel, say).
 //   3. CPU time different, and TTFB's estimate points the same way (a CPU regression with TTFB
@@ -32,6 +36,7 @@
 #pragma once
 
 #include "server/stats/adaptive.hpp"
+#include "server/stats/tail.hpp"
 
 #include <optional>
 #include <span>
@@ -39,11 +44,31 @@
 
 namespace ttfb::stats {
 
-enum class Metric { ttfb, cpu_time };
-std::string_view to_string(Metric m);  // "ttfb", "cpu_time"
+enum class Metric { ttfb, cpu_time, tail };
+std::string_view to_string(Metric m);  // "ttfb", "cpu_time", "tail"
 
-// The design each metric is tested with: alpha x (1 - share) for TTFB, alpha x share for CPU.
-AdaptiveDesign design_for(const AdaptiveDesign& design, Metric m, double cpu_share);
+// The design each metric is tested with: alpha x (1 - cpu_share - tail_share) for TTFB, alpha x
+// cpu_share for CPU time, alpha x tail_share for the tail (tail.hpp). Shares must be >= 0 and
+// together below 1.
+AdaptiveDesign design_for(const AdaptiveDesign& design, Metric m, double cpu_share, double tail_share = 0.0);
+
+// A tail whose exact p (more slow runs in the candidate) is below this is not certified "the
+// same": its look asks for another block (and is inconclusive at the last). This spends no alpha:
+// it can only turn a "same" into more runs. It is loose on purpose: 2 slow runs of 10 against
+// none (p = 0.24) is weak evidence of a tail, and too much to certify that nothing changed.
+inline constexpr double kTailScreenP = 0.25;
+
+struct TailLook {
+  TailComparison comparison;
+  double nominal_alpha = 0.0;  // two-sided, at this look of the tail's plan
+  Outcome outcome = Outcome::unknown;
+  Verdict verdict = Verdict::inconclusive;
+  bool suspect = false;        // p_slower < kTailScreenP
+};
+// The tail at a look: different (a regression) when the exact one-sided p is below half the
+// look's nominal alpha and the 90th percentile moved by at least the threshold, the same way
+// for an improvement; never "same" (the tail test has no equivalence).
+TailLook tail_look(const TailComparison& t, double nominal_alpha, double threshold_pct);
 
 // True when every value is positive and finite and both arms have them: CPU time is usable.
 bool cpu_usable(std::span<const double> baseline, std::span<const double> candidate);
@@ -51,6 +76,7 @@ bool cpu_usable(std::span<const double> baseline, std::span<const double> candid
 struct TwoMetricLook {
   LookDecision ttfb;                // at design_for(ttfb)
   std::optional<LookDecision> cpu;  // at design_for(cpu_time); empty when not usable or share 0
+  std::optional<TailLook> tail;     // at design_for(tail); empty with tail_share 0 or before the first look
   Metric decided_by = Metric::ttfb;
   LookDecision decision;            // TTFB's look with the combined outcome, verdict and reason
 };
@@ -60,7 +86,7 @@ struct TwoMetricLook {
 TwoMetricLook decide_two_metrics(std::span<const double> baseline_ms, std::span<const double> candidate_ms,
                                  std::span<const double> cpu_baseline_ms, std::span<const double> cpu_candidate_ms,
                                  const AdaptiveDesign& design, double cpu_share, std::span<const long> baseline_jobs = {},
-                                 std::span<const long> candidate_jobs = {});
+                                 std::span<const long> candidate_jobs = {}, double tail_share = 0.0);
 
 // The rules above on classified looks, for simulations: `cpu` null when CPU time is not used.
 // ttfb_effect_pct is TTFB's estimate at the look (rule 3 reads its sign).

@@ -113,6 +113,29 @@ class AdaptiveStoreTest : public testing::ThrowawayDatabaseTest {
     return id;
   }
 
+  // Claims as `name`, reports every run alike in both arms but for a slow tail in the candidate:
+  // of each ten runs of an arm, the 4th and 8th 50% slower.
+  long run_tail_job(const std::string& name) {
+    auto job = claim_job(*db_, worker(name), 30);
+    EXPECT_TRUE(job.has_value());
+    if (!job) return 0;
+    long id = job->at("id").as_int64();
+    int i = 0, j = 0;
+    json::array samples;
+    for (const auto& r : job->at("schedule").as_array()) {
+      const auto& ro = r.as_object();
+      const bool base = ro.at("arm").as_string() == "baseline";
+      const int k = (base ? i++ : j++) % 10;
+      const double x = 200.0 * (1.0 + 0.002 * ((k * 7) % 10 - 4.5));
+      samples.push_back(json::object{{"run_index", ro.at("run_index")}, {"arm", ro.at("arm")}, {"warmup", ro.at("warmup")},
+                                     {"ttfb_ms", !base && (k == 3 || k == 7) ? 1.5 * x : x}});
+    }
+    const Lease lease{name, std::string(job->at("lease_id").as_string()), static_cast<int>(job->at("attempt").as_int64())};
+    add_samples(*db_, id, lease, samples);
+    complete_job(*db_, id, lease);
+    return id;
+  }
+
   WorkflowConfig wf_;
   RepoConfig repo_{"example", "/srv/example", "main", ""};
 };
@@ -199,7 +222,10 @@ TEST_F(AdaptiveStoreTest, ACpuBoundSlowdownHiddenInTtfbsNoiseIsDecidedAndConfirm
   EXPECT_EQ(first.at("decided_by").as_string(), "cpu_time");
   EXPECT_TRUE(first.at("cpu_time").at("tested").as_bool());
   EXPECT_NEAR(first.at("cpu_time").at("effect_pct").as_double(), 10.0, 1.0);
-  EXPECT_NEAR(first.at("cpu_time").at("alpha").as_double() + first.at("ttfb_alpha").as_double(), first.at("alpha").as_double(), 1e-12);
+  // TTFB, CPU time and the tail share alpha.
+  EXPECT_NEAR(first.at("cpu_time").at("alpha").as_double() + first.at("ttfb_alpha").as_double() +
+                  first.at("tail_alpha_share").as_double() * first.at("alpha").as_double(),
+              first.at("alpha").as_double(), 1e-12);
   EXPECT_EQ(first.at("confirmation").at("metric").as_string(), "cpu_time");
   EXPECT_EQ(first.at("look").at("outcome").as_string(), "different");
 
@@ -225,8 +251,57 @@ TEST_F(AdaptiveStoreTest, ACpuBoundSlowdownHiddenInTtfbsNoiseIsDecidedAndConfirm
   EXPECT_NE(text.find("its time to first batch changed +3.0%"), std::string::npos) << text;
 }
 
+TEST_F(AdaptiveStoreTest, ASlowTailTheOutlierRuleHidesIsARegressionConfirmedByARerun) {
+  wf_.policy.runs_per_block = 10;
+  wf_.policy.max_runs_per_arm = 60;
+  auto e = experiment();
+  e.title = "lazy cache";
+  e.author = "Ada Lovelace <ada@example.com>";
+  NewJob first = block_job();
+  first.payload = job_payload(repo_, wf_, std::string(40, 'a'), std::string(40, 'a'), "", 0, 10);
+  first.runs_total = runs_total(0, 10);
+  e.jobs.push_back(first);
+  long id = insert_experiment(*db_, e);
+  ServerConfig config;
+  config.public_url = "http://x";
+  config.repos["example"] = repo_;
+  config.repos["example"].alerts.webhook_url = "http://127.0.0.1:9/hook";
+  json::object got;
+  int jobs_run = 0;
+  for (; jobs_run < 20; ++jobs_run) {
+    run_tail_job("w1");
+    if (analyse_workflow(*db_, id, "wf", &config)) break;
+    got = get_experiment(*db_, id, "http://x");
+    const auto& r = got.at("workflows").as_array()[0].at("result").as_object();
+    if (jobs_run == 0) {
+      EXPECT_EQ(r.at("look").at("outcome").as_string(), "unknown") << "not certified the same: " << r.at("reason");
+      EXPECT_TRUE(r.at("tail").at("suspect").as_bool());
+    }
+  }
+  ASSERT_LT(jobs_run, 20) << "the experiment never finished";
+  EXPECT_EQ(jobs_run, 11) << "6 blocks to decide on the tail, then 6 rerun jobs of 10 (the first stage's budget)";
+  got = get_experiment(*db_, id, "http://x");
+  const auto& w = got.at("workflows").as_array()[0].as_object();
+  EXPECT_EQ(w.at("verdict").as_string(), "regression");
+  const auto& r = w.at("result").as_object();
+  EXPECT_EQ(r.at("decided_by").as_string(), "tail");
+  EXPECT_TRUE(r.at("confirmed").as_bool());
+  EXPECT_EQ(r.at("confirmation").at("metric").as_string(), "tail");
+  EXPECT_EQ(r.at("confirmation").at("tail").at("slow_candidate").as_int64(), 12);
+  EXPECT_EQ(r.at("confirmation").at("tail").at("slow_baseline").as_int64(), 0);
+  EXPECT_LT(r.at("confirmation").at("p_value").as_double(), 0.05);
+  EXPECT_NEAR(r.at("effect_pct").as_double(), 0.0, 0.5) << "TTFB's test, after the outlier rule, sees no change";
+  const std::string text = db_->transact([&](pqxx::work& tx) {
+    return tx.exec1("SELECT text FROM alerts WHERE kind = 'presubmit_regression'")[0].as<std::string>();
+  });
+  EXPECT_NE(text.find("makes some of wf's start-ups much slower than main: 12 of 60 runs slow against 0 of 60"),
+            std::string::npos)
+      << text;
+}
+
 TEST_F(AdaptiveStoreTest, WithItsShareAtZeroCpuTimeIsNotTested) {
   wf_.policy.cpu_time_alpha_share = 0.0;
+  wf_.policy.tail_alpha_share = 0.0;
   auto e = experiment();
   e.jobs.push_back(block_job());
   long id = insert_experiment(*db_, e);
@@ -251,7 +326,8 @@ TEST_F(AdaptiveStoreTest, RunsWithoutCpuTimeAreJudgedOnTtfbAloneAtTheWholeAlpha)
   const auto& r2 = got.at("workflows").as_array()[0].at("result").as_object();
   EXPECT_FALSE(r2.at("cpu_time").at("tested").as_bool());
   EXPECT_NE(std::string(r2.at("cpu_time").at("why").as_string()).find("not every run has its CPU time"), std::string::npos);
-  EXPECT_DOUBLE_EQ(r2.at("ttfb_alpha").as_double(), r2.at("alpha").as_double());
+  EXPECT_DOUBLE_EQ(r2.at("ttfb_alpha").as_double(), r2.at("alpha").as_double() * (1.0 - r2.at("tail_alpha_share").as_double()))
+      << "CPU time's share is TTFB's again";
 }
 
 TEST_F(AdaptiveStoreTest, CalibrationsRunOneAtATimeAndSetTheThreshold) {

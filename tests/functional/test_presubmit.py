@@ -68,7 +68,9 @@ class PresubmitVerdicts(unittest.TestCase):
                         measured[0])
         self.assertTrue(all(x["steal_ms"] is not None and x["steal_ms"] >= 0 for x in measured), measured[0])
         self.assertTrue(res["cpu_time"]["tested"], res["cpu_time"])
-        self.assertAlmostEqual(res["cpu_time"]["alpha"] + res["ttfb_alpha"], res["alpha"])
+        self.assertAlmostEqual(res["cpu_time"]["alpha"] + res["ttfb_alpha"] + res["tail_alpha_share"] * res["alpha"],
+                               res["alpha"])
+        self.assertIn("slow_candidate", res["tail"], res["tail"])
         self.assertIn(res["decided_by"], ("ttfb", "cpu_time"))
 
     def test_neutral_diff_is_not_a_regression(self):

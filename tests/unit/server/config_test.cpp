@@ -130,12 +130,16 @@ TEST(Config, BadWorkflowsSayWhatIsWrong) {
   expect_config_error("cpu_share_one.toml", "policy.cpu_time_alpha_share");
   expect_config_error("cpu_share_one.toml", "must be below 1");
   expect_config_error("cpu_share_negative.toml", "cpu_time_alpha_share");
+  expect_config_error("shares_too_large.toml", "must together be below 1");
 }
 
-TEST(Config, TheCpuShareDefaultsTo20PercentAndIsFrozenIntoEachDesign) {
+TEST(Config, TheSharesOfAlphaDefaultTo15And5PercentAndAreFrozenIntoEachDesign) {
   WorkflowConfig w = load_workflow_file(kData + "/good/workflows/fast.toml");
-  EXPECT_DOUBLE_EQ(w.policy.cpu_time_alpha_share, 0.2);
-  EXPECT_DOUBLE_EQ(w.to_api_json().at("policy").at("cpu_time_alpha_share").as_double(), 0.2);
+  EXPECT_DOUBLE_EQ(w.policy.cpu_time_alpha_share, 0.15);
+  EXPECT_DOUBLE_EQ(w.policy.tail_alpha_share, 0.05);
+  EXPECT_DOUBLE_EQ(w.to_api_json().at("policy").at("cpu_time_alpha_share").as_double(), 0.15);
+  EXPECT_DOUBLE_EQ(w.to_api_json().at("policy").at("tail_alpha_share").as_double(), 0.05);
+  EXPECT_DOUBLE_EQ(design_snapshot(w, std::nullopt, std::nullopt, std::nullopt).at("tail_alpha_share").as_double(), 0.05);
   w.policy.cpu_time_alpha_share = 0.0;
   EXPECT_DOUBLE_EQ(design_snapshot(w, std::nullopt, std::nullopt, std::nullopt).at("cpu_time_alpha_share").as_double(), 0.0);
 }

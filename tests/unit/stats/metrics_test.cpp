@@ -144,6 +144,58 @@ TEST(Metrics, WithoutCpuTimeTtfbAloneDecidesAtTheWholeAlpha) {
                std::invalid_argument);
 }
 
+// Runs alike in both arms but for a slow tail in the candidate: in each job of 10, runs 3 and 7
+// are 50% slower. The outlier rule removes them (12 of 60 is its 20% cap), so TTFB's test sees
+// two arms alike.
+struct TailRuns {
+  std::vector<double> b, c;
+  std::vector<long> jobs;
+};
+TailRuns tail_runs(int jobs) {
+  TailRuns r;
+  for (int j = 0; j < jobs; ++j) {
+    for (int i = 0; i < 10; ++i) {
+      const double x = 200.0 * (1.0 + 0.002 * ((i * 7) % 10 - 4.5));
+      r.b.push_back(x);
+      r.c.push_back(i == 3 || i == 7 ? 1.5 * x : x);
+      r.jobs.push_back(j);
+    }
+  }
+  return r;
+}
+
+TEST(Metrics, ASlowTailIsNotCertifiedTheSameAndAtTheBudgetIsARegression) {
+  const TailRuns early = tail_runs(1);
+  const std::vector<double> none;
+  // Without the tail test (share 0) TTFB alone certifies "no change" at the first look.
+  const auto blind = decide_two_metrics(early.b, early.c, none, none, design(), 0.0, early.jobs, early.jobs, 0.0);
+  ASSERT_EQ(blind.decision.outcome, Outcome::same) << blind.decision.reason;
+  const auto look1 = decide_two_metrics(early.b, early.c, none, none, design(), 0.15, early.jobs, early.jobs, 0.05);
+  ASSERT_TRUE(look1.tail.has_value());
+  EXPECT_TRUE(look1.tail->suspect);
+  EXPECT_EQ(look1.decision.outcome, Outcome::unknown);
+  EXPECT_TRUE(look1.decision.more_runs);
+  EXPECT_NE(look1.decision.reason.find("not certified the same"), std::string::npos) << look1.decision.reason;
+  EXPECT_NE(look1.decision.reason.find("2 of 10 candidate runs slow against 0 of 10"), std::string::npos)
+      << look1.decision.reason;
+
+  const TailRuns full = tail_runs(6);
+  const auto last = decide_two_metrics(full.b, full.c, none, none, design(), 0.15, full.jobs, full.jobs, 0.05);
+  ASSERT_TRUE(last.tail.has_value());
+  EXPECT_EQ(last.ttfb.outcome, Outcome::same) << "TTFB's test, after the outlier rule, sees no change: " << last.ttfb.reason;
+  EXPECT_EQ(last.decided_by, Metric::tail);
+  EXPECT_EQ(last.decision.outcome, Outcome::different);
+  EXPECT_EQ(last.decision.verdict, Verdict::regression);
+  EXPECT_EQ(last.tail->comparison.slow_candidate, 12u);
+  EXPECT_GT(last.tail->comparison.p90_change_pct, 40.0);
+  EXPECT_NE(last.decision.reason.find("a slower tail"), std::string::npos) << last.decision.reason;
+  // The tail's level is its share of alpha: alpha x 0.05 over the plan.
+  EXPECT_LT(last.tail->nominal_alpha, 0.1 * 0.05);
+  EXPECT_DOUBLE_EQ(design_for(design(), Metric::ttfb, 0.15, 0.05).alpha, 0.08);
+  EXPECT_DOUBLE_EQ(design_for(design(), Metric::tail, 0.15, 0.05).alpha, 0.005);
+  EXPECT_THROW(design_for(design(), Metric::ttfb, 0.6, 0.4), std::invalid_argument);
+}
+
 struct Rates {
   double different = 0.0, regression = 0.0;
 };
