@@ -75,6 +75,24 @@ std::string format_experiment(const json::object& e) {
                       p ? format_p(*p) : "-", thr ? fmt("%.1f%%", *thr) : "-", verdict});
       if (const auto* reason = r.if_contains("reason"); reason && reason->is_string())
         notes.push_back(name + ": " + str(reason));
+      // The slow tail (the outlier rule's slow runs, counted per arm) when it was tested.
+      if (const auto* tl = r.if_contains("tail"); tl && tl->is_object()) {
+        const auto& to = tl->as_object();
+        const auto* tested = to.if_contains("tested");
+        if (tested && tested->is_bool() && tested->as_bool()) {
+          auto sc = num(to, "slow_candidate"), nc = num(to, "n_candidate"), sb = num(to, "slow_baseline"),
+               nb = num(to, "n_baseline"), tp = num(to, "p_slower"), p90 = num(to, "p90_change_pct");
+          if (sc && nc && sb && nb && tp) {
+            std::string line = name + ": slow runs " + std::to_string(static_cast<long>(*sc)) + "/" +
+                               std::to_string(static_cast<long>(*nc)) + " candidate, " +
+                               std::to_string(static_cast<long>(*sb)) + "/" + std::to_string(static_cast<long>(*nb)) +
+                               " baseline (exact p " + format_p(*tp) + ")";
+            if (p90) line += ", 90th percentile " + fmt("%+.1f%%", *p90);
+            if (str(r.if_contains("decided_by"), "") == "tail") line += "; the slow tail decided";
+            notes.push_back(line);
+          }
+        }
+      }
       // The second metric: CPU time to the first batch, at its share of alpha, and which one decided.
       if (const auto* ct = r.if_contains("cpu_time"); ct && ct->is_object()) {
         const auto& co = ct->as_object();

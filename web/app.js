@@ -243,8 +243,10 @@
           ...(r.cpu_time ? [["CPU time to first batch", r.cpu_time.tested
             ? `${effect(r.cpu_time)}, p ${pval(r.cpu_time.p_value)} (alpha ${r.cpu_time.alpha}; TTFB's ${r.ttfb_alpha})`
             : `not tested: ${r.cpu_time.why}`]] : []),
+          ...(r.tail?.tested ? [["slow runs (tail)", `${r.tail.slow_candidate} of ${r.tail.n_candidate} candidate, ${r.tail.slow_baseline} of ${r.tail.n_baseline} baseline; exact p ${pval(r.tail.p_slower)}; 90th percentile ${pct(r.tail.p90_change_pct)}`]] : []),
           ...(r.decided_by ? [["decided by", r.decided_by === "cpu_time"
-            ? "CPU time to the first batch (TTFB undecided through its noise, pointing the same way)" : "TTFB"]] : []),
+            ? "CPU time to the first batch (TTFB undecided through its noise, pointing the same way)"
+            : r.decided_by === "tail" ? "the slow tail (more slow runs than chance gives, a slower 90th percentile)" : "TTFB"]] : []),
           ["test", r.test === "blocked_log_t" ? `t-test within jobs (${r.blocks} jobs)` : r.test === "welch_log_t" ? "Welch t-test" : "–"],
           ["detection threshold", num(r.threshold_pct) ? `${r.threshold_pct.toFixed(2)}%` : "–"],
           ["equivalence margin", num(r.equivalence_margin_pct) ? `±${r.equivalence_margin_pct.toFixed(2)}%` : "–"],

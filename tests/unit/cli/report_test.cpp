@@ -58,6 +58,13 @@ TEST(Report, CpuTimeAndTheMetricThatDecidedAreSaid) {
   EXPECT_NE(t.find("confirmation rerun reproduced it on CPU time: +31.2%"), std::string::npos) << t;
   r["decided_by"] = "ttfb";
   EXPECT_NE(format_experiment(e).find("(tested at alpha 0.03, TTFB at 0.07); TTFB decided"), std::string::npos);
+  r["tail"] = boost::json::object{{"tested", true}, {"slow_candidate", 12}, {"n_candidate", 60}, {"slow_baseline", 0},
+                                  {"n_baseline", 60}, {"p_slower", 0.00018}, {"p90_change_pct", 48.1}};
+  r["decided_by"] = "tail";
+  EXPECT_NE(format_experiment(e).find("example-train: slow runs 12/60 candidate, 0/60 baseline (exact p 0.0002), 90th "
+                                      "percentile +48.1%; the slow tail decided"),
+            std::string::npos)
+      << format_experiment(e);
   r["cpu_time"] = boost::json::object{{"tested", false}, {"why", "cpu_time_alpha_share is 0: TTFB alone decides"}};
   EXPECT_NE(format_experiment(e).find("CPU time not tested: cpu_time_alpha_share is 0"), std::string::npos);
 }
