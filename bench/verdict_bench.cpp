@@ -24,8 +24,9 @@
 //   before   alpha 0.01 over the looks, threshold 3 % that was also the margin of "same",
 //            Welch's test on the runs of all jobs pooled, a rerun of as many runs as the
 //            stopping look, two-sided at the same alpha (the server until issue 14);
-//   now      the server's defaults: first stage at alpha 0.1 two-sided (a screen), split 80/20
-//            between TTFB and CPU time (cpu_time_alpha_share 0.2, metrics.hpp), detection
+//   now      the server's defaults: first stage at alpha 0.1 two-sided (a screen), split
+//            0.08 / 0.015 / 0.005 between TTFB, CPU time and the slow tail (cpu_time_alpha_share
+//            0.15 and tail_alpha_share 0.05, metrics.hpp and tail.hpp), detection
 //            floor 1 %, equivalence margin 2 %, the look's test blocked by job; a rerun sized by
 //            power (confirm.hpp) up to 120 runs per arm in jobs of 10, one-sided at 0.05, that
 //            must also reach the floor. Alerts under no change: at most 0.05 x 0.05 = 0.25 % a
@@ -78,7 +79,10 @@ struct Runs {
 };
 
 // Appends one job of n interleaved pairs to `out`.
-void add_job(std::mt19937_64& engine, const NoiseModel& m, int n, double effect_pct, bool cpu_bound, long job, Runs& out) {
+// tail_runs > 0: a tail change instead, that share of the candidate's runs e % slower (a lock, a
+// cold cache; CPU time unchanged), the others alike.
+void add_job(std::mt19937_64& engine, const NoiseModel& m, int n, double effect_pct, bool cpu_bound, long job, Runs& out,
+             double tail_runs = 0.0) {
   std::normal_distribution<double> z(0.0, 1.0);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   const bool overlapped = u(engine) < m.overlap_probability;
@@ -99,9 +103,9 @@ void add_job(std::mt19937_64& engine, const NoiseModel& m, int n, double effect_
         out.baseline_jobs.push_back(job);
         out.cpu_baseline.push_back(cpu);
       } else {
-        out.candidate.push_back(x * factor);
+        out.candidate.push_back(tail_runs > 0.0 ? (u(engine) < tail_runs ? x * factor : x) : x * factor);
         out.candidate_jobs.push_back(job);
-        out.cpu_candidate.push_back(cpu_bound ? cpu * factor : cpu);
+        out.cpu_candidate.push_back(cpu_bound && tail_runs == 0.0 ? cpu * factor : cpu);
       }
     }
   }
@@ -116,6 +120,7 @@ struct Design {
   int rerun_max_runs = 0;
   bool set_aside_noisy = false;  // blocks far noisier than the others are replaced (noisy_jobs.hpp)
   double cpu_share = 0.0;        // of alpha, spent on CPU time (metrics.hpp); needs set_aside_noisy
+  double tail_share = 0.0;       // of alpha, spent on the slow tail (tail.hpp); needs set_aside_noisy
 };
 
 // The first stage as step_workflow runs it with noisy blocks set aside: after each block, the
@@ -130,8 +135,12 @@ struct FirstStage {
 
 FirstStage first_stage_setting_aside(const Runs& runs, const Design& d, int blocks_available) {
   const bool with_cpu = d.cpu_share > 0.0;
-  const auto plan = plan_looks(with_cpu ? design_for(d.first, Metric::ttfb, d.cpu_share) : d.first);
-  const auto cpu_plan = with_cpu ? plan_looks(design_for(d.first, Metric::cpu_time, d.cpu_share)) : std::vector<LookPlan>{};
+  const bool with_tail = d.tail_share > 0.0;
+  const auto plan = plan_looks(design_for(d.first, Metric::ttfb, d.cpu_share, d.tail_share));
+  const auto cpu_plan =
+      with_cpu ? plan_looks(design_for(d.first, Metric::cpu_time, d.cpu_share, d.tail_share)) : std::vector<LookPlan>{};
+  const auto tail_plan =
+      with_tail ? plan_looks(design_for(d.first, Metric::tail, d.cpu_share, d.tail_share)) : std::vector<LookPlan>{};
   const int block = d.first.runs_per_block;
   FirstStage out;
   std::size_t next_look = 0;
@@ -160,7 +169,22 @@ FirstStage first_stage_setting_aside(const Runs& runs, const Design& d, int bloc
     out.outcome = classify(look[0], plan[next_look].nominal_alpha, d.first.threshold_pct, d.first.margin_pct);
     out.stop = look[0];
     out.decided_by = Metric::ttfb;
-    if (with_cpu) {
+    bool tail_settled = false;
+    if (with_tail && out.outcome.outcome != Outcome::different) {  // the rules 1b and 1c of metrics.hpp
+      const TailLook t = tail_look(compare_tails(kept.baseline, kept.candidate, kept.baseline_jobs, kept.candidate_jobs),
+                                   tail_plan[next_look].nominal_alpha, d.first.threshold_pct);
+      if (t.outcome == Outcome::different) {
+        out.outcome.outcome = Outcome::different;
+        out.outcome.verdict = t.verdict;
+        out.decided_by = Metric::tail;
+        tail_settled = true;
+      } else if (out.outcome.outcome == Outcome::same && t.suspect) {
+        out.outcome.outcome = Outcome::unknown;
+        out.outcome.verdict = Verdict::inconclusive;
+        tail_settled = true;
+      }
+    }
+    if (with_cpu && !tail_settled) {
       const std::span<const LookPlan> cpu_one(&cpu_plan[next_look], 1);
       const auto cpu_look =
           summarize_looks(kept.cpu_baseline, kept.cpu_candidate, cpu_one, kept.baseline_jobs, kept.candidate_jobs);
@@ -185,6 +209,7 @@ struct Tally {
   std::size_t confirmed_regressions = 0;    // the alert
   std::size_t confirmed_improvements = 0;
   std::size_t confirmed_by_cpu = 0;         // confirmed regressions CPU time decided
+  std::size_t confirmed_by_tail = 0;        // ... the slow tail decided
   std::size_t no_change = 0;                // certified "the same"
   double first_runs = 0.0, rerun_runs = 0.0;  // per arm, summed
 };
@@ -199,7 +224,7 @@ bool rerun_reproduces(const Runs& rerun, int n, const AdaptiveDesign& d, bool sl
 }
 
 std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel& m, double effect_pct, bool cpu_bound,
-                            int experiments, std::uint64_t seed) {
+                            int experiments, std::uint64_t seed, double tail_runs = 0.0) {
   std::mt19937_64 engine(seed);
   std::vector<Tally> out(designs.size());
   int max_runs = 0, max_rerun = 0;
@@ -212,8 +237,8 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
     Runs runs, rerun;
     long job = 1;
     const int spare = 2;  // blocks measured again in place of noisy ones
-    for (int n = 0; n < max_runs + spare * block; n += block) add_job(engine, m, block, effect_pct, cpu_bound, job++, runs);
-    for (int n = 0; n < max_rerun + spare * block; n += block) add_job(engine, m, block, effect_pct, cpu_bound, job++, rerun);
+    for (int n = 0; n < max_runs + spare * block; n += block) add_job(engine, m, block, effect_pct, cpu_bound, job++, runs, tail_runs);
+    for (int n = 0; n < max_rerun + spare * block; n += block) add_job(engine, m, block, effect_pct, cpu_bound, job++, rerun, tail_runs);
     for (std::size_t i = 0; i < designs.size(); ++i) {
       const Design& d = designs[i];
       const auto plan = plan_looks(d.first);
@@ -251,7 +276,10 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
         if (rerun_reproduces(rerun, n, d.first, slower)) ++(slower ? t.confirmed_regressions : t.confirmed_improvements);
         continue;
       }
-      const RerunPlan rp = plan_rerun(stop, r.runs_per_arm, d.first, d.rerun_alpha, d.rerun_max_runs);
+      RerunPlan rp = plan_rerun(stop, r.runs_per_arm, d.first, d.rerun_alpha, d.rerun_max_runs);
+      if (decided_by == Metric::tail) {  // as analysis.cpp's plan_for: the first stage's whole budget
+        rp.runs_per_arm = std::min(std::max(d.first.max_runs_per_arm, r.runs_per_arm), d.rerun_max_runs);
+      }
       t.rerun_runs += rp.runs_per_arm;
       auto n = static_cast<std::size_t>(rp.runs_per_arm);
       Runs judged;
@@ -287,9 +315,15 @@ std::vector<Tally> simulate(const std::vector<Design>& designs, const NoiseModel
       const bool on_cpu = decided_by == Metric::cpu_time;
       const std::span<const double> vb(on_cpu ? judged.cpu_baseline : judged.baseline),
           vc(on_cpu ? judged.cpu_candidate : judged.candidate);
-      const RerunResult rr = judge_rerun(vb.first(n), vc.first(n), bj.first(n), cj.first(n), d.first, d.rerun_alpha, slower);
+      RerunResult rr = judge_rerun(vb.first(n), vc.first(n), bj.first(n), cj.first(n), d.first, d.rerun_alpha, slower);
+      if (decided_by == Metric::tail) {
+        const TailComparison tc = compare_tails(vb.first(n), vc.first(n), bj.first(n), cj.first(n));
+        rr.reproduced = tc.valid && (slower ? tc.p_slower < d.rerun_alpha && tc.p90_change_pct >= d.first.threshold_pct
+                                            : tc.p_faster < d.rerun_alpha && tc.p90_change_pct <= -d.first.threshold_pct);
+      }
       if (rr.reproduced) ++(slower ? t.confirmed_regressions : t.confirmed_improvements);
       if (rr.reproduced && slower && on_cpu) ++t.confirmed_by_cpu;
+      if (rr.reproduced && slower && decided_by == Metric::tail) ++t.confirmed_by_tail;
     }
   }
   return out;
@@ -348,7 +382,7 @@ int main(int argc, char** argv) {
       {"before", AdaptiveDesign{.alpha = 0.01, .threshold_pct = 3.0, .margin_pct = 3.0, .runs_per_block = 10, .max_runs_per_arm = 60},
        false},
       {"now", AdaptiveDesign{.alpha = 0.1, .threshold_pct = 1.0, .margin_pct = 2.0, .runs_per_block = 10, .max_runs_per_arm = 60},
-       true, true, 0.05, 120, true, 0.2},
+       true, true, 0.05, 120, true, 0.15, 0.05},
       {"TTFB alone", AdaptiveDesign{.alpha = 0.1, .threshold_pct = 1.0, .margin_pct = 2.0, .runs_per_block = 10, .max_runs_per_arm = 60},
        true, true, 0.05, 120, true, 0.0},
   };
@@ -357,7 +391,7 @@ int main(int argc, char** argv) {
     std::snprintf(name, sizeof name, "alpha %g, rerun %g, rerun max %g, CPU share %g", t[0], t[1], t[2], t[3]);
     designs.push_back({name,
                        AdaptiveDesign{.alpha = t[0], .threshold_pct = 1.0, .margin_pct = 2.0, .runs_per_block = 10, .max_runs_per_arm = 60},
-                       true, true, t[1], static_cast<int>(t[2]), true, t[3]});
+                       true, true, t[1], static_cast<int>(t[2]), true, t[3], 0.05});
   }
   const std::vector<double> effects = {0.0, 1.0, 2.0, 3.0, 5.0};
   // Two fleets: measuring workers that each have their cores (the design's target), and two
@@ -438,6 +472,36 @@ int main(int argc, char** argv) {
     }
     std::printf("\n\n");
   }
+  // Slow tails, each worker on its own cores: a share of the candidate's runs much slower.
+  json::array tail_rows;
+  if (!as_json) {
+    std::printf("## slow tails (each worker on its own cores): a share of the candidate's runs much slower, the others alike\n\n"
+                "| change | design | confirmed regression [95%% CI] | of which the tail decided | certified no change | "
+                "runs per arm (first stage + rerun) |\n|---|---|---|---|---|---|\n");
+  }
+  for (const auto& [share, effect] : std::vector<std::pair<double, double>>{{0.15, 50.0}, {0.10, 100.0}}) {
+    NoiseModel m = model;
+    m.overlap_probability = 0.0;
+    const auto tallies = simulate(designs, m, effect, false, experiments, seed + 100, share);
+    char change[64];
+    std::snprintf(change, sizeof change, "%.0f%% of runs +%.0f%%", 100.0 * share, effect);
+    for (std::size_t i = 0; i < designs.size(); ++i) {
+      const Tally& t = tallies[i];
+      const auto [lo, hi] = wilson_interval(t.confirmed_regressions, t.experiments);
+      tail_rows.push_back(json::object{{"change", change},
+                                       {"design", designs[i].name},
+                                       {"confirmed_regression", rate(t.confirmed_regressions, t.experiments)},
+                                       {"confirmed_by_tail", rate(t.confirmed_by_tail, t.experiments)},
+                                       {"no_change", rate(t.no_change, t.experiments)}});
+      if (as_json) continue;
+      std::printf("| %s | %s | %s [%s, %s] | %s | %s | %.1f + %.1f |\n", change, designs[i].name.c_str(),
+                  pct(rate(t.confirmed_regressions, t.experiments)).c_str(), pct(lo).c_str(), pct(hi).c_str(),
+                  pct(rate(t.confirmed_by_tail, t.experiments)).c_str(), pct(rate(t.no_change, t.experiments)).c_str(),
+                  t.first_runs / t.experiments, t.rerun_runs / t.experiments);
+    }
+  }
+  if (!as_json) std::printf("\n");
+  report["tails"] = std::move(tail_rows);
   report["scenarios"] = std::move(scenario_reports);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   report["seconds"] = seconds;
