@@ -16,7 +16,8 @@ TTFB_LAB_NO_BUILD=1: no second 10-minute build, and no rebuild of the tree ctest
   files 0600, their folders 0700; the cluster's folder and socket directory 0700 (postgres's);
 - the workload user cannot connect to that cluster either;
 - `./lab up --workers C` on C usable CPUs (more workers than CPUs beside the services'): the
-  workers are restarted unpinned, with no `--cpus`, and `up` says they share cores;
+  workers are restarted unpinned, with no `--cpus`, the services moved back to every CPU, and
+  `up` says the workers share cores;
 - `./lab down` there stops everything `up` started (each pid gone, the cluster stopped);
 - `./lab clean` removes .lab/ and the state directory and nothing else, and refuses a state
   directory that is not this checkout's.
@@ -275,7 +276,9 @@ class CloneInPrivateFolder(unittest.TestCase):
             pid = self.pid(f"worker-{i}.pid")
             self.assertEqual(cpus_allowed(pid), set(self.cpus), f"lab-worker-{i} is pinned")
             self.assertNotIn("--cpus", cmdline(pid))
-        self.assertEqual(cpus_allowed(self.pid("server.pid")), {self.cpus[0]}, "the server moved")
+        for name in ("server.pid", "alert-sink.pid"):
+            self.assertEqual(cpus_allowed(self.pid(name)), set(self.cpus), f"{name}: nothing is pinned then")
+        self.assertIn("the server was already running", r.stderr)
 
     def test_4_down_stops_what_up_started(self):
         self.assert_up()
