@@ -261,13 +261,13 @@ json::object tail_json(const std::optional<stats::TailLook>& tail, double share)
 json::object cpu_time_json(const std::optional<stats::LookDecision>& cpu, const stats::AdaptiveDesign& design,
                            double share, double tail_share, const StageRuns& runs) {
   if (share <= 0.0)
-    return json::object{{"tested", false}, {"why", "cpu_time_alpha_share is 0: TTFB alone decides, at the whole alpha"}};
+    return json::object{{"tested", false}, {"why", "cpu_time_alpha_share is 0: CPU time is not tested"}};
   if (!cpu) {
     const bool any = !runs.baseline.empty() || !runs.candidate.empty();
     return json::object{
         {"tested", false},
         {"why", any ? "not every run has its CPU time to the first batch (a worker without a cgroup that counts CPU "
-                      "time, or runs from before it was measured): TTFB alone decides, at the whole alpha"
+                      "time, or runs from before it was measured): its share of alpha goes back to TTFB"
                     : "no runs yet"}};
   }
   json::object o = stats::to_json(cpu->comparison);

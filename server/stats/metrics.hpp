@@ -1,20 +1,21 @@
-// Two metrics per verdict: TTFB, and the workload's CPU time to its first batch (user + system of
-// all its processes, read from the run's cgroup as the first batch arrives). TTFB is what people
-// wait for; CPU time is the work done before it, and it does not count the time a run waited for
-// a core. On a shared machine the waits are most of the noise (two workers on two cores: 13.8%
-// spread in TTFB against 3.4% alone), so a CPU-bound regression (an import, parsing, a repr) is
-// seen through them in CPU time long before TTFB's interval clears zero.
+// Three looks per verdict: TTFB; the workload's CPU time to its first batch (user + system of all
+// its processes, read from the run's cgroup as the first batch arrives); and the slow tail
+// (tail.hpp: the outlier rule's slow runs counted per arm). TTFB is what people wait for; CPU time
+// is the work done before it, and it does not count the time a run waited for a core. On a shared
+// machine the waits are most of the noise (two workers on two cores: 13.8% spread in TTFB against
+// 3.4% alone), so a CPU-bound regression (an import, parsing, a repr) is seen through them in CPU
+// time long before TTFB's interval clears zero. The tail sees what the outlier rule takes out of
+// TTFB's test: some start-ups much slower, the rest alike.
 //
-//   const double share = 0.3;  // of alpha, spent on CPU time
-//   TwoMetricLook l = decide_two_metrics(ttfb_b, ttfb_c, cpu_b, cpu_c, design, share, jobs_b, jobs_c);
+//   TwoMetricLook l = decide_two_metrics(ttfb_b, ttfb_c, cpu_b, cpu_c, design, 0.15, jobs_b, jobs_c, 0.05);
 //   l.decision;     // what the workflow does next (its comparison is TTFB's: the headline numbers)
-//   l.decided_by;   // Metric::ttfb or Metric::cpu_time
+//   l.decided_by;   // Metric::ttfb, Metric::cpu_time or Metric::tail
 //
-// The alpha split (Bonferroni): TTFB is tested at alpha (1 - share), CPU time at alpha share, each
-// with its own spending plan over the same looks (adaptive.hpp), so under no change the chance
-// that either crosses is at most alpha. The rerun judges the metric that decided, at rerun_alpha
-// (confirm.hpp): the alert rate of the two channels together is at most
-// alpha (1 - share) / 2 x rerun_alpha + alpha share / 2 x rerun_alpha = alpha / 2 x rerun_alpha.
+// The alpha split (Bonferroni): TTFB is tested at alpha (1 - cpu_share - tail_share), CPU time at
+// alpha cpu_share and the tail at alpha tail_share, each with its own spending plan over the same
+// looks (adaptive.hpp), so under no change the chance that any crosses is at most alpha. The rerun
+// judges the metric that decided, at rerun_alpha (confirm.hpp; the tail's by its own test): the
+// alert rate of all of them together is at most alpha / 2 x rerun_alpha.
 //
 // The rules at a look, in order (T the detection threshold, M the equivalence margin, for both):
 //   1. TTFB different: TTFB decides (regression or improvement).
@@ -28,10 +29,10 @@
 //      faster is not a start-up regression): CPU time decides, with its direction.
 //   4. Otherwise unknown: another block, or inconclusive at the last look.
 // Without CPU time for every run of both arms (a worker without cgroups, runs from before it was
-// measured), or with share 0, TTFB alone decides at the whole alpha: no alpha is spent on a
+// measured), or with cpu_share 0, CPU time's share goes back to TTFB: no alpha is spent on a
 // metric that is not there.
 //
-// Edge cases: share not in [0, 1): std::invalid_argument. The CPU values must be positive (a run
+// Edge cases: a share below 0, or the two together not below 1: std::invalid_argument. The CPU values must be positive (a run
 // whose CPU time reads 0 gives no CPU metric for the look: it is not measurable, not a zero).
 #pragma once
 
