@@ -101,6 +101,10 @@ TwoMetricLook decide_two_metrics(std::span<const double> baseline_ms, std::span<
   out.ttfb = decide_look(baseline_ms, candidate_ms, design_for(design, Metric::ttfb, used_cpu_share, tail_share),
                          baseline_jobs, candidate_jobs);
   out.decision = out.ttfb;
+  if (with_cpu) {
+    out.cpu = decide_look(cpu_baseline_ms, cpu_candidate_ms, design_for(design, Metric::cpu_time, cpu_share, tail_share),
+                          baseline_jobs, candidate_jobs);
+  }
   if (out.ttfb.look > 0 && tail_share > 0.0) {
     const auto plan = plan_looks(design_for(design, Metric::tail, used_cpu_share, tail_share));
     const auto j = static_cast<std::size_t>(out.ttfb.look) - 1;
@@ -132,10 +136,7 @@ TwoMetricLook decide_two_metrics(std::span<const double> baseline_ms, std::span<
       return out;
     }
   }
-  if (!with_cpu) return out;
-  out.cpu = decide_look(cpu_baseline_ms, cpu_candidate_ms, design_for(design, Metric::cpu_time, cpu_share, tail_share),
-                        baseline_jobs, candidate_jobs);
-  if (out.ttfb.look == 0) return out;  // before the first look: nothing to combine
+  if (!with_cpu || out.ttfb.look == 0) return out;  // before the first look: nothing to combine
 
   RulesOutcome t{out.ttfb.outcome, out.ttfb.verdict, out.ttfb.look, out.ttfb.runs_per_arm};
   RulesOutcome c{out.cpu->outcome, out.cpu->verdict, out.cpu->look, out.cpu->runs_per_arm};
