@@ -504,9 +504,7 @@ WorkflowUpdate step_workflow(const WorkflowState& s) {
   const char* metric_words = rerun_on_cpu ? "CPU time to the first batch " : "";
   std::string tail_words;
   if (rerun_tail) {
-    tail_words = std::to_string(rerun_tail->slow_candidate) + " of " + std::to_string(rerun_tail->n_candidate) +
-                 " candidate runs slow against " + std::to_string(rerun_tail->slow_baseline) + " of " +
-                 std::to_string(rerun_tail->n_baseline) + ", 90th percentile " + fmt("%+.1f%%", rerun_tail->p90_change_pct) +
+    tail_words = stats::slow_counts(*rerun_tail) + ", 90th percentile " + fmt("%+.1f%%", rerun_tail->p90_change_pct) +
                  fmt(", exact one-sided p = %.3g (needs < %.3g)", rr.one_sided_p, rerun.alpha);
   }
   std::set<std::string> overlap;

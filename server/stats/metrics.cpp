@@ -113,8 +113,7 @@ TwoMetricLook decide_two_metrics(std::span<const double> baseline_ms, std::span<
     const auto& t = *out.tail;
     const auto& tc = t.comparison;
     auto counts = [&] {
-      return std::to_string(tc.slow_candidate) + " of " + std::to_string(tc.n_candidate) + " candidate runs slow against " +
-             std::to_string(tc.slow_baseline) + " of " + std::to_string(tc.n_baseline) + ", exact p " +
+      return slow_counts(tc) + ", exact p " +
              g3(tc.p_slower) + ", 90th percentile " + pct(tc.p90_change_pct);
     };
     if (out.ttfb.outcome != Outcome::different && t.outcome == Outcome::different) {  // rule 1b

@@ -130,6 +130,11 @@ TailComparison compare_tails(std::span<const double> baseline_ms, std::span<cons
   return t;
 }
 
+std::string slow_counts(const TailComparison& t) {
+  return std::to_string(t.slow_candidate) + " of " + std::to_string(t.n_candidate) + " candidate runs slow against " +
+         std::to_string(t.slow_baseline) + " of " + std::to_string(t.n_baseline);
+}
+
 boost::json::object to_json(const TailComparison& t) {
   return boost::json::object{{"test", "slow_outliers_exact"},
                              {"slow_baseline", t.slow_baseline},

@@ -34,6 +34,7 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace ttfb::stats {
@@ -65,6 +66,9 @@ struct ExactTail {
   double p_greater = 1.0, p_less = 1.0;
 };
 ExactTail stratified_exact_test(std::span<const TailStratum> strata);
+
+// "12 of 60 candidate runs slow against 0 of 60": the counts, as reasons say them.
+std::string slow_counts(const TailComparison& t);
 
 // The fields a result shows under "tail".
 boost::json::object to_json(const TailComparison& t);

@@ -63,77 +63,59 @@ class AdaptiveStoreTest : public testing::ThrowawayDatabaseTest {
     return w;
   }
 
-  // Claims as `name`, reports every run of the schedule with the candidate `factor` slower.
-  long run_job(const std::string& name, double factor, std::uint64_t seed) {
+  // Claims as `name` and reports every run of the schedule: `fill` adds the measured values to
+  // each sample, given its arm and its index among that arm's runs.
+  template <class Fill>
+  long report_job(const std::string& name, Fill fill) {
     auto job = claim_job(*db_, worker(name), 30);
     EXPECT_TRUE(job.has_value());
     if (!job) return 0;
     long id = job->at("id").as_int64();
-    std::mt19937_64 engine(seed);
-    std::normal_distribution<double> z(0.0, 0.004);
+    int i = 0, j = 0;
     json::array samples;
     for (const auto& r : job->at("schedule").as_array()) {
       const auto& ro = r.as_object();
       const bool base = ro.at("arm").as_string() == "baseline";
-      samples.push_back(json::object{{"run_index", ro.at("run_index")}, {"arm", ro.at("arm")},
-                                     {"warmup", ro.at("warmup")},
-                                     {"ttfb_ms", 200.0 * (base ? 1.0 : factor) * std::exp(z(engine))}});
+      json::object sample{{"run_index", ro.at("run_index")}, {"arm", ro.at("arm")}, {"warmup", ro.at("warmup")}};
+      fill(base, base ? i++ : j++, sample);
+      samples.push_back(std::move(sample));
     }
     const Lease lease{name, std::string(job->at("lease_id").as_string()), static_cast<int>(job->at("attempt").as_int64())};
     add_samples(*db_, id, lease, samples);
     complete_job(*db_, id, lease);
     return id;
+  }
+
+  // Every run of the schedule with the candidate `factor` slower.
+  long run_job(const std::string& name, double factor, std::uint64_t seed) {
+    std::mt19937_64 engine(seed);
+    std::normal_distribution<double> z(0.0, 0.004);
+    return report_job(name, [&](bool base, int, json::object& s) {
+      s["ttfb_ms"] = 200.0 * (base ? 1.0 : factor) * std::exp(z(engine));
+    });
   }
 
   // As run_job, with TTFB that scatters like runs waiting for a core (each arm the same spread
   // of values, the candidate's `ttfb_factor` slower) and CPU time to the first batch that moves
   // by `cpu_factor` at 0.4% noise.
   long run_job_cpu(const std::string& name, double ttfb_factor, double cpu_factor, std::uint64_t seed) {
-    auto job = claim_job(*db_, worker(name), 30);
-    EXPECT_TRUE(job.has_value());
-    if (!job) return 0;
-    long id = job->at("id").as_int64();
     std::mt19937_64 engine(seed);
     std::normal_distribution<double> z(0.0, 0.004);
     const double waits[] = {0.0, 90.0, 30.0, 60.0};
-    int i = 0, j = 0;
-    json::array samples;
-    for (const auto& r : job->at("schedule").as_array()) {
-      const auto& ro = r.as_object();
-      const bool base = ro.at("arm").as_string() == "baseline";
-      const double wait = waits[(base ? i++ : j++) % 4];
-      samples.push_back(json::object{{"run_index", ro.at("run_index")}, {"arm", ro.at("arm")},
-                                     {"warmup", ro.at("warmup")},
-                                     {"ttfb_ms", (200.0 + wait) * (base ? 1.0 : ttfb_factor)},
-                                     {"cpu_to_first_batch_ms", 150.0 * (base ? 1.0 : cpu_factor) * std::exp(z(engine))}});
-    }
-    const Lease lease{name, std::string(job->at("lease_id").as_string()), static_cast<int>(job->at("attempt").as_int64())};
-    add_samples(*db_, id, lease, samples);
-    complete_job(*db_, id, lease);
-    return id;
+    return report_job(name, [&](bool base, int k, json::object& s) {
+      s["ttfb_ms"] = (200.0 + waits[k % 4]) * (base ? 1.0 : ttfb_factor);
+      s["cpu_to_first_batch_ms"] = 150.0 * (base ? 1.0 : cpu_factor) * std::exp(z(engine));
+    });
   }
 
-  // Claims as `name`, reports every run alike in both arms but for a slow tail in the candidate:
-  // of each ten runs of an arm, the 4th and 8th 50% slower.
+  // Every run alike in both arms but for a slow tail in the candidate: of each ten runs of an
+  // arm, the 4th and 8th 50% slower.
   long run_tail_job(const std::string& name) {
-    auto job = claim_job(*db_, worker(name), 30);
-    EXPECT_TRUE(job.has_value());
-    if (!job) return 0;
-    long id = job->at("id").as_int64();
-    int i = 0, j = 0;
-    json::array samples;
-    for (const auto& r : job->at("schedule").as_array()) {
-      const auto& ro = r.as_object();
-      const bool base = ro.at("arm").as_string() == "baseline";
-      const int k = (base ? i++ : j++) % 10;
+    return report_job(name, [](bool base, int k, json::object& s) {
+      k %= 10;
       const double x = 200.0 * (1.0 + 0.002 * ((k * 7) % 10 - 4.5));
-      samples.push_back(json::object{{"run_index", ro.at("run_index")}, {"arm", ro.at("arm")}, {"warmup", ro.at("warmup")},
-                                     {"ttfb_ms", !base && (k == 3 || k == 7) ? 1.5 * x : x}});
-    }
-    const Lease lease{name, std::string(job->at("lease_id").as_string()), static_cast<int>(job->at("attempt").as_int64())};
-    add_samples(*db_, id, lease, samples);
-    complete_job(*db_, id, lease);
-    return id;
+      s["ttfb_ms"] = !base && (k == 3 || k == 7) ? 1.5 * x : x;
+    });
   }
 
   WorkflowConfig wf_;
