@@ -28,7 +28,9 @@ SERVER_BIN = os.path.join(BUILD, "server", "ttfb-lab-server")
 WORKER_BIN = os.path.join(BUILD, "worker", "ttfb-lab-worker")
 CLI_BIN = os.path.join(BUILD, "cli", "ttfb-lab")
 
-# Extra workflows only the tests use: the example trainer with a short timeout.
+# The example trainer with a short timeout, for the hanging-workload test: a lab has it only when
+# asked (extra_workflows=SHORT_TIMEOUT), so that the labs whose tests measure every workflow of the
+# repository (the CI examples, a release gate) do not spend their time on it.
 FAST_TIMEOUT_WORKFLOW = """
 name = "example-train-short-timeout"
 repo = "example"
@@ -43,6 +45,25 @@ max_runs_per_arm = 8
 [shrink]
 args = ["--steps", "1", "--device", "cpu", "--tiny"]
 """
+SHORT_TIMEOUT = {"example-train-short-timeout.toml": FAST_TIMEOUT_WORKFLOW}
+
+
+def example_workflow_variant(name, **policy):
+    """configs/workflows/example-train.toml under another name, with the given keys of its
+    [policy] table (its last table) set: for a test that needs the example trainer with a policy
+    of its own while the others keep the workflow as configured."""
+    with open(os.path.join(SOURCE, "configs", "workflows", "example-train.toml")) as f:
+        text = f.read()
+    text = text.replace('name = "example-train"', f'name = "{name}"', 1)
+    head, sep, table = text.partition("\n[policy]\n")
+    if f'name = "{name}"' not in text or not sep or "\n[" in table:
+        raise RuntimeError("example-train.toml no longer has its name first and [policy] as its last table")
+    for key, value in policy.items():
+        line = f"{key} = {json.dumps(value)}"
+        table, n = re.subn(rf"(?m)^{re.escape(key)}\s*=.*$", line, table)
+        if n == 0:
+            table = table.rstrip("\n") + "\n" + line + "\n"
+    return head + sep + table
 
 
 def pg_ctl(*args):
@@ -109,8 +130,6 @@ class Lab:
                        capture_output=True)
         wf_dir = os.path.join(self.tmp, "workflows")
         shutil.copytree(os.path.join(SOURCE, "configs", "workflows"), wf_dir)
-        with open(os.path.join(wf_dir, "example-train-short-timeout.toml"), "w") as f:
-            f.write(FAST_TIMEOUT_WORKFLOW)
         for name, text in self.extra_workflows.items():
             with open(os.path.join(wf_dir, name), "w") as f:
                 f.write(text)
@@ -248,12 +267,45 @@ default_branch = "main"
             for name in sorted(os.listdir(self.tmp)):
                 if name.endswith(".log"):
                     sys.stderr.write(f"\n----- {name} (last 40 lines) -----\n{self.log(name[:-4], 40)}\n")
+        self._print_costs()
         try:
             psql(ADMIN_DSN, f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.tmp, ignore_errors=True)
         return False
+
+    def _print_costs(self):
+        """What each experiment cost, to stderr (ctest keeps it in Testing/Temporary/LastTest.log):
+        where a functional test's minutes go."""
+        sql = """
+SELECT e.id, e.purpose, coalesce(e.verdict, e.status),
+       (SELECT string_agg(w.workflow || '=' || coalesce(w.verdict, '-') || coalesce(
+                 (SELECT '[' || string_agg(st.stage || ':' || st.jobs || 'j/' || st.runs || 'r', ',') || ']'
+                    FROM (SELECT j.stage, count(DISTINCT j.id) AS jobs,
+                                 count(s.id) FILTER (WHERE NOT s.warmup) AS runs
+                            FROM jobs j LEFT JOIN samples s ON s.job_id = j.id
+                           WHERE j.experiment_id = e.id AND j.workflow = w.workflow GROUP BY j.stage) st), ''),
+                 ' ') FROM experiment_workflows w WHERE w.experiment_id = e.id),
+       (SELECT count(*) FROM jobs j WHERE j.experiment_id = e.id),
+       (SELECT count(*) FROM samples s WHERE s.experiment_id = e.id AND NOT s.warmup),
+       (SELECT count(*) FROM samples s WHERE s.experiment_id = e.id AND s.warmup),
+       round(extract(epoch FROM coalesce(e.finished_at, now()) - e.created_at)::numeric, 1),
+       round(coalesce((SELECT sum(extract(epoch FROM j.finished_at - j.started_at)) FROM jobs j
+         WHERE j.experiment_id = e.id AND j.finished_at IS NOT NULL), 0)::numeric, 1)
+  FROM experiments e ORDER BY e.id"""
+        try:
+            out = subprocess.run(["psql", self.dsn, "-wX", "-qAt", "-F", "\t", "-c", sql], capture_output=True,
+                                 text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return
+        rows = [r.split("\t") for r in out.stdout.splitlines() if r]
+        if not rows:
+            return
+        sys.stderr.write("\n----- experiments: id purpose verdict workflows jobs runs warmups wall_s job_s -----\n")
+        for r in rows:
+            sys.stderr.write("  " + "  ".join(r) + "\n")
+        sys.stderr.write(f"  total: {sum(int(r[5]) for r in rows)} runs, {sum(float(r[8]) for r in rows):.0f} s in jobs\n")
 
     def log(self, name, lines=20):
         try:

@@ -97,7 +97,7 @@ class PresubmitHookTest(unittest.TestCase):
 
     def test_1_presubmit_in_a_checkout(self):
         self.clean()
-        self.git("config", "ttfb-lab.workflow", "example-train")  # the lab's others time out on purpose
+        self.git("config", "ttfb-lab.workflow", "example-train")  # one workflow: the test is about the checkout
         self.git("apply", EAGER_DIFF)
         summary = os.path.join(self.lab.tmp, "summary.md")
         junit = os.path.join(self.lab.tmp, "junit.xml")

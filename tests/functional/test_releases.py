@@ -21,7 +21,7 @@ import tomllib
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SOURCE, Lab, free_port  # noqa: E402
+from harness import SOURCE, Lab, example_workflow_variant, free_port  # noqa: E402
 
 with open(os.path.join(SOURCE, "examples", "example-repo.toml"), "rb") as f:
     FACTS = tomllib.load(f)
@@ -50,10 +50,7 @@ explained_fraction = 1.0
 # of this file's time); "passed, nothing alerted" means the same at 20. Only that gate uses it:
 # the other gates and the bisections keep example-train's own policy (the 15% culprit of
 # v1.0..v1.2 needs its budget).
-with open(os.path.join(SOURCE, "configs", "workflows", "example-train.toml")) as f:
-    NEUTRAL_WORKFLOW = f.read().replace('name = "example-train"', 'name = "example-train-budget-20"', 1)
-assert 'name = "example-train-budget-20"' in NEUTRAL_WORKFLOW and NEUTRAL_WORKFLOW.rstrip().endswith("equivalence_margin_pct = 2.0")
-NEUTRAL_WORKFLOW += "max_runs_per_arm = 20\n"  # under [policy], the file's last table
+NEUTRAL_WORKFLOW = example_workflow_variant("example-train-budget-20", max_runs_per_arm=20)
 
 
 def webhook_bodies(records, kind=None):
