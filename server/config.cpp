@@ -173,13 +173,15 @@ BisectConfig read_bisect(const toml::table* t, const std::string& file) {
   if (!t) return b;
   b.max_parallel_probes = get_number<int>(*t, "max_parallel_probes", b.max_parallel_probes, file, 1);
   b.max_runs_per_commit = get_number<int>(*t, "max_runs_per_commit", b.max_runs_per_commit, file, 2);
-  b.explained_fraction = get_number<double>(*t, "explained_fraction", b.explained_fraction, file, 0.0);
+  if (t->contains("explained_fraction"))
+    throw ConfigError(where_of(file, "bisect.explained_fraction") +
+                      " no longer exists: a bisection now decides every part of the range beside each culprit, "
+                      "however much the culprits found explain (README \"Release gates, bisection and alerts\"); "
+                      "remove the key");
   b.alpha = get_number<double>(*t, "alpha", b.alpha, file, 1e-9);
   b.threshold_pct = get_number<double>(*t, "threshold_pct", b.threshold_pct, file, 0.0);
   if (b.alpha >= 0.5) throw ConfigError(where_of(file, "bisect.alpha") + " must be below 0.5");
   if (b.max_parallel_probes > 64) throw ConfigError(where_of(file, "bisect.max_parallel_probes") + " must be at most 64");
-  if (b.explained_fraction <= 0.0 || b.explained_fraction > 1.0)
-    throw ConfigError(where_of(file, "bisect.explained_fraction") + " must be above 0 and at most 1");
   return b;
 }
 

@@ -119,9 +119,6 @@ struct BisectConfig {
   double alpha = 0.01;                  // level of a bisection's probe and culprit tests (its own, not
                                         // the workflows' first-stage screen)
   double threshold_pct = 3.0;           // the smallest step a bisection attributes to a commit
-  double explained_fraction = 1.0;      // below this share of the regression explained, look for more
-                                        // culprits beside those found (0 < f <= 1; 1: always look,
-                                        // which costs no runs when the sides do not differ)
 };
 
 struct ServerConfig {

@@ -57,9 +57,9 @@
 
   const KIND = {
     bad: ["regression", "blocked", "error", "failed"],
-    good: ["passed", "no_change", "improvement", "found", "done", "delivered", "no_regression", "alive"],
+    good: ["passed", "no_change", "improvement", "found", "done", "delivered", "no_regression", "alive", "same", "faster", "not_slower"],
     info: ["pending", "running", "queued", "searching", "verifying", "sending"],
-    warn: ["inconclusive", "broken", "unknown", "dead"],
+    warn: ["inconclusive", "broken", "unknown", "dead", "unresolved", "unsure", "sandwich_failed", "unmeasurable"],
   };
   const SIDES = { good: ["good", "good level"], bad: ["bad", "slow level"], culprit: ["bad", "culprit"], broken: ["warn", "broken"],
     untested: ["neutral", "not measured"], measured: ["info", "measured"] };
@@ -317,6 +317,7 @@
         b.release ? ["release", h("a", { href: `#/releases/${enc(b.release)}` }, b.release)] : null,
         ["slowdown, good to bad", pct(b.total_effect_pct)],
         ["explained by the culprits", num(b.explained_fraction) ? `${Math.round(100 * b.explained_fraction)}%` : "–"],
+        num(b.remainder_pct) ? ["left unexplained", `${pct(b.remainder_pct)} [${pct(b.remainder_ci_low_pct)}, ${pct(b.remainder_ci_high_pct)}] (${Math.round(100 * b.ci_level)}% CI)`] : null,
         ["cost", `${b.cost?.runs ?? 0} runs measured (+${b.cost?.reused_runs ?? 0} reused, ${b.cost?.sandwich_runs ?? 0} in sandwiches), ${b.cost?.jobs ?? 0} jobs, ${b.cost?.rounds ?? 0} rounds, ${Math.round(b.cost?.wall_seconds ?? 0)} s`],
         b.cost?.reopened ? ["re-searched", `${b.cost.reopened} interval(s) after a failed sandwich`] : null,
         ["experiment", h("a", { href: `#/experiments/${b.experiment_id}` }, `experiment ${b.experiment_id}`)]]),
@@ -334,6 +335,10 @@
         .map(([k, t]) => h("span", {}, h("span", { class: `swatch`, style: `background: var(--${k === "good" ? "good-bg" : k === "bad" ? "bad-bg" : k === "culprit" ? "bad" : k === "broken" ? "warn-bg" : "panel"})` }), t))),
       strip,
       measured.length ? plotBox : null,
+      (b.parts || []).length ? [h("h2", {}, "Parts without a culprit"),
+        table(["from", "to", "commits", "decided", "change", "why"], b.parts.map((p) => [h("span", { class: "mono" }, short(p.good)),
+          h("span", { class: "mono" }, short(p.bad)), String(p.commits), badge(p.state),
+          num(p.effect_pct) ? `${pct(p.effect_pct)} [${pct(p.ci_low_pct)}, ${pct(p.ci_high_pct)}]` : "–", p.reason]), [2])] : null,
       (b.broken || []).length ? [h("h2", {}, "Broken commits (skipped, never blamed)"),
         table(["commit", "subject", "author", "error"], b.broken.map((x) => [h("span", { class: "mono" }, short(x.commit)), x.subject, x.author, x.error]))] : null,
       h("h2", {}, "Commits"),

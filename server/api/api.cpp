@@ -421,7 +421,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       if (m == "GET") {
         require_read();
         static const std::set<std::string> kStatuses{"verifying", "searching", "found", "no_regression",
-                                                     "broken", "error", "cancelled"};
+                                                     "unresolved", "broken", "error", "cancelled"};
         return json_answer(200, list_bisections(db_, query_opt(req, "repo"), query_opt(req, "status", kStatuses),
                                                 query_limit(req, 50), config_.public_url));
       }

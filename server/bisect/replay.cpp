@@ -193,11 +193,14 @@ Replayed replay(int commits, const SearchOptions& options, const Seed& seed, con
       return std::pair{scaled(o.beside, std::vector<double>(n, level / g)), scaled(o.runs, by_pair)};
     };
     if (j.sandwich) {
-      // Every job of a sandwich onto the level of the parent in its first job: a sandwich of
-      // several jobs would otherwise carry the machine's drift between them as noise.
+      // The search tests the pairs as measured (the log ratio of neighbouring runs cancels the
+      // machine's state during the pair). What people read (medians, phases) is put onto the
+      // level of the parent in the sandwich's first job: a sandwich of several jobs would
+      // otherwise carry the machine's drift between them.
       auto& [p, c] = r.sandwiches[{j.beside, j.commit}];
       const auto [parent, commit] = pair_up(p.ttfb_ms.empty() ? g : geomean(p.ttfb_ms));
-      r.search.add_sandwich_runs(j.beside, j.commit, parent.ttfb_ms, commit.ttfb_ms);
+      r.search.add_sandwich_runs(j.beside, j.commit, refs,
+                                 std::vector<double>(o.runs.ttfb_ms.begin(), o.runs.ttfb_ms.begin() + static_cast<long>(n)));
       p.append(parent);
       c.append(commit);
     } else {
@@ -273,6 +276,27 @@ json::object report(const Replayed& r, const std::vector<git::CommitInfo>& commi
   o["culprits"] = std::move(culprits);
   const double total = std::log1p(s.total_effect_pct / 100.0);
   o["explained_fraction"] = !s.culprits.empty() && total > 0.0 ? json_number(explained / total) : json::value(nullptr);
+  const bool finished = r.search.done() && s.status != "broken" && s.status != "no_regression";
+  o["total_ci_low_pct"] = finished ? json_number(s.total_ci_low_pct) : json::value(nullptr);
+  o["total_ci_high_pct"] = finished ? json_number(s.total_ci_high_pct) : json::value(nullptr);
+  o["ci_level"] = s.ci_level;
+  o["remainder_pct"] = finished ? json_number(s.remainder_pct) : json::value(nullptr);
+  o["remainder_ci_low_pct"] = finished ? json_number(s.remainder_ci_low_pct) : json::value(nullptr);
+  o["remainder_ci_high_pct"] = finished ? json_number(s.remainder_ci_high_pct) : json::value(nullptr);
+  json::array parts;
+  for (const auto& p : s.parts) {
+    parts.push_back(json::object{{"good_index", p.good},
+                                 {"good", info(commits, p.good).sha},
+                                 {"bad_index", p.bad},
+                                 {"bad", info(commits, p.bad).sha},
+                                 {"commits", p.bad - p.good},
+                                 {"state", p.state},
+                                 {"reason", p.reason},
+                                 {"effect_pct", json_number(p.effect_pct)},
+                                 {"ci_low_pct", json_number(p.ci_low_pct)},
+                                 {"ci_high_pct", json_number(p.ci_high_pct)}});
+  }
+  o["parts"] = std::move(parts);
   json::array broken;
   for (const auto& [k, error] : r.broken) {
     const auto& ci = info(commits, k);

@@ -1,21 +1,40 @@
 #include "server/bisect/search.hpp"
 
 #include "server/stats/comparison.hpp"
+#include "server/stats/outliers.hpp"
+
+#include <boost/math/distributions/normal.hpp>
 
 #include <algorithm>
 #include <cmath>
-#include <set>
+#include <cstdio>
+#include <limits>
 #include <stdexcept>
 
 namespace ttfb::bisect {
 namespace {
 
-// The Welch comparison of two commits' runs at the design's alpha (one look: bisection's
-// decisions are re-verified by the sandwich, and each probe is judged against both ends).
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The Welch comparison of two commits' runs (pooled outlier rule) at the design's alpha.
 stats::WelchResult compare(const std::vector<double>& a, const std::vector<double>& b, double alpha) {
   const stats::PooledOutliers o = stats::remove_outliers_pooled(a, b);
   return stats::welch_log_t_test(o.baseline.kept, o.candidate.kept, 1.0 - alpha);
 }
+
+std::string pct(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%+.1f%%", x);
+  return buf;
+}
+
+std::string interval(double lo, double hi, double level) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "[%+.1f%%, %+.1f%%] (%.4g%%)", lo, hi, 100.0 * level);
+  return buf;
+}
+
+double to_pct(double log) { return 100.0 * std::expm1(log); }
 
 }  // namespace
 
@@ -25,8 +44,14 @@ Search::Search(int commits, SearchOptions options) : n_(commits), options_(optio
   if (options_.parallel_probes < 1) throw std::invalid_argument("bisection: parallel_probes must be at least 1");
   if (options_.max_runs_per_commit < options_.design.runs_per_block)
     throw std::invalid_argument("bisection: max_runs_per_commit must be at least runs_per_block");
+  part_design_ = options_.design;
+  part_design_.margin_pct = std::max(options_.design.margin_pct, options_.design.threshold_pct);
+  part_design_.max_runs_per_arm = options_.max_runs_per_commit;
+  sandwich_plan_ = stats::plan_looks(options_.design.spending, options_.design.alpha, options_.design.runs_per_block,
+                                     options_.max_runs_per_commit);
   broken_.assign(static_cast<std::size_t>(n_), false);
   result_.status = "searching";
+  result_.ci_level = 1.0 - options_.design.alpha;
 }
 
 void Search::add_runs(int commit, const std::vector<double>& ttfb_ms) {
@@ -50,6 +75,7 @@ int Search::runs_of(int commit) const {
 }
 
 bool Search::need(int commit, int runs) {
+  if (is_broken(commit)) return false;
   const int have = runs_of(commit);
   if (have >= runs) return false;
   pending_.push_back(Request{commit, runs - have});
@@ -57,32 +83,38 @@ bool Search::need(int commit, int runs) {
 }
 
 std::optional<Search::Side> Search::classify(int probe, const Interval& iv, bool at_budget) const {
-  // A sequential probability ratio test between "the probe is at the good end's level" and "at
-  // the bad end's level" (Wald): with d the log step between the ends, m the probe's mean log
-  // and s its per-run standard deviation, the log likelihood ratio of n runs is
-  //   LLR = n d (m - (good + bad) / 2) / s^2,
-  // and the probe is classified once |LLR| > ln((1 - e) / e) for a per-probe error e; until then
-  // it gets more runs (up to the budget, where the sign decides and the result says "unsure").
+  // Which end is the probe at? With z_g the probe's difference from the good end in standard
+  // errors of that difference (the probe's and the good end's, Welch) and z_b the same from the
+  // bad end, the generalised log likelihood ratio of "at the bad end's level" against "at the
+  // good end's level" is
+  //   LLR = (z_g^2 - z_b^2) / 2,
+  // the profile likelihood of normal means with each end's level estimated from its runs. With
+  // the ends' levels known exactly it is Wald's n d (m - (g + b) / 2) / s^2; here the ends'
+  // uncertainty widens both z's, so a probe is not classified on ends measured too little, and
+  // ends that look reversed do not flip it (it is symmetric in the two ends). The probe is
+  // classified once |LLR| > ln((1 - e) / e) for a per-probe error e; until then it and the ends
+  // get more runs (up to the budget, where the sign decides and the result says "unsure").
   const double alpha = options_.design.alpha;
   const auto from_good = compare(runs_.at(iv.good), runs_.at(probe), alpha);
-  const auto to_bad = compare(runs_.at(probe), runs_.at(iv.bad), alpha);
-  if (!from_good.valid || !to_bad.valid) return std::nullopt;
-  const double d = from_good.diff_log + to_bad.diff_log;        // bad - good
-  const double offset = (from_good.diff_log - to_bad.diff_log) / 2.0;  // m - midpoint
-  const double s = std::max(from_good.candidate.sd_log, 1e-6);
-  const double n = static_cast<double>(from_good.candidate.n);
-  const double llr = n * d * offset / (s * s);
+  const auto from_bad = compare(runs_.at(iv.bad), runs_.at(probe), alpha);
+  if (!from_good.valid || !from_bad.valid) return std::nullopt;
+  auto z = [](const stats::WelchResult& w) {
+    if (w.se > 0.0) return w.diff_log / w.se;
+    return w.diff_log == 0.0 ? 0.0 : std::copysign(1e6, w.diff_log);
+  };
+  const double zg = z(from_good), zb = z(from_bad);
+  const double llr = (zg * zg - zb * zb) / 2.0;
   const double bound = std::log((1.0 - kProbeError) / kProbeError);
-  if (d > 0.0 && llr > bound) return Side::bad;
-  if (d > 0.0 && llr < -bound) return Side::good;
+  if (llr > bound) return Side::bad;
+  if (llr < -bound) return Side::good;
   if (!at_budget) return std::nullopt;
-  return offset > 0.0 ? Side::bad : Side::good;
+  return llr > 0.0 ? Side::bad : Side::good;
 }
 
 int Search::nearest_usable(int commit, const Interval& iv) const {
   for (int d = 0; d < iv.bad - iv.good; ++d) {
     for (int c : {commit - d, commit + d}) {
-      if (c > iv.good && c < iv.bad && !broken_[static_cast<std::size_t>(c)]) return c;
+      if (c > iv.good && c < iv.bad && !is_broken(c)) return c;
     }
   }
   return -1;
@@ -96,35 +128,68 @@ std::vector<Request> Search::requests() {
   return pending_;
 }
 
-bool Search::sandwiched(const Interval& iv) {
-  // iv.good and iv.bad are adjacent among the usable commits: iv.bad is the candidate. A block
-  // side by side at a time until the step shows on them (each look at the design's alpha: the
-  // search brought the pair here on strong evidence already) or the budget is spent (then it is
-  // not called a culprit).
+Search::SandwichLook Search::sandwich_look(const Interval& iv) const {
+  // The plan's look at the pairs measured so far (the last look at or below them), the paired
+  // test on the pairs the outlier rule keeps (a burst in one run of a pair is one wild ratio),
+  // and the adaptive design's rules at that look's nominal level.
+  SandwichLook look;
   const auto it = sandwiches_.find({iv.good, iv.bad});
-  const int budget = options_.max_runs_per_commit;
-  const int have = it == sandwiches_.end() ? 0 : static_cast<int>(std::min(it->second.first.size(), it->second.second.size()));
-  if (have >= std::min(budget, options_.design.runs_per_block) && (have >= budget || sandwich_step(iv))) return true;
-  pending_.push_back(Request{iv.bad, std::min(options_.design.runs_per_block, budget - have), iv.good});
-  return false;
-}
-
-std::optional<stats::WelchResult> Search::sandwich_step(const Interval& iv) const {
-  const auto& [parent_ms, commit_ms] = sandwiches_.at({iv.good, iv.bad});
-  const auto w = compare(parent_ms, commit_ms, options_.design.alpha);
-  if (w.valid && w.p_value < options_.design.alpha && w.effect_ci_low_pct > 0.0 && w.effect_pct >= options_.design.threshold_pct)
-    return w;
-  return std::nullopt;
+  if (it == sandwiches_.end()) return look;
+  const auto& [parent_ms, commit_ms] = it->second;
+  const std::size_t n = std::min(parent_ms.size(), commit_ms.size());
+  const stats::LookPlan* at = nullptr;
+  for (const auto& p : sandwich_plan_) {
+    if (static_cast<std::size_t>(p.runs_per_arm) <= n) at = &p;
+  }
+  if (at == nullptr) return look;
+  const bool final = at == &sandwich_plan_.back();
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < n; ++i) ratios.push_back(commit_ms[i] / parent_ms[i]);
+  const stats::OutlierResult o = stats::remove_outliers(ratios);
+  std::vector<double> p, c;
+  std::size_t skip = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (skip < o.removed_indices.size() && o.removed_indices[skip] == i) {
+      ++skip;
+      continue;
+    }
+    p.push_back(parent_ms[i]);
+    c.push_back(commit_ms[i]);
+  }
+  look.nominal_alpha = at->nominal_alpha;
+  const double level = 1.0 - std::clamp(at->nominal_alpha, 1e-12, 0.5);
+  look.test = stats::paired_log_t_test(p, c, level);
+  const auto& t = look.test;
+  const double margin = std::log1p(options_.design.margin_pct / 100.0);
+  const std::string numbers = pct(t.effect_pct) + " " + interval(t.effect_ci_low_pct, t.effect_ci_high_pct, level) +
+                              " over " + std::to_string(t.n) + " pairs";
+  if (t.valid && t.p_value < at->nominal_alpha && t.diff_ci_low > 0.0 && t.effect_pct >= options_.design.threshold_pct) {
+    look.outcome = SandwichOutcome::culprit;
+  } else if (t.valid && t.diff_ci_low > -margin && t.diff_ci_high < margin) {
+    look.outcome = SandwichOutcome::failed;
+    look.reason = "side by side, the pair is the same within " + pct(options_.design.margin_pct).substr(1) + ": " + numbers;
+  } else if (final) {
+    look.outcome = SandwichOutcome::failed;
+    look.reason = "side by side, the pair showed no step of at least " + pct(options_.design.threshold_pct).substr(1) +
+                  " by its last look: " + numbers;
+  }
+  return look;
 }
 
 void Search::add_sandwich_runs(int parent, int commit, const std::vector<double>& parent_ms,
                                const std::vector<double>& commit_ms) {
   if (parent < 0 || commit >= n_ || parent >= commit)
     throw std::invalid_argument("bisection: no sandwich " + std::to_string(parent) + ".." + std::to_string(commit));
+  // Only whole pairs: a run without its partner cannot be paired (a job cut short).
+  const std::size_t n = std::min(parent_ms.size(), commit_ms.size());
   auto& [p, c] = sandwiches_[{parent, commit}];
-  p.insert(p.end(), parent_ms.begin(), parent_ms.end());
-  c.insert(c.end(), commit_ms.begin(), commit_ms.end());
+  p.insert(p.end(), parent_ms.begin(), parent_ms.begin() + static_cast<long>(n));
+  c.insert(c.end(), commit_ms.begin(), commit_ms.begin() + static_cast<long>(n));
   result_.runs += static_cast<int>(parent_ms.size() + commit_ms.size());
+}
+
+void Search::add_part(int good, int bad, std::string state, std::string reason, double effect, double low, double high) {
+  result_.parts.push_back(Part{good, bad, std::move(state), std::move(reason), effect, low, high});
 }
 
 void Search::step() {
@@ -161,24 +226,50 @@ void Search::step() {
     }
   }
 
-  // 2./3. Search every open interval; collect requests for this round.
+  // 2.-4. Every open part; collect requests for this round.
   std::vector<Interval> next;
   int probes_left = options_.parallel_probes;
   for (Interval iv : open_) {
-    // A part left beside a culprit: is it slower at its bad end than at its good end? Decided
-    // like the range's own ends, measuring both more while undecided.
+    // An end that broke while the part was searched (a probe that built once and not again, a
+    // sandwich's parent that crashed): back to the ends it was narrowed from, which skip it.
+    if (is_broken(iv.good) || is_broken(iv.bad)) {
+      if ((iv.good != iv.outer_good || iv.bad != iv.outer_bad) && !is_broken(iv.outer_good) &&
+          !is_broken(iv.outer_bad) && iv.reopens < kMaxReopens) {
+        next.push_back(whole(iv.outer_good, iv.outer_bad, iv.reopens + 1));
+        next.back().verified = iv.verified;
+      } else {
+        add_part(iv.outer_good, iv.outer_bad, "unmeasurable", "an end of this part cannot be measured", kNaN, kNaN, kNaN);
+      }
+      continue;
+    }
+    // A part beside a culprit: is it slower at its bad end than at its good end? Decided like
+    // the range's own ends, measuring both more while undecided.
     if (!iv.verified) {
       const int n = std::min(runs_of(iv.good), runs_of(iv.bad));
       if (n >= block) {
-        const auto d = stats::decide_look(runs_.at(iv.good), runs_.at(iv.bad), options_.design);
+        const auto d = stats::decide_look(runs_.at(iv.good), runs_.at(iv.bad), part_design_);
+        const auto& w = d.comparison.decision.welch;
+        const double margin = std::log1p(part_design_.margin_pct / 100.0);
         if (d.verdict == stats::Verdict::regression) {
           iv.verified = true;
+        } else if (d.more_runs && w.valid && w.diff_ci_high < margin) {
+          // Not slower by the margin: no step of that size to search for (a futility stop; it
+          // can only lower the chance of a false "different").
+          add_part(iv.good, iv.bad, "not_slower",
+                   "not slower by " + pct(part_design_.margin_pct).substr(1) + " or more: " + pct(w.effect_pct) + " " +
+                       interval(w.effect_ci_low_pct, w.effect_ci_high_pct, w.confidence),
+                   w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct);
+          continue;
         } else if (!d.more_runs) {
-          continue;  // nothing more there
+          const char* state = d.verdict == stats::Verdict::no_change     ? "same"
+                              : d.verdict == stats::Verdict::improvement ? "faster"
+                                                                         : "unsure";
+          add_part(iv.good, iv.bad, state, d.reason, w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct);
+          continue;
         }
       }
       if (!iv.verified) {
-        const int target = std::min(options_.design.max_runs_per_arm, n + block);
+        const int target = std::min(part_design_.max_runs_per_arm, n + block);
         need(iv.good, target);
         need(iv.bad, target);
         next.push_back(iv);
@@ -188,23 +279,44 @@ void Search::step() {
     // Adjacent among usable commits: sandwich, then culprit or not.
     const int inner = nearest_usable((iv.good + iv.bad) / 2, iv);
     if (inner < 0) {
-      if (!sandwiched(iv)) {
+      const SandwichLook look = sandwich_look(iv);
+      if (look.outcome == SandwichOutcome::more) {
+        const auto it = sandwiches_.find({iv.good, iv.bad});
+        const int have = it == sandwiches_.end() ? 0 : static_cast<int>(std::min(it->second.first.size(), it->second.second.size()));
+        int want = block;
+        for (const auto& p : sandwich_plan_) {
+          if (p.runs_per_arm > have) {
+            want = p.runs_per_arm - have;
+            break;
+          }
+        }
+        pending_.push_back(Request{iv.bad, want, iv.good});
         next.push_back(iv);
         continue;
       }
-      if (const auto w = sandwich_step(iv)) {
-        result_.culprits.push_back(Culprit{iv.bad, iv.good, w->effect_pct, w->effect_ci_low_pct, w->effect_ci_high_pct,
-                                           1.0 - options_.design.alpha, w->p_value, unsure_});
-      } else if (result_.reopened < kMaxReopens) {
+      const auto& t = look.test;
+      if (look.outcome == SandwichOutcome::culprit) {
+        result_.culprits.push_back(Culprit{iv.bad, iv.good, t.effect_pct, t.effect_ci_low_pct, t.effect_ci_high_pct,
+                                           t.confidence, t.p_value, static_cast<int>(t.n), t.se, iv.unsure});
+        // 4. The parts beside it, each decided at its own ends.
+        if (iv.good > iv.outer_good) next.push_back(unverified(iv.outer_good, iv.good));
+        if (iv.outer_bad > iv.bad) next.push_back(unverified(iv.bad, iv.outer_bad));
+      } else if (iv.reopens < kMaxReopens) {
         // The sandwich failed: side by side, the pair is at one level, so one of them was put
         // on the wrong side by runs that misled (a busy spell). Their probe runs are dropped and
-        // the interval they were narrowed from is searched again; they are measured afresh when
-        // probed.
+        // the part they were narrowed from is searched again; they are measured afresh when
+        // probed, and their sandwich starts over.
         for (int c : {iv.good, iv.bad}) {
           if (c != iv.outer_good && c != iv.outer_bad) runs_.erase(c);
         }
-        next.push_back(whole(iv.outer_good, iv.outer_bad));
+        sandwiches_.erase({iv.good, iv.bad});
+        next.push_back(whole(iv.outer_good, iv.outer_bad, iv.reopens + 1));
         ++result_.reopened;
+      } else {
+        add_part(iv.outer_good, iv.outer_bad, "sandwich_failed",
+                 "narrowed to commits " + std::to_string(iv.good) + ".." + std::to_string(iv.bad) + " " +
+                     std::to_string(iv.reopens + 1) + " times, and " + look.reason,
+                 t.effect_pct, t.effect_ci_low_pct, t.effect_ci_high_pct);
       }
       continue;
     }
@@ -237,7 +349,7 @@ void Search::step() {
         unresolved = true;
         break;
       }
-      if (have >= budget) unsure_ = true;
+      if (have >= budget) narrowed.unsure = true;
       if (*side == Side::good) {
         narrowed.good = p;
       } else {
@@ -249,47 +361,53 @@ void Search::step() {
   }
   open_ = std::move(next);
   if (!pending_.empty()) return;
-  // Every interval ended (candidates sandwiched): enough explained, or search the rest?
-  if (open_.empty()) {
-    std::sort(result_.culprits.begin(), result_.culprits.end(),
-              [](const Culprit& a, const Culprit& b) { return a.commit < b.commit; });
-    double explained = 0.0;
-    for (const auto& c : result_.culprits) explained += std::log1p(c.effect_pct / 100.0);
-    const double total = std::log1p(result_.total_effect_pct / 100.0);
-    if (!result_.culprits.empty() && explained < options_.explained_fraction * total) {
-      // Look for more on both sides of each culprit: the parts whose ends look apart on the runs
-      // so far, measured until that is decided.
-      auto looks_slower = [&](int a, int b) {
-        if (runs_of(a) == 0 || runs_of(b) == 0) return true;  // dropped by a failed sandwich: measure
-        const auto w = compare(runs_.at(a), runs_.at(b), options_.design.alpha);
-        return w.valid && w.effect_pct >= options_.design.threshold_pct;
-      };
-      std::vector<Interval> more;
-      int start = 0;
+  if (open_.empty()) finish();
+}
+
+void Search::finish() {
+  std::sort(result_.culprits.begin(), result_.culprits.end(),
+            [](const Culprit& a, const Culprit& b) { return a.commit < b.commit; });
+  std::sort(result_.parts.begin(), result_.parts.end(), [](const Part& a, const Part& b) { return a.good < b.good; });
+  // The end-to-end change on every run of the ends, and what the culprits leave of it.
+  const double alpha = options_.design.alpha;
+  const auto total = compare(runs_.at(0), runs_.at(n_ - 1), alpha);
+  result_.remainder_pct = result_.remainder_ci_low_pct = result_.remainder_ci_high_pct = kNaN;
+  if (total.valid) {
+    result_.total_effect_pct = total.effect_pct;
+    result_.total_ci_low_pct = total.effect_ci_low_pct;
+    result_.total_ci_high_pct = total.effect_ci_high_pct;
+    if (!result_.culprits.empty()) {
+      double rest = total.diff_log, var = total.se * total.se;
       for (const auto& c : result_.culprits) {
-        if (c.parent > start && looks_slower(start, c.parent)) more.push_back(unverified(start, c.parent));
-        start = c.commit;
+        rest -= std::log1p(c.effect_pct / 100.0);
+        if (std::isfinite(c.se_log)) var += c.se_log * c.se_log;
       }
-      if (n_ - 1 > start && looks_slower(start, n_ - 1)) more.push_back(unverified(start, n_ - 1));
-      std::set<std::pair<int, int>> searched;
-      for (const auto& iv : more) {
-        if (searched.insert({iv.good, iv.bad}).second) open_.push_back(iv);
-      }
-      options_.explained_fraction = 0.0;  // one extra pass: what it finds is what there is
-      if (!open_.empty()) {
-        step();
-        return;
-      }
+      const double z = boost::math::quantile(boost::math::complement(boost::math::normal(), alpha / 2.0));
+      result_.remainder_pct = to_pct(rest);
+      result_.remainder_ci_low_pct = to_pct(rest - z * std::sqrt(var));
+      result_.remainder_ci_high_pct = to_pct(rest + z * std::sqrt(var));
     }
-    if (result_.culprits.empty()) {
-      result_.status = "broken";
-      result_.message = "the regression between the ends could not be pinned to a commit (broken or unsure commits)";
-    } else {
-      result_.status = "found";
-      result_.message = std::to_string(result_.culprits.size()) + " culprit(s)";
-    }
-    done_ = true;
   }
+  int unsure = 0;
+  for (const auto& p : result_.parts) unsure += p.state != "same" && p.state != "faster" && p.state != "not_slower";
+  const std::string unsure_words =
+      unsure ? "; " + std::to_string(unsure) + " part(s) could not be decided (see parts)" : "";
+  if (result_.culprits.empty()) {
+    result_.status = "unresolved";
+    result_.message = "the last commit is slower than the first (" + pct(result_.total_effect_pct) +
+                      "), but no commit was confirmed as the step" + unsure_words +
+                      (result_.broken.empty() ? "" : "; " + std::to_string(result_.broken.size()) + " broken commit(s)");
+  } else {
+    result_.status = "found";
+    result_.message = std::to_string(result_.culprits.size()) + " culprit(s)" +
+                      (std::isfinite(result_.remainder_pct)
+                           ? ", leaving " + pct(result_.remainder_pct) + " " +
+                                 interval(result_.remainder_ci_low_pct, result_.remainder_ci_high_pct, result_.ci_level) +
+                                 " of the end-to-end change unexplained"
+                           : "") +
+                      unsure_words;
+  }
+  done_ = true;
 }
 
 }  // namespace ttfb::bisect

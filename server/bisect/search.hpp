@@ -1,6 +1,6 @@
 // Bisection as a pure state machine (no database, no workers): which commits of a first-parent
-// range to measure next, and what the measurements say, until every culprit is found. The
-// server drives it with jobs; bench/bisect_bench.cpp drives it with simulated runs.
+// range to measure next, and what the measurements say, until every part of the range is decided.
+// The server drives it with jobs; bench/bisect_bench.cpp drives it with simulated runs.
 //
 //   ttfb::bisect::Search s(17, ttfb::bisect::SearchOptions{});    // commits 0 (good) .. 16 (bad)
 //   while (!s.done()) {
@@ -10,31 +10,49 @@
 //     }
 //   }
 //   for (const auto& c : s.result().culprits) { /* c.commit, c.effect_pct, c.ci_low_pct, ... */ }
+//   for (const auto& p : s.result().parts) { /* every other part: same, faster, unsure, ... */ }
 //
-// The method (DESIGN.md §5):
+// The method (DESIGN.md §5). What it guarantees: the search ends only when every part of the
+// range is either a confirmed culprit or decided at its ends (the same, faster, or named as
+// unsure with the reason); a part is never dropped because the culprits found already "explain
+// enough".
 // 1. Verify the end points first: the last commit against the first, with the adaptive design
 //    (server/stats/adaptive.hpp). No regression there: the search says so and stops.
-// 2. Search: probe the commits that split the open interval into `parallel_probes + 1` parts
-//    (several at once when several workers are idle); classify each probe against BOTH ends of
-//    its interval with a sequential probability ratio test between "at the good end's level" and
-//    "at the bad end's level" (error kProbeError per probe), and measure it more while unsure
-//    (up to max_runs_per_commit; then it goes to the nearer side, and the result says "unsure").
+// 2. Search a part whose ends differ: probe the commits that split it into `parallel_probes + 1`
+//    pieces (several at once when several workers are idle); classify each probe by which end of
+//    the part it is nearer to, in standard errors that count the uncertainty of the ends' levels
+//    as well as the probe's (a generalised likelihood ratio, classify()), with error kProbeError
+//    per probe, and measure it and both ends more while unsure (up to max_runs_per_commit; then
+//    the larger likelihood decides and the culprit found that way says "unsure"). Ends that look
+//    reversed (the bad end measured faster than the good one) do not flip the rule: the probe
+//    still goes to the end it is nearer to.
 // 3. Sandwich: the culprit candidate (first bad commit after a good one) is measured anew, side
-//    by side with its parent in the same jobs (interleaved, like a pre-submit A/B), a block at a
-//    time until the step shows (up to max_runs_per_commit runs each), on those runs only:
-//    the runs that led the search there were picked for looking different (a busy spell or a
-//    lucky block would carry into the verdict, and the effect would be biased upwards), and runs
-//    of two commits measured in separate jobs differ by whatever the machine was doing meanwhile. Only a confirmed step is a culprit. A failed
-//    sandwich means one of the pair was put on the wrong side: their probe runs are dropped and
-//    the interval they were narrowed from is searched again (at most kMaxReopens times).
-// 4. More than one culprit: when the culprits found explain less than `explained_fraction` of the
-//    end-to-end slowdown, the search continues in the parts of the range on either side of them
-//    whose own ends differ, decided like step 1 (measuring both ends more while undecided).
+//    by side with its parent in the same jobs (interleaved, ABBA), a block at a time. The test is
+//    the paired t-test on the log ratio of neighbouring runs (server/stats/paired.hpp), at the
+//    nominal levels of the design's alpha spending over its looks (every block of runs_per_block
+//    pairs up to max_runs_per_commit), on those runs only: the runs that led the search there
+//    were picked for looking different, so the culprit's effect comes from the sandwich alone.
+//    A step of at least the threshold shown at a look's level: a culprit. The pair shown the
+//    same, or no step by the last look: the sandwich failed, one of the pair was put on the
+//    wrong side; their probe runs are dropped and the part is searched again (at most
+//    kMaxReopens times per part; then the part is reported as a failed sandwich).
+// 4. Every part beside a culprit (between the culprit and the ends of the part it was found in)
+//    is decided like the range's ends: its ends compared with the adaptive design (measured more
+//    while undecided, up to max_runs_per_commit each), with M = max(margin_pct, threshold_pct) as
+//    the margin. Different: searched like step 2. The same within M, faster, or not slower by M
+//    (the interval's upper end below M at a look: no step of that size to look for): decided.
+//    Neither by the budget: reported as `unsure` with the numbers, never blamed.
 // 5. A commit that cannot be measured (does not build, crashes) is marked broken: it is skipped
-//    and reported, and a neighbour is probed instead; it never becomes a culprit.
+//    and reported, and a neighbour is probed instead; it never becomes a culprit. An end of the
+//    range that cannot be measured ends the search as "broken"; an end of a part that breaks
+//    while it is searched sends the part back to the ends it was narrowed from.
+// The result also reports what the culprits leave unexplained: the end-to-end change minus the
+// sum of the culprits' changes (log scale), with a normal interval at 1 - alpha from the ends'
+// and the sandwiches' standard errors (independent measurements).
 #pragma once
 
 #include "server/stats/adaptive.hpp"
+#include "server/stats/paired.hpp"
 
 #include <map>
 #include <optional>
@@ -43,16 +61,16 @@
 
 namespace ttfb::bisect {
 
-// Chance that one probe is put on the wrong side (the SPRT's error per probe, see classify()).
+// Chance that one probe is put on the wrong side (the likelihood ratio's bound, see classify()).
 inline constexpr double kProbeError = 0.001;
-// Failed sandwiches whose interval is searched again, per search.
+// Failed sandwiches (or ends that broke) after which a part is searched again, per part.
 inline constexpr int kMaxReopens = 3;
 
 struct SearchOptions {
   stats::AdaptiveDesign design{.alpha = 0.01, .threshold_pct = 2.0, .runs_per_block = 10, .max_runs_per_arm = 60};
   int parallel_probes = 1;            // commits probed per round (idle workers)
-  int max_runs_per_commit = 40;       // an unsure probe is measured up to this many runs
-  double explained_fraction = 0.8;    // below this share of the total (log scale), keep searching
+  int max_runs_per_commit = 40;       // an unsure probe is measured up to this many runs; a
+                                      // sandwich up to this many pairs
 };
 
 struct Request {
@@ -66,22 +84,45 @@ struct Culprit {
   int commit = 0;                // index in the range
   int parent = 0;                // the commit it was sandwiched against: commit - 1, or earlier
                                  // when the commits between are broken (then any of them may be it)
-  double effect_pct = 0.0;       // commit vs parent, Welch on log TTFB
+  double effect_pct = 0.0;       // commit vs parent: the paired test's geometric mean ratio
   double ci_low_pct = 0.0, ci_high_pct = 0.0;
-  double ci_level = 0.99;        // the interval's confidence: 1 - the design's alpha
-  double p_value = 1.0;
+  double ci_level = 0.99;        // the interval's confidence: 1 - the deciding look's nominal alpha
+  double p_value = 1.0;          // the paired test's two-sided p at the deciding look (compare
+                                 // with 1 - ci_level, not with the design's alpha)
+  int pairs = 0;                 // sandwich pairs the decision used (after the outlier rule)
+  double se_log = 0.0;           // the paired test's standard error of the log ratio
   bool unsure = false;           // a probe on its path was classified at its run budget
 };
 
+// A part of the range that holds no culprit, and how it was decided.
+struct Part {
+  int good = 0, bad = 0;         // its ends (indices)
+  std::string state;             // "same" (the ends shown the same), "faster" (the bad end is
+                                 // faster), "not_slower" (not slower by the margin), "unsure" (neither within the budget), "sandwich_failed"
+                                 // (narrowed to a pair whose step did not show, kMaxReopens times),
+                                 // "unmeasurable" (an end of it cannot be measured)
+  std::string reason;            // one sentence with the numbers
+  double effect_pct = 0.0, ci_low_pct = 0.0, ci_high_pct = 0.0;  // bad vs good end (a failed
+                                 // sandwich: its pair); NaN when not measured
+};
+
 struct SearchResult {
-  std::string status;            // "found", "no_regression" (the ends do not differ), "broken"
+  std::string status;            // "found" (one culprit or more), "no_regression" (the ends do not
+                                 // differ), "unresolved" (the ends differ, no culprit confirmed:
+                                 // see parts), "broken" (an end of the range cannot be measured)
   std::string message;
   std::vector<Culprit> culprits;  // by commit
-  double total_effect_pct = 0.0;  // last vs first commit
+  std::vector<Part> parts;        // every decided part that holds no culprit, by position
+  double total_effect_pct = 0.0;  // last vs first commit (all their runs at the end)
+  double total_ci_low_pct = 0.0, total_ci_high_pct = 0.0;
+  // What the culprits leave unexplained, (1 + total) / prod(1 + culprit) - 1, and its interval at
+  // 1 - alpha; NaN before the search is done or without culprits.
+  double remainder_pct = 0.0, remainder_ci_low_pct = 0.0, remainder_ci_high_pct = 0.0;
+  double ci_level = 0.99;         // of the total's and the remainder's intervals
   std::vector<int> broken;        // commits that could not be measured
   int runs = 0;                   // measured runs, all commits
   int rounds = 0;                 // batches of requests
-  int reopened = 0;               // failed sandwiches whose interval was searched again
+  int reopened = 0;               // failed sandwiches whose part was searched again
 };
 
 class Search {
@@ -94,7 +135,9 @@ class Search {
   std::vector<Request> requests();
   // Measured runs of a commit (TTFB ms). Throws std::invalid_argument for an unknown commit.
   void add_runs(int commit, const std::vector<double>& ttfb_ms);
-  // A sandwich's runs: `parent` and `commit` measured side by side (Request::beside).
+  // A sandwich's runs: `parent` and `commit` measured side by side (Request::beside), run i of
+  // each next to the other (they are tested as pairs; the longer list's extra runs are unpaired
+  // and ignored).
   void add_sandwich_runs(int parent, int commit, const std::vector<double>& parent_ms,
                          const std::vector<double>& commit_ms);
   // The commit cannot be measured (build failure, crash): it is skipped from now on.
@@ -106,34 +149,44 @@ class Search {
   const SearchResult& result() const { return result_; }
 
  private:
-  enum class Side { unknown, good, bad };
+  enum class Side { good, bad };
   struct Interval {
-    int good = 0, bad = 0;       // ends: good < bad
+    int good = 0, bad = 0;              // ends: good < bad
     int outer_good = 0, outer_bad = 0;  // the ends it was narrowed from (searched again from
                                         // there when its sandwich fails)
-    bool verified = true;        // its ends are known to differ (else: measured until decided)
+    bool verified = true;               // its ends are known to differ (else: measured until decided)
+    bool unsure = false;                // a probe on the way here was classified at its budget
+    int reopens = 0;                    // times it was searched again
   };
-  static Interval whole(int good, int bad) { return Interval{good, bad, good, bad, true}; }
-  static Interval unverified(int good, int bad) { return Interval{good, bad, good, bad, false}; }
+  static Interval whole(int good, int bad, int reopens = 0) { return Interval{good, bad, good, bad, true, false, reopens}; }
+  static Interval unverified(int good, int bad) { return Interval{good, bad, good, bad, false, false, 0}; }
+  enum class SandwichOutcome { more, culprit, failed };
+  struct SandwichLook {
+    SandwichOutcome outcome = SandwichOutcome::more;
+    stats::PairedResult test;
+    double nominal_alpha = 0.0;
+    std::string reason;
+  };
   void step();
+  void finish();
   std::optional<Side> classify(int probe, const Interval& iv, bool at_budget) const;
-  // The sandwich of an adjacent pair: true when decided (its runs are in), else it asks for
-  // another block side by side.
-  bool sandwiched(const Interval& iv);
-  std::optional<stats::WelchResult> sandwich_step(const Interval& iv) const;  // set: a culprit
+  SandwichLook sandwich_look(const Interval& iv) const;
   int runs_of(int commit) const;       // measured runs so far
   bool need(int commit, int runs);     // requests what is missing to reach `runs`; false if none
   int nearest_usable(int commit, const Interval& iv) const;
+  bool is_broken(int commit) const { return broken_[static_cast<std::size_t>(commit)]; }
+  void add_part(int good, int bad, std::string state, std::string reason, double effect, double low, double high);
 
   int n_;
   SearchOptions options_;
+  stats::AdaptiveDesign part_design_;          // the design with margin max(margin, threshold)
+  std::vector<stats::LookPlan> sandwich_plan_;  // the sandwich's looks and nominal levels
   std::map<int, std::vector<double>> runs_;
   std::vector<bool> broken_;
   std::vector<Interval> open_;      // intervals still being searched
   std::vector<Request> pending_;
   std::map<std::pair<int, int>, std::pair<std::vector<double>, std::vector<double>>> sandwiches_;  // (parent, commit)
   bool ends_verified_ = false;
-  bool unsure_ = false;
   bool done_ = false;
   SearchResult result_;
 };

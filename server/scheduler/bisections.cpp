@@ -119,7 +119,6 @@ bisect::SearchOptions options_from_json(const json::object& o) {
   s.design = design_from_snapshot(o.at("design").as_object());
   s.parallel_probes = int_of(o, "parallel_probes");
   s.max_runs_per_commit = int_of(o, "max_runs_per_commit");
-  s.explained_fraction = double_of(o, "explained_fraction");
   return s;
 }
 
@@ -296,6 +295,10 @@ json::object summary_json(const pqxx::row& row, const std::string& public_url, b
   auto field = [&](const char* k, json::value fallback) { return r.contains(k) ? r.at(k) : fallback; };
   o["total_effect_pct"] = field("total_effect_pct", nullptr);
   o["explained_fraction"] = field("explained_fraction", nullptr);
+  for (const char* k : {"total_ci_low_pct", "total_ci_high_pct", "remainder_pct", "remainder_ci_low_pct",
+                        "remainder_ci_high_pct", "ci_level"})
+    o[k] = field(k, nullptr);
+  o["parts"] = field("parts", json::array{});
   o["culprits"] = field("culprits", json::array{});
   // Both ends included; the candidates for a culprit are every commit after the good end.
   o["range"] = json::object{{"commits", row[18].as<long>()}, {"candidates", row[18].as<long>() - 1}};
@@ -445,12 +448,10 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
   so.design = design_from_snapshot(design);
   so.parallel_probes = std::clamp(live_workers(tx, config), 1, config.bisect.max_parallel_probes);
   so.max_runs_per_commit = std::max(config.bisect.max_runs_per_commit, so.design.runs_per_block);
-  so.explained_fraction = config.bisect.explained_fraction;
   const int warmup = design.contains("warmup_runs") ? int_of(design, "warmup_runs") : wf.warmup_runs;
   const json::object options{{"design", design},
                              {"parallel_probes", so.parallel_probes},
                              {"max_runs_per_commit", so.max_runs_per_commit},
-                             {"explained_fraction", so.explained_fraction},
                              {"warmup_runs", warmup},
                              {"phase_alpha", so.design.alpha}};
 

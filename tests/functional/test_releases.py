@@ -8,8 +8,8 @@ One lab, scenarios in order (each leans on the facts of examples/example-repo.to
 2. The gate's bisection names exactly the eager-import commit and its author; its alert reaches
    the sink once even though the server is SIGKILLed while delivering it (never resent).
 3. A gate over neutral commits passes, and nobody is alerted.
-4. A bisection over v1.0..v1.2 names both culprits, each with its author (the first one is not
-   alerted twice).
+4. A bisection of the whole history (the first commit with train.py .. main) names exactly the
+   three culprits, each with its author, e-mail and phase (the first one is not alerted twice).
 5. A commit that does not build inside the range is skipped and reported, not blamed.
 """
 import json
@@ -29,6 +29,7 @@ REGRESSIONS = {r["kind"]: r for r in FACTS["regressions"]}
 RELEASES = {r["tag"]: r["commit"] for r in FACTS["releases"]}
 EAGER = REGRESSIONS["eager-import"]
 TELEMETRY = REGRESSIONS["blocking-telemetry"]
+REPR = REGRESSIONS["repr-memo"]
 
 WEBHOOK_PORT = free_port()
 CONFIG = f"""
@@ -42,7 +43,6 @@ backoff_max_seconds = 2
 poll_ms = 100
 [bisect]
 max_parallel_probes = 1   # the two workers share this machine's 2 cores: probes measured at once would slow each other unevenly
-explained_fraction = 1.0
 """
 
 # The neutral gate's workflow: example-train as configured, with a budget of 20 runs per arm. A
@@ -219,29 +219,48 @@ class ReleaseGateTest(unittest.TestCase):
         self.assertEqual(len(self.alerts()), before, "a passed gate alerts nobody")
         self.assertEqual([a for a in webhook_bodies(lab.received()) if "v1.1-rc2" in a["text"]], [])
 
-    def test_3_a_range_with_two_culprits(self):
+    def test_3_the_whole_history_names_its_three_culprits(self):
         lab = self.lab
-        status, b = lab.api("POST", "/api/v1/bisections", {"repo": "example", "workflow": "example-train", "good": "v1.0",
-                                                             "bad": "v1.2"}, token=lab.submit_token)
+        # From the first commit that has train.py (the root commit has no trainer yet) to main:
+        # 18 commits, three known regressions of different sizes and phases, the rest neutral.
+        first = lab.git("log", "--format=%H", "--diff-filter=A", "--reverse", "main", "--", "train.py").split()[0]
+        status, b = lab.api("POST", "/api/v1/bisections", {"repo": "example", "workflow": "example-train", "good": first,
+                                                             "bad": "main"}, token=lab.submit_token)
         self.assertEqual(status, 201, b)
         self.assertIn(b["status"], ("verifying", "searching"))
-        b = self.wait_bisection(b["id"])
-        self.assertEqual(b["status"], "found", json.dumps({k: b[k] for k in ("message", "commits", "steps", "culprits")}))
-        found = [c["commit"] for c in b["culprits"]]
-        detail = json.dumps({"total": b["total_effect_pct"], "culprits": found,
-                             "commits": [(c["index"], c["runs"], c["median_ms"]) for c in b["commits"]]})
-        # Both culprits, in range order, each with its author; the second one is alerted, the first
-        # (found again) not twice.
-        self.assertEqual(found, [EAGER["commit"], TELEMETRY["commit"]], detail)
-        self.assertEqual(b["culprits"][0]["author"], EAGER["author_name"])
-        self.assertEqual(b["culprits"][1]["author"], TELEMETRY["author_name"])
-        for c in b["culprits"]:
+        b = self.wait_bisection(b["id"], timeout=1500)
+        detail = json.dumps({"message": b["message"], "total": b["total_effect_pct"],
+                             "culprits": [(c["commit"][:8], c["effect_pct"]) for c in b["culprits"]],
+                             "parts": b["parts"], "commits": [(c["index"], c["runs"], c["median_ms"]) for c in b["commits"]]})
+        self.assertEqual(b["status"], "found", detail)
+        # Exactly the three, in range order, each with its author, e-mail and phase: no neutral
+        # commit blamed, and the smaller ones beside the largest are not left out.
+        known = [EAGER, TELEMETRY, REPR]
+        self.assertEqual([c["commit"] for c in b["culprits"]], [k["commit"] for k in known], detail)
+        for c, k in zip(b["culprits"], known):
+            self.assertEqual(c["author"], k["author_name"])
+            self.assertEqual(c["email"], k["author_email"])
+            self.assertEqual(c["phase"], k["phase"], detail)
             self.assertGreater(c["ci_low_pct"], 0.0, detail)
             self.assertEqual(c["runs"], c["parent_runs"], "the sandwich measures the pair side by side")
+        # Every other part of the range is decided and reported, and what the culprits leave
+        # unexplained comes with its interval.
+        indices = {c["commit"]: c["index"] for c in b["commits"]}
+        self.assertGreaterEqual(len(b["parts"]), 1, detail)
+        for p in b["parts"]:
+            self.assertIn(p["state"], ("same", "faster", "unsure"), detail)
+            self.assertTrue(p["reason"], detail)
+            for k in known:
+                self.assertFalse(p["good_index"] < indices[k["commit"]] <= p["bad_index"],
+                                 f"a part without a culprit holds {k['kind']}: {detail}")
+        self.assertIsNotNone(b["remainder_pct"], detail)
+        self.assertLessEqual(b["remainder_ci_low_pct"], b["remainder_pct"])
+        self.assertLessEqual(b["remainder_pct"], b["remainder_ci_high_pct"])
         if "sink" not in lab.procs:  # this test run alone
             lab.start_sink(http_port=WEBHOOK_PORT)
-        lab.wait_until(lambda: [a for a in webhook_bodies(lab.received(), "culprit")
-                                if a["fields"]["commit"] == TELEMETRY["commit"]], 60, "the second culprit's alert")
+        for k in (TELEMETRY, REPR):
+            lab.wait_until(lambda: [a for a in webhook_bodies(lab.received(), "culprit")
+                                    if a["fields"]["commit"] == k["commit"]], 60, f"the alert of {k['kind']}")
         self.assertLessEqual(len([a for a in webhook_bodies(lab.received(), "culprit")
                                   if a["fields"]["commit"] == EAGER["commit"]]), 1)
 

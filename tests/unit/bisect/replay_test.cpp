@@ -109,7 +109,14 @@ TEST(BisectionReplay, FindsTheCulpritRoundByRoundAndReportsIt) {
   long runs = 0;
   for (const auto& row : table) runs += row.as_object().at("runs").to_number<long>();
   EXPECT_GE(rep.at("sandwich_runs").to_number<long>(), 20) << "the culprit and its parent, side by side, a block at least";
-  EXPECT_DOUBLE_EQ(c.at("ci_level").as_double(), 0.99);
+  // The interval is the paired test's at the nominal level of the look that decided (alpha
+  // spent over the sandwich's looks): above 1 - alpha, and p below 1 - that level.
+  EXPECT_GT(c.at("ci_level").as_double(), 0.99);
+  EXPECT_LT(c.at("p_value").as_double(), 1.0 - c.at("ci_level").as_double());
+  // Every part beside the culprit decided, and what it leaves unexplained with its interval.
+  EXPECT_EQ(rep.at("parts").as_array().size(), 2u);
+  EXPECT_LE(rep.at("remainder_ci_low_pct").as_double(), rep.at("remainder_pct").as_double());
+  EXPECT_GE(rep.at("remainder_ci_high_pct").as_double(), rep.at("remainder_pct").as_double());
   EXPECT_EQ(runs + rep.at("sandwich_runs").to_number<long>(), rep.at("runs").to_number<long>());
   EXPECT_EQ(c.at("runs").to_number<long>(), c.at("parent_runs").to_number<long>());
 }
@@ -137,9 +144,9 @@ TEST(BisectionReplay, ReplayIsTheLiveSearch) {
   ASSERT_TRUE(live.done());
   ASSERT_EQ(live.result().culprits.size(), r.search.result().culprits.size());
   EXPECT_EQ(live.result().culprits[0].commit, r.search.result().culprits[0].commit);
-  // The replay scales each sandwich job's pairs (side by side, onto the parent's level); the live
-  // search here took them as measured.
-  EXPECT_NEAR(live.result().culprits[0].effect_pct, r.search.result().culprits[0].effect_pct, 1.0);
+  // The sandwich's pairs reach the search as measured (the paired test needs the ratio of
+  // neighbouring runs), so the culprit's effect is the live search's exactly.
+  EXPECT_DOUBLE_EQ(live.result().culprits[0].effect_pct, r.search.result().culprits[0].effect_pct);
   EXPECT_EQ(live.result().runs, r.search.result().runs);
 }
 
@@ -226,7 +233,7 @@ TEST(BisectionReplay, PairingWithTheGoodEndCancelsDriftBetweenJobs) {
       sim.second = 16;
       sim.second_step = 0.08;
       sim.job_drift = 0.15;
-      const SearchOptions options{.explained_fraction = 1.0};
+      const SearchOptions options{};
       const auto rounds = sim.run(n, options, Seed{}, 200, pairing);
       const Replayed r = replay(n, options, Seed{}, rounds, pairing);
       std::set<int> found;

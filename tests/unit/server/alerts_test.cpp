@@ -201,7 +201,6 @@ TEST_F(AlertsConfigTest, DefaultsWhenNothingIsSaid) {
   EXPECT_EQ(c.alerts.poll_ms, 500);
   EXPECT_EQ(c.bisect.max_parallel_probes, 4);
   EXPECT_EQ(c.bisect.max_runs_per_commit, 40);
-  EXPECT_DOUBLE_EQ(c.bisect.explained_fraction, 1.0);
   const RepoAlerts& r = c.repos.at("example").alerts;
   EXPECT_EQ(r.webhook_url, "");
   EXPECT_EQ(r.webhook_timeout_seconds, 10);
@@ -232,7 +231,6 @@ poll_ms = 100
 [bisect]
 max_parallel_probes = 8
 max_runs_per_commit = 20
-explained_fraction = 0.9
 )");
   const RepoAlerts& r = c.repos.at("example").alerts;
   EXPECT_EQ(r.webhook_url, "https://hooks.example.com/T/B/X");
@@ -250,7 +248,6 @@ explained_fraction = 0.9
   EXPECT_EQ(c.alerts.poll_ms, 100);
   EXPECT_EQ(c.bisect.max_parallel_probes, 8);
   EXPECT_EQ(c.bisect.max_runs_per_commit, 20);
-  EXPECT_DOUBLE_EQ(c.bisect.explained_fraction, 0.9);
 }
 
 TEST_F(AlertsConfigTest, AnEmptyWebhookUrlAfterExpansionMeansNoWebhook) {
@@ -275,8 +272,8 @@ TEST_F(AlertsConfigTest, BadValuesSayWhatIsWrong) {
   expect_error("[bisect]\nmax_parallel_probes = 0\n", "max_parallel_probes must be at least 1");
   expect_error("[bisect]\nmax_parallel_probes = 65\n", "max_parallel_probes must be at most 64");
   expect_error("[bisect]\nmax_runs_per_commit = 1\n", "max_runs_per_commit must be at least 2");
-  expect_error("[bisect]\nexplained_fraction = 1.5\n", "explained_fraction must be above 0 and at most 1");
-  expect_error("[bisect]\nexplained_fraction = 0\n", "explained_fraction must be above 0 and at most 1");
+  // The key of the search before every part was decided: refused, saying what replaced it.
+  expect_error("[bisect]\nexplained_fraction = 0.8\n", "explained_fraction no longer exists: a bisection now decides every part");
 }
 
 TEST(AlertsConfig, PlainEmailAddresses) {
