@@ -46,7 +46,7 @@ Search::Search(int commits, SearchOptions options) : n_(commits), options_(optio
     throw std::invalid_argument("bisection: max_runs_per_commit must be at least runs_per_block");
   part_design_ = options_.design;
   part_design_.margin_pct = std::max(options_.design.margin_pct, options_.design.threshold_pct);
-  part_design_.max_runs_per_arm = options_.max_runs_per_commit;
+  part_design_.max_runs_per_arm = std::max(options_.design.max_runs_per_arm, options_.max_runs_per_commit);
   sandwich_plan_ = stats::plan_looks(options_.design.spending, options_.design.alpha, options_.design.runs_per_block,
                                      options_.max_runs_per_commit);
   broken_.assign(static_cast<std::size_t>(n_), false);
@@ -258,6 +258,16 @@ void Search::step() {
           add_part(iv.good, iv.bad, "not_slower",
                    "not slower by " + pct(part_design_.margin_pct).substr(1) + " or more: " + pct(w.effect_pct) + " " +
                        interval(w.effect_ci_low_pct, w.effect_ci_high_pct, w.confidence),
+                   w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct);
+          continue;
+        } else if (d.more_runs && n >= options_.max_runs_per_commit && w.valid && w.effect_pct < part_design_.margin_pct) {
+          // A commit's budget spent and not even looking slower by the margin: unsure, without
+          // the rest of the design's runs (those go to parts that look slower, where a step
+          // would be; stopping without a verdict cannot raise the false-positive rate).
+          add_part(iv.good, iv.bad, "unsure",
+                   "neither different nor the same within " + pct(part_design_.margin_pct).substr(1) + " after " +
+                       std::to_string(n) + " runs per end, and not looking slower by that much: " + pct(w.effect_pct) +
+                       " " + interval(w.effect_ci_low_pct, w.effect_ci_high_pct, w.confidence),
                    w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct);
           continue;
         } else if (!d.more_runs) {

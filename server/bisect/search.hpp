@@ -38,10 +38,12 @@
 //    kMaxReopens times per part; then the part is reported as a failed sandwich).
 // 4. Every part beside a culprit (between the culprit and the ends of the part it was found in)
 //    is decided like the range's ends: its ends compared with the adaptive design (measured more
-//    while undecided, up to max_runs_per_commit each), with M = max(margin_pct, threshold_pct) as
-//    the margin. Different: searched like step 2. The same within M, faster, or not slower by M
-//    (the interval's upper end below M at a look: no step of that size to look for): decided.
-//    Neither by the budget: reported as `unsure` with the numbers, never blamed.
+//    while undecided), with M = max(margin_pct, threshold_pct) as the margin. Different: searched
+//    like step 2. The same within M, faster, or not slower by M (the interval's upper end below
+//    M at a look: no step of that size to look for): decided. Undecided after
+//    max_runs_per_commit runs per end and not looking slower by M: `unsure`; looking slower, it
+//    is measured on to the design's max_runs_per_arm (where a hidden step would be), then
+//    `unsure` if still undecided. Unsure parts are reported with their numbers, never blamed.
 // 5. A commit that cannot be measured (does not build, crashes) is marked broken: it is skipped
 //    and reported, and a neighbour is probed instead; it never becomes a culprit. An end of the
 //    range that cannot be measured ends the search as "broken"; an end of a part that breaks

@@ -248,7 +248,7 @@ class ReleaseGateTest(unittest.TestCase):
         indices = {c["commit"]: c["index"] for c in b["commits"]}
         self.assertGreaterEqual(len(b["parts"]), 1, detail)
         for p in b["parts"]:
-            self.assertIn(p["state"], ("same", "faster", "unsure"), detail)
+            self.assertIn(p["state"], ("same", "faster", "not_slower", "unsure"), detail)
             self.assertTrue(p["reason"], detail)
             for k in known:
                 self.assertFalse(p["good_index"] < indices[k["commit"]] <= p["bad_index"],
