@@ -22,13 +22,20 @@ ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, cpu_model = EXCLUDED.cpu_
 
 // The oldest queued job of the highest priority that this worker may take: a job asks to avoid
 // the workers in avoid_workers (a confirmation rerun avoids those that measured the original) as
-// long as another live worker could take it and it has not waited longer than $4 seconds.
+// long as another live worker could take it, and, once it has waited longer than $4 seconds, as
+// long as such a worker is getting on with the experiment (runs one of its jobs, or finished one
+// within $4 seconds). A rerun of many jobs is worked through by the other worker, however long
+// its queue; only a rerun that nobody else is taking falls back to the avoided worker.
 constexpr const char* kClaimJob = R"sql(
 WITH next AS (
   SELECT j.id FROM jobs j
   WHERE j.state = 'queued'
     AND (NOT ($1 = ANY (j.avoid_workers))
-         OR j.created_at < now() - make_interval(secs => $4)
+         OR (j.created_at < now() - make_interval(secs => $4)
+             AND NOT EXISTS (SELECT 1 FROM jobs k
+                             WHERE k.experiment_id = j.experiment_id AND k.last_worker IS NOT NULL
+                               AND k.last_worker <> $1 AND NOT (k.last_worker = ANY (j.avoid_workers))
+                               AND (k.state = 'running' OR k.finished_at > now() - make_interval(secs => $4))))
          OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.name <> $1 AND NOT (w.name = ANY (j.avoid_workers))
                         AND w.last_seen > now() - make_interval(secs => $3)))
   ORDER BY j.priority DESC, j.id

@@ -40,7 +40,8 @@ void touch_worker(pqxx::work& tx, const WorkerFacts& w);
 
 // Claims the oldest queued job of the highest priority, leased to the worker for lease_seconds.
 // A job that lists the worker in avoid_workers is left to other workers seen within
-// alive_seconds, for at most avoid_grace_seconds after it was queued.
+// alive_seconds; after avoid_grace_seconds in the queue, only while one of them is getting on
+// with the experiment (runs one of its jobs, or finished one within avoid_grace_seconds).
 // Returns the job as workers receive it (docs/worker-protocol.md), with its `lease_id` and
 // `attempt`, or nullopt when none is queued.
 std::optional<boost::json::object> claim_job(Database& db, const WorkerFacts& worker, int lease_seconds,

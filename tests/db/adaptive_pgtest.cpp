@@ -135,6 +135,30 @@ TEST_F(AdaptiveStoreTest, AConfirmationAvoidsTheOriginalWorkersWhileAnotherIsLiv
   ASSERT_TRUE(job);
 }
 
+// A rerun of several jobs waits for the other worker however long its queue, while that worker
+// is getting on with the experiment; one that nobody else takes falls back to the avoided worker.
+TEST_F(AdaptiveStoreTest, ALongRerunStaysOffTheOriginalWorkerWhileTheOtherWorksThroughIt) {
+  auto e = experiment();
+  for (int k = 0; k < 3; ++k) {
+    NewJob j = block_job("confirmation");
+    j.avoid_workers = {"w1"};
+    e.jobs.push_back(j);
+  }
+  const long id = insert_experiment(*db_, e);
+  // Queued two minutes ago, past the grace.
+  db_->transact([&](pqxx::work& tx) {
+    tx.exec_params("UPDATE jobs SET created_at = now() - interval '120 seconds' WHERE experiment_id = $1", id);
+  });
+  ASSERT_TRUE(claim_job(*db_, worker("w2"), 30)) << "w2 takes the first rerun job";
+  EXPECT_FALSE(claim_job(*db_, worker("w1"), 30)) << "w2 is running one of the rerun's jobs: w1 waits";
+  // w2's job ended long ago and it took nothing since (stalled, busy elsewhere): w1 takes over.
+  db_->transact([&](pqxx::work& tx) {
+    tx.exec_params("UPDATE jobs SET state = 'done', finished_at = now() - interval '90 seconds', lease_owner = NULL "
+                   "WHERE experiment_id = $1 AND state = 'running'", id);
+  });
+  EXPECT_TRUE(claim_job(*db_, worker("w1"), 30)) << "nobody else is getting on with it";
+}
+
 TEST_F(AdaptiveStoreTest, AConfirmationRunsOnTheSameWorkerWhenItIsTheOnlyOne) {
   auto e = experiment();
   NewJob j = block_job("confirmation");
