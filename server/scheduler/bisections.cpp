@@ -138,15 +138,29 @@ std::vector<std::pair<std::string, double>> phases_of(const std::string& text) {
   return out;
 }
 
-std::string error_text(const std::string& error_json, const std::string& state) {
+// What a failed probe job's jobs.error says: the arm that failed ("baseline", "candidate"), or
+// "" when it names none (not an arm's failure, or recorded before workers said), and the words.
+struct ProbeError {
+  std::string arm;
+  std::string text;
+};
+
+ProbeError probe_error(const std::string& error_json, const std::string& state) {
   const json::value v = json::parse(error_json);
+  ProbeError e;
   if (v.is_object()) {
     const auto& o = v.as_object();
+    if (const auto* arm = o.if_contains("arm"); arm && arm->is_string() &&
+                                                (arm->as_string() == "baseline" || arm->as_string() == "candidate"))
+      e.arm = std::string(arm->as_string());
     std::string code = o.contains("code") && o.at("code").is_string() ? std::string(o.at("code").as_string()) : "";
     std::string message = o.contains("message") && o.at("message").is_string() ? std::string(o.at("message").as_string()) : "";
-    if (!code.empty() || !message.empty()) return code + (code.empty() || message.empty() ? "" : ": ") + message;
+    if (!code.empty() || !message.empty()) e.text = code + (code.empty() || message.empty() ? "" : ": ") + message;
   }
-  return "the probe job " + state;
+  if (e.text.empty()) e.text = "the probe job " + state;
+  // Which arm, unless the worker's words already say (a run's failure names its run and arm).
+  if (!e.arm.empty() && e.text.find(e.arm) == std::string::npos) e.text += " (the " + e.arm + " arm)";
+  return e;
 }
 
 // The probe jobs of one round, inserted; returns the step recorded for it.
@@ -235,7 +249,11 @@ std::vector<bisect::Round> load_rounds(pqxx::work& tx, long experiment_id, const
       } else if (state == "done") {
         o.runs = runs[id]["baseline"];  // a single-arm job's schedule names its arm "baseline"
       } else {
-        o.error = error_text(error, state);
+        // The commit its failed arm measured: a paired probe's baseline is the good end (a
+        // sandwich's, the parent), not the commit the job probes.
+        ProbeError e = probe_error(error, state);
+        o.error = std::move(e.text);
+        o.failed = bisect::failed_commit(o.job, e.arm);
       }
       round.outcomes.push_back(std::move(o));
     }
