@@ -230,6 +230,35 @@ bool has_commit(const std::string& git_dir, const std::string& commit) {
   return r.ok();
 }
 
+std::vector<bool> paths_exist(const std::string& git_dir, const std::string& commit, const std::vector<std::string>& paths) {
+  if (!has_commit(git_dir, commit)) throw GitError("unknown commit '" + commit + "' in repository " + git_dir);
+  std::vector<bool> out(paths.size(), false);
+  // One "<commit>:<path>" a line in, one answer a line out, in order: "<oid> <type> <size>", or
+  // "<commit>:<path> missing" (or "ambiguous").
+  std::string input;
+  std::vector<std::size_t> asked;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (paths[i].empty() || paths[i].find('\n') != std::string::npos) continue;
+    input += commit + ":" + paths[i] + "\n";
+    asked.push_back(i);
+  }
+  if (asked.empty()) return out;
+  GitCall call{{"--git-dir=" + git_dir, "cat-file", "--batch-check"}};
+  call.stdin_data = input;
+  auto r = run_git(call);
+  if (!r.ok()) throw GitError("cannot look up paths at " + short_sha(commit) + " in repository " + git_dir + ": " + words(r));
+  std::size_t k = 0, start = 0;
+  while (k < asked.size() && start < r.out.size()) {
+    const auto end = r.out.find('\n', start);
+    const std::string line = r.out.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    const bool missing = line.ends_with(" missing") || line.ends_with(" ambiguous");
+    out[asked[k++]] = !missing && !line.empty();
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
 std::vector<CommitInfo> first_parent_range(const std::string& git_dir, const std::string& good, const std::string& bad,
                                            std::size_t max_commits) {
   check_revision_argument(good, git_dir);

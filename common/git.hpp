@@ -24,6 +24,11 @@ void fetch(const std::string& mirror_dir);
 std::string resolve_commit(const std::string& git_dir, const std::string& rev);
 // True when `commit` exists in git_dir.
 bool has_commit(const std::string& git_dir, const std::string& commit);
+// Whether each of `paths` (relative to the repository's root, "/"-separated, no "./" or "..")
+// exists at `commit`, as a file or a directory: one `git cat-file --batch-check` for them all.
+// A path with a newline is false without asking. Throws GitError when git cannot answer (no such
+// commit, not a repository).
+std::vector<bool> paths_exist(const std::string& git_dir, const std::string& commit, const std::vector<std::string>& paths);
 // One commit of a range, as a bisection reports it.
 struct CommitInfo {
   std::string sha;

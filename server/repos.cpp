@@ -105,4 +105,17 @@ std::vector<git::CommitInfo> RepoMirrors::first_parent_range(const std::string& 
   }
 }
 
+std::vector<bool> RepoMirrors::paths_exist(const std::string& repo, const std::string& commit,
+                                           const std::vector<std::string>& paths) {
+  Entry& e = entry(repo);
+  std::lock_guard lock(e.mu);
+  ensure(repo, e);
+  try {
+    return git::paths_exist(mirror_dir(repo), commit, paths);
+  } catch (const git::GitError& err) {
+    throw ApiError(ErrorCode::unavailable, "repository '" + repo + "' cannot be read right now",
+                   replace_all(err.what(), mirror_dir(repo), "repository '" + repo + "'"));
+  }
+}
+
 }  // namespace ttfb

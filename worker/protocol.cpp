@@ -219,14 +219,15 @@ std::string complete_body(const std::string& worker, const JobLease& lease) {
 }
 
 std::string fail_body(const std::string& worker, const JobLease& lease, const JobFailure& f) {
-  return json::serialize(json::object{
-      {"worker", worker},
-      {"lease_id", lease.id},
-      {"attempt", lease.attempt},
-      {"retryable", f.retryable},
-      {"error", json::object{{"code", to_valid_utf8(f.code)},
-                             {"message", to_valid_utf8(f.message)},
-                             {"details", to_valid_utf8(f.details)}}}});
+  json::object error{{"code", to_valid_utf8(f.code)},
+                     {"message", to_valid_utf8(f.message)},
+                     {"details", to_valid_utf8(f.details)}};
+  if (!f.arm.empty()) error["arm"] = to_valid_utf8(f.arm);
+  return json::serialize(json::object{{"worker", worker},
+                                      {"lease_id", lease.id},
+                                      {"attempt", lease.attempt},
+                                      {"retryable", f.retryable},
+                                      {"error", std::move(error)}});
 }
 
 std::optional<int> parse_lease_seconds(const std::string& body) {

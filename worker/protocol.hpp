@@ -113,6 +113,9 @@ struct JobFailure {
   std::string message;  // users see it verbatim
   std::string details;  // last lines of output
   bool retryable = false;
+  // The arm whose revision failed ("baseline" or "candidate"), so the server can tell which
+  // commit is broken; empty when the failure is not one arm's (the job, the worker, the server).
+  std::string arm;
 };
 
 // A claim answer the worker cannot use. job_id is set when the job's id could be read, so the
@@ -139,7 +142,8 @@ std::string claim_body(const HostFacts& host);
 std::string heartbeat_body(const std::string& worker, const JobLease& lease, int done, int total);
 std::string samples_body(const std::string& worker, const JobLease& lease, const std::vector<Sample>& samples);
 std::string complete_body(const std::string& worker, const JobLease& lease);
-// Message and details become valid UTF-8 (a failing build's output may be any bytes).
+// Message and details become valid UTF-8 (a failing build's output may be any bytes); error.arm
+// is sent only when the failure names an arm.
 std::string fail_body(const std::string& worker, const JobLease& lease, const JobFailure& failure);
 
 // lease_seconds from a heartbeat answer, when present.

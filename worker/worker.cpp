@@ -52,6 +52,7 @@ JobFailure failure_for_run(const RunResult& result, const ScheduledRun& run) {
   }
   f.details = tail_of(result.output_tail, kDetailsBytes);
   f.retryable = false;  // the same code fails the same way on any worker
+  f.arm = run.arm;
   return f;
 }
 
@@ -136,8 +137,8 @@ int Worker::run() {
 JobEnd Worker::fail_job(const Job& job, const JobFailure& failure) {
   if (heartbeat_ != nullptr) heartbeat_->stop();  // no heartbeat for a job that is over
   if (stop_.lease_lost()) return JobEnd::lease_lost;
-  spdlog::error("job {}: failing with {} ({}retryable): {}", job.id, failure.code, failure.retryable ? "" : "not ",
-                failure.message);
+  spdlog::error("job {}: failing with {} ({}retryable{}): {}", job.id, failure.code, failure.retryable ? "" : "not ",
+                failure.arm.empty() ? "" : ", " + failure.arm, failure.message);
   const CallResult r = api_.fail(job.id, failure);
   if (r.ok()) return JobEnd::failed;
   if (r.status == CallStatus::lease_lost) return JobEnd::lease_lost;
@@ -205,10 +206,10 @@ JobEnd Worker::run_job(const Job& job) {
       prepared[arm] = revisions_.prepare(spec, stop_.fd());
     } catch (const PrepareError& e) {
       if (stop_.raised()) return interrupted(job);
-      return fail_job(job, JobFailure{e.code(), e.what(), e.details(), e.retryable()});
+      return fail_job(job, JobFailure{e.code(), e.what(), e.details(), e.retryable(), arm});
     } catch (const std::exception& e) {
       if (stop_.raised()) return interrupted(job);
-      return fail_job(job, JobFailure{"internal", std::string("preparing the ") + arm + " failed: " + e.what(), "", true});
+      return fail_job(job, JobFailure{"internal", std::string("preparing the ") + arm + " failed: " + e.what(), "", true, arm});
     }
     if (stop_.raised()) return interrupted(job);
     const auto& p = prepared[arm];
@@ -220,14 +221,14 @@ JobEnd Worker::run_job(const Job& job) {
 
   for (const char* arm : {"baseline", "candidate"}) {
     auto dir = resolve_workdir(prepared[arm].worktree, job.workflow.workdir);
-    if (!dir) {
+    if (!dir) {  // the workflow's fault, not either arm's: no arm
       return fail_job(job, JobFailure{"internal", "the workflow's workdir '" + job.workflow.workdir +
                                                       "' must be a relative path inside the repository", "", false});
     }
     std::error_code ec;
     if (!fs::is_directory(*dir, ec)) {
       return fail_job(job, JobFailure{"workload_failed", "the workflow's workdir '" + job.workflow.workdir +
-                                                              "' does not exist in the " + arm + " revision", "", false});
+                                                              "' does not exist in the " + arm + " revision", "", false, arm});
     }
   }
 
@@ -238,7 +239,7 @@ JobEnd Worker::run_job(const Job& job) {
     try {
       copies[arm] = revisions_.copy_for_run(prepared[arm], "job" + std::to_string(job.id) + "-" + arm);
     } catch (const PrepareError& e) {
-      return fail_job(job, JobFailure{e.code(), e.what(), e.details(), e.retryable()});
+      return fail_job(job, JobFailure{e.code(), e.what(), e.details(), e.retryable(), arm});
     }
   }
 

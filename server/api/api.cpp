@@ -521,6 +521,11 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       const auto* err = body.if_contains("error");
       if (!err || !err->is_object())
         throw ApiError(ErrorCode::invalid_argument, "'error' must be an object with 'code' and 'message'");
+      // The arm that failed is kept in jobs.error for a bisection to name the broken commit: only
+      // the two arms' names, so what lands there is one of them or nothing.
+      if (const auto* arm = err->as_object().if_contains("arm");
+          arm && !arm->is_null() && !(arm->is_string() && (arm->as_string() == "baseline" || arm->as_string() == "candidate")))
+        throw ApiError(ErrorCode::invalid_argument, "'error.arm' must be \"baseline\" or \"candidate\" when given");
       bool retryable = false;
       if (const auto* r = body.if_contains("retryable"); r && r->is_bool()) retryable = r->as_bool();
       fail_job(db_, id, lease, err->as_object(), retryable);

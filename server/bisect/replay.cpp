@@ -225,8 +225,9 @@ Replayed replay(int commits, const SearchOptions& options, const Seed& seed, con
                              " but the search asks for " + describe(asked));
     for (const auto& o : rounds[i].outcomes) {
       if (o.error) {
-        r.search.mark_broken(o.job.commit);
-        r.broken.emplace(o.job.commit, *o.error);
+        const int failed = o.failed >= 0 ? o.failed : o.job.commit;
+        r.search.mark_broken(failed);
+        r.broken.emplace(failed, *o.error);
       } else {
         feed(o);
       }

@@ -46,8 +46,18 @@ struct ProbeOutcome {
   ProbeJob job;
   CommitRuns runs;                   // of job.commit
   CommitRuns beside;                 // of job.beside, run i next to runs[i]
-  std::optional<std::string> error;  // set: the commit is broken (does not build, crashes)
+  std::optional<std::string> error;  // set: a commit of the job is broken (does not build, crashes)
+  int failed = -1;                   // the commit whose arm failed; -1: job.commit
 };
+
+// The commit of `job` that its failed arm measured: a probe job's baseline is job.beside (the
+// good end, or a sandwich's parent) when it has one, else job.commit (a single-arm job names its
+// one arm "baseline"); its candidate is job.commit. An arm it does not name ("", or a failure
+// recorded before workers said which arm failed) is job.commit's.
+inline int failed_commit(const ProbeJob& job, const std::string& arm) {
+  if (arm == "baseline" && job.beside >= 0) return job.beside;
+  return job.commit;
+}
 
 struct Round {
   std::vector<Request> requests;       // what the search asked for (merged: one per commit and kind)

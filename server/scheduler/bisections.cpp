@@ -4,6 +4,7 @@
 #include "server/alerts/compose.hpp"
 #include "server/alerts/outbox.hpp"
 #include "server/bisect/replay.hpp"
+#include "server/scheduler/broken_ends.hpp"
 #include "server/scheduler/plan.hpp"
 #include "server/store/calibrations.hpp"
 #include "server/store/experiments.hpp"
@@ -137,15 +138,29 @@ std::vector<std::pair<std::string, double>> phases_of(const std::string& text) {
   return out;
 }
 
-std::string error_text(const std::string& error_json, const std::string& state) {
+// What a failed probe job's jobs.error says: the arm that failed ("baseline", "candidate"), or
+// "" when it names none (not an arm's failure, or recorded before workers said), and the words.
+struct ProbeError {
+  std::string arm;
+  std::string text;
+};
+
+ProbeError probe_error(const std::string& error_json, const std::string& state) {
   const json::value v = json::parse(error_json);
+  ProbeError e;
   if (v.is_object()) {
     const auto& o = v.as_object();
+    if (const auto* arm = o.if_contains("arm"); arm && arm->is_string() &&
+                                                (arm->as_string() == "baseline" || arm->as_string() == "candidate"))
+      e.arm = std::string(arm->as_string());
     std::string code = o.contains("code") && o.at("code").is_string() ? std::string(o.at("code").as_string()) : "";
     std::string message = o.contains("message") && o.at("message").is_string() ? std::string(o.at("message").as_string()) : "";
-    if (!code.empty() || !message.empty()) return code + (code.empty() || message.empty() ? "" : ": ") + message;
+    if (!code.empty() || !message.empty()) e.text = code + (code.empty() || message.empty() ? "" : ": ") + message;
   }
-  return "the probe job " + state;
+  if (e.text.empty()) e.text = "the probe job " + state;
+  // Which arm, unless the worker's words already say (a run's failure names its run and arm).
+  if (!e.arm.empty() && e.text.find(e.arm) == std::string::npos) e.text += " (the " + e.arm + " arm)";
+  return e;
 }
 
 // The probe jobs of one round, inserted; returns the step recorded for it.
@@ -234,7 +249,11 @@ std::vector<bisect::Round> load_rounds(pqxx::work& tx, long experiment_id, const
       } else if (state == "done") {
         o.runs = runs[id]["baseline"];  // a single-arm job's schedule names its arm "baseline"
       } else {
-        o.error = error_text(error, state);
+        // The commit its failed arm measured: a paired probe's baseline is the good end (a
+        // sandwich's, the parent), not the commit the job probes.
+        ProbeError e = probe_error(error, state);
+        o.error = std::move(e.text);
+        o.failed = bisect::failed_commit(o.job, e.arm);
       }
       round.outcomes.push_back(std::move(o));
     }
@@ -300,6 +319,7 @@ json::object summary_json(const pqxx::row& row, const std::string& public_url, b
     o[k] = field(k, nullptr);
   o["parts"] = field("parts", json::array{});
   o["culprits"] = field("culprits", json::array{});
+  o["suggested_good"] = field("suggested_good", nullptr);
   // Both ends included; the candidates for a culprit are every commit after the good end.
   o["range"] = json::object{{"commits", row[18].as<long>()}, {"candidates", row[18].as<long>() - 1}};
   const json::value steps = json::parse(row[11].as<std::string>());
@@ -351,8 +371,37 @@ int live_workers(pqxx::work& tx, const ServerConfig& config) {
   return tx.exec_params1(kLiveWorkers, config.worker_alive_seconds)[0].as<int>();
 }
 
+// For a good end that cannot be measured: the first commit of the range where all of the
+// workflow's files (the paths its command names that exist at the bad end) exist, when they do
+// not all exist at the good end. About log2(commits) look-ups in the server's mirror, each one
+// `git cat-file --batch-check`. Nothing when git cannot say (logged): the message goes without.
+std::optional<SuggestedGood> suggest_good(const ServerConfig& config, RepoMirrors& mirrors, const std::string& repo,
+                                          const std::string& workflow, const std::vector<git::CommitInfo>& commits) {
+  const auto wit = config.workflows.find(workflow);
+  if (wit == config.workflows.end() || commits.size() < 2) return std::nullopt;
+  try {
+    const std::vector<std::string> candidates = workflow_paths(wit->second);
+    if (candidates.empty()) return std::nullopt;
+    const auto at_bad = mirrors.paths_exist(repo, commits.back().sha, candidates);
+    std::vector<std::string> paths;
+    for (std::size_t i = 0; i < candidates.size(); ++i)
+      if (at_bad[i]) paths.push_back(candidates[i]);
+    if (paths.empty()) return std::nullopt;
+    auto all_at = [&](int i) {
+      const auto e = mirrors.paths_exist(repo, commits.at(static_cast<std::size_t>(i)).sha, paths);
+      return std::all_of(e.begin(), e.end(), [](bool b) { return b; });
+    };
+    if (all_at(0)) return std::nullopt;  // the files are there: the good end fails for another reason
+    return SuggestedGood{first_index_where(0, static_cast<int>(commits.size()) - 1, all_at), paths};
+  } catch (const std::exception& e) {
+    spdlog::warn("bisection of {} in {}: cannot look for the first commit with the workflow's files: {}", workflow, repo,
+                 e.what());
+    return std::nullopt;
+  }
+}
+
 // One bisection's step; false when it was not ready after all (another replica got there).
-bool advance_one(const ServerConfig& config, Database& db, long id) {
+bool advance_one(const ServerConfig& config, Database& db, RepoMirrors& mirrors, long id) {
   return db.transact([&](pqxx::work& tx) {
     const auto rows = tx.exec_params(kLockBisection, id);
     if (rows.empty()) return false;
@@ -394,6 +443,13 @@ bool advance_one(const ServerConfig& config, Database& db, long id) {
       json::object result = bisect::report(r, commits, phase_alpha);
       const std::string status(result.at("status").as_string());
       if (r.search.done()) {
+        const bool good_broken = r.broken.count(0) > 0, bad_broken = r.broken.count(n - 1) > 0;
+        if (status == "broken" && (good_broken || bad_broken)) {
+          // An end cannot run: say which commit and why, and where the workflow first can.
+          const auto suggestion = good_broken ? suggest_good(config, mirrors, repo, workflow, commits) : std::nullopt;
+          result["message"] = broken_ends_message(commits, r.broken, suggestion);
+          result["suggested_good"] = suggested_good_json(commits, suggestion);
+        }
         const std::string message(result.at("message").as_string());
         finish(tx, config, id, experiment_id, repo, workflow, status, message, result, steps, commits);
         spdlog::info("bisection {} of {} ({} commits): {} — {}", id, workflow, commits.size(), status, message);
@@ -509,14 +565,14 @@ long start_bisection(const ServerConfig& config, Database& db, RepoMirrors& mirr
   return db.transact([&](pqxx::work& tx) { return start_bisection(tx, config, mirrors, rq); });
 }
 
-int advance_bisections(const ServerConfig& config, Database& db) {
+int advance_bisections(const ServerConfig& config, Database& db, RepoMirrors& mirrors) {
   std::vector<long> ready = db.transact([&](pqxx::work& tx) {
     std::vector<long> ids;
     for (const auto& row : tx.exec(kReadyBisections)) ids.push_back(row[0].as<long>());
     return ids;
   });
   int advanced = 0;
-  for (long id : ready) advanced += advance_one(config, db, id) ? 1 : 0;
+  for (long id : ready) advanced += advance_one(config, db, mirrors, id) ? 1 : 0;
   return advanced;
 }
 

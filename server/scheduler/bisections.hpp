@@ -7,7 +7,7 @@
 //
 //   long id = ttfb::start_bisection(config, db, mirrors, {.repo = "example", .workflow = "example-train",
 //                                                         .good_ref = "v1.0", .bad_ref = "v1.1"});
-//   scheduler tick: ttfb::advance_bisections(config, db);    // next round, or the result
+//   scheduler tick: ttfb::advance_bisections(config, db, mirrors);  // next round, or the result
 //   GET:            ttfb::get_bisection(db, id, config.public_url);
 #pragma once
 
@@ -46,8 +46,12 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
 // One pass over active bisections whose round has finished (no probe queued or running, some
 // not yet analysed): replay, then plan the next round or record the result (the experiment's
 // verdict: found -> regression, no_regression -> no_change, broken -> inconclusive) and alert
-// each culprit's author. A cancelled probe cancels the bisection. Returns how many advanced.
-int advance_bisections(const ServerConfig& config, Database& db);
+// each culprit's author. A cancelled probe cancels the bisection. A failed probe breaks the
+// commit its failed arm measured (jobs.error.arm). When an end cannot be measured, the message
+// names its commit and error, and for the good end the first commit of the range where the
+// workflow's files exist (`suggested_good`, looked up in `mirrors`: server/scheduler/broken_ends.hpp).
+// Returns how many advanced.
+int advance_bisections(const ServerConfig& config, Database& db, RepoMirrors& mirrors);
 
 // GET /api/v1/bisections/{id} (docs/api.md); throws not_found.
 boost::json::object get_bisection(Database& db, long id, const std::string& public_url);

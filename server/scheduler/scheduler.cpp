@@ -42,7 +42,7 @@ int Scheduler::tick() {
   // Gates whose experiment just ended (a blocked one starts its bisections), then bisections
   // whose round of probes finished.
   analysed += advance_releases(config_, db_, mirrors_);
-  analysed += advance_bisections(config_, db_);
+  analysed += advance_bisections(config_, db_, mirrors_);
   const auto now = std::chrono::steady_clock::now();
   if (config_.auto_recalibrate && now >= next_staleness_check_) {
     next_staleness_check_ = now + std::chrono::seconds(60);

@@ -11,6 +11,8 @@ One lab, scenarios in order (each leans on the facts of examples/example-repo.to
 4. A bisection of the whole history (the first commit with train.py .. main) names exactly the
    three culprits, each with its author, e-mail and phase (the first one is not alerted twice).
 5. A commit that does not build inside the range is skipped and reported, not blamed.
+6. A bisection from the root commit, which has no train.py, names the root (not main) as the
+   broken end and suggests the first commit with train.py.
 """
 import json
 import os
@@ -304,6 +306,50 @@ class ReleaseGateTest(unittest.TestCase):
         # same tree as v1.0).
         self.assertEqual([c["commit"] for c in b["culprits"]], [culprit], json.dumps(b["commits"]))
         self.assertEqual(states[culprit], "culprit")
+
+    def test_5_a_good_end_that_cannot_run_names_it(self):
+        lab = self.lab
+        # From the root commit (a README and a licence, no train.py yet) to main: the first job
+        # runs main beside the root, and the root's arm cannot start. The broken one is the root,
+        # not main, and the bisection says where the workflow's files first exist.
+        root = lab.git("rev-list", "--max-parents=0", "main")
+        first_with_train = lab.git("log", "--format=%H", "--diff-filter=A", "--reverse", "main", "--",
+                                   "train.py").splitlines()[0]
+        main = lab.git("rev-parse", "main")
+        self.assertNotEqual(first_with_train, root)
+        subject = lab.git("log", "-1", "--format=%s", first_with_train)
+        started = time.monotonic()
+        status, b = lab.api("POST", "/api/v1/bisections", {"repo": "example", "workflow": "example-train", "good": root,
+                                                             "bad": "main"}, token=lab.submit_token)
+        self.assertEqual(status, 201, b)
+        b = self.wait_bisection(b["id"], timeout=180)
+        self.assertEqual(b["status"], "broken", b["message"])
+        self.assertEqual([x["commit"] for x in b["broken"]], [root], json.dumps(b["broken"]))
+        self.assertNotIn(main, [x["commit"] for x in b["broken"]])
+        self.assertIn("train.py", b["broken"][0]["error"])
+        self.assertIn("baseline", b["broken"][0]["error"])
+        states = {c["commit"]: c["state"] for c in b["commits"]}
+        self.assertEqual(states[root], "broken")
+        self.assertEqual(states[main], "untested")
+        # The message names the good end and suggests the first commit with train.py.
+        self.assertIn("good end", b["message"])
+        self.assertIn(root[:12], b["message"])
+        self.assertIn(first_with_train[:12], b["message"])
+        self.assertIn(subject, b["message"])
+        self.assertIn("bisect from there", b["message"])
+        self.assertIsNotNone(b["suggested_good"], b["message"])
+        self.assertEqual(b["suggested_good"]["commit"], first_with_train)
+        self.assertEqual(b["suggested_good"]["subject"], subject)
+        self.assertEqual(b["suggested_good"]["index"], 1)
+        self.assertEqual(b["suggested_good"]["paths"], ["train.py"])
+        self.assertEqual(b["culprits"], [])
+        self.assertEqual(b["cost"]["jobs"], 1, "one job: its first run fails")
+        # The list shows the suggestion too.
+        _, listed = lab.api("GET", "/api/v1/bisections?repo=example&status=broken")
+        mine = [x for x in listed["bisections"] if x["id"] == b["id"]]
+        self.assertEqual(mine[0]["suggested_good"]["commit"], first_with_train)
+        print(f"  a good end that cannot run: reported in {time.monotonic() - started:.1f} s: {b['message']}",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":

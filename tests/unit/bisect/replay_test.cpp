@@ -197,6 +197,57 @@ TEST(BisectionReplay, ABrokenCommitIsReportedWithItsErrorAndNeverBlamed) {
   EXPECT_EQ(rep.at("commits").as_array()[4].as_object().at("state").as_string(), "broken");
 }
 
+TEST(BisectionReplay, AFailedArmNamesTheCommitItMeasured) {
+  // A paired probe: baseline = the good end, candidate = the commit probed.
+  EXPECT_EQ(failed_commit(ProbeJob{7, 10, 0, false}, "baseline"), 0);
+  EXPECT_EQ(failed_commit(ProbeJob{7, 10, 0, false}, "candidate"), 7);
+  // A sandwich: baseline = the parent.
+  EXPECT_EQ(failed_commit(ProbeJob{7, 10, 6, true}, "baseline"), 6);
+  EXPECT_EQ(failed_commit(ProbeJob{7, 10, 6, true}, "candidate"), 7);
+  // A single-arm job names its one arm "baseline": it is the commit.
+  EXPECT_EQ(failed_commit(ProbeJob{0, 10, -1, false}, "baseline"), 0);
+  EXPECT_EQ(failed_commit(ProbeJob{3, 10, -1, false}, "baseline"), 3);
+  // No arm (not an arm's failure, or a row from before workers said): the commit probed.
+  EXPECT_EQ(failed_commit(ProbeJob{7, 10, 0, false}, ""), 7);
+  EXPECT_EQ(failed_commit(ProbeJob{7, 10, 0, false}, "both"), 7);
+}
+
+TEST(BisectionReplay, AGoodEndThatCannotRunIsTheBrokenOneNotTheBadEnd) {
+  // The first round measures the bad end beside the good end; the job fails in its baseline arm
+  // (the good end's tree has no train.py). The good end is broken, not the bad end.
+  const int n = 6;
+  const SearchOptions options{};
+  const Replayed first = replay(n, options, Seed{}, {});
+  Round round;
+  round.requests = first.next;
+  for (const auto& j : plan_jobs(first.next, Pairing::paired)) {
+    ProbeOutcome o;
+    o.job = j;
+    o.error = "workload_failed: can't open file 'train.py' (run 0, baseline, warm-up)";
+    o.failed = failed_commit(j, "baseline");
+    round.outcomes.push_back(std::move(o));
+  }
+  ASSERT_EQ(round.outcomes.size(), 1u);
+  ASSERT_EQ(round.outcomes[0].job.commit, n - 1);
+  ASSERT_EQ(round.outcomes[0].job.beside, 0);
+  const Replayed r = replay(n, options, Seed{}, {round});
+  ASSERT_TRUE(r.search.done());
+  const auto commits = range(n);
+  const auto rep = report(r, commits, 0.01);
+  EXPECT_EQ(rep.at("status").as_string(), "broken");
+  const auto& broken = rep.at("broken").as_array();
+  ASSERT_EQ(broken.size(), 1u) << boost::json::serialize(rep);
+  EXPECT_EQ(broken[0].as_object().at("commit").as_string(), commits[0].sha);
+  EXPECT_EQ(rep.at("commits").as_array()[0].as_object().at("state").as_string(), "broken");
+  EXPECT_EQ(rep.at("commits").as_array()[n - 1].as_object().at("state").as_string(), "untested");
+
+  // The same failure recorded without an arm (failed = -1) stays the probed commit's.
+  round.outcomes[0].failed = -1;
+  const Replayed old = replay(n, options, Seed{}, {round});
+  ASSERT_EQ(old.broken.size(), 1u);
+  EXPECT_EQ(old.broken.begin()->first, n - 1);
+}
+
 TEST(BisectionReplay, NoRegressionBetweenTheEndsStopsAfterVerifying) {
   const int n = 6;
   Sim sim;

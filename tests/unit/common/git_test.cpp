@@ -123,6 +123,14 @@ TEST_F(GitTest, HasCommit) {
   EXPECT_FALSE(has_commit(mirror_, "-x"));
 }
 
+TEST_F(GitTest, PathsExistAsFilesOrDirectoriesAtACommit) {
+  EXPECT_EQ(paths_exist(mirror_, first_, {"train.py", "README", "trainer", "trainer/data.py", "trainer/nope.py", "a b"}),
+            (std::vector<bool>{true, false, true, true, false, false}));
+  EXPECT_EQ(paths_exist(mirror_, second_, {"README", "bad\nline", ""}), (std::vector<bool>{true, false, false}));
+  EXPECT_TRUE(paths_exist(mirror_, second_, {}).empty());
+  EXPECT_THROW(paths_exist(mirror_, std::string(40, 'a'), {"train.py"}), GitError);
+}
+
 TEST_F(GitTest, FetchBringsNewCommits) {
   write_file(src_ / "README", "hello again\n");
   sh("git commit -qam third");

@@ -159,6 +159,19 @@ TEST(Bodies, MatchTheProtocol) {
                             "error": {"code": "diff_does_not_apply", "message": "error: patch failed", "details": "tail"}})"));
 }
 
+TEST(Bodies, AFailureNamesItsArmOnlyWhenItHasOne) {
+  const JobLease lease{"ab12", 1};
+  JobFailure f{"workload_failed", "exited with status 2 (run 0, baseline, warm-up)", "tail", false, "baseline"};
+  EXPECT_EQ(json::parse(fail_body("w1", lease, f)),
+            json::parse(R"json({"worker": "w1", "lease_id": "ab12", "attempt": 1, "retryable": false,
+                                "error": {"code": "workload_failed", "message": "exited with status 2 (run 0, baseline, warm-up)",
+                                          "details": "tail", "arm": "baseline"}})json"));
+  f.arm = "candidate";
+  EXPECT_EQ(json::parse(fail_body("w1", lease, f)).at("error").at("arm").as_string(), "candidate");
+  f.arm.clear();
+  EXPECT_FALSE(json::parse(fail_body("w1", lease, f)).at("error").as_object().contains("arm"));
+}
+
 TEST(Bodies, AFailureWithBytesThatAreNotUtf8IsStillValidJson) {
   // A build that printed Latin-1, cut in the middle of a UTF-8 character: the server must be able
   // to parse the report, or the user sees lease_expired instead of the build's error.

@@ -199,7 +199,21 @@ TEST_F(WorkerTest, CrashingWorkloadFailsWithItsOutput) {
   EXPECT_NE(f.message.find("exited with status 1"), std::string::npos) << f.message;
   EXPECT_NE(f.message.find("ImportError: no module named torch"), std::string::npos) << f.message;
   EXPECT_NE(f.details.find("ImportError"), std::string::npos);
+  EXPECT_EQ(f.arm, "baseline");  // the schedule's first run
   EXPECT_TRUE(server_.samples.empty());
+}
+
+TEST_F(WorkerTest, AFailedRunNamesItsArm) {
+  // The baseline's runs succeed; the candidate's (its diff adds a failing file) fail.
+  Job j = job();
+  j.workflow.command = {"sh", "-c", "if [ -f broken ]; then echo broken >&2; exit 3; fi; echo first_batch >&3; sleep 100"};
+  j.candidate.diff = "diff --git a/broken b/broken\nnew file mode 100644\n--- /dev/null\n+++ b/broken\n@@ -0,0 +1 @@\n+x\n";
+  Worker worker(options(), server_, stop_);
+  EXPECT_EQ(worker.run_job(j), JobEnd::failed);
+  ASSERT_EQ(server_.failed.size(), 1u);
+  EXPECT_EQ(server_.failed[0].second.code, "workload_failed");
+  EXPECT_EQ(server_.failed[0].second.arm, "candidate") << server_.failed[0].second.message;
+  EXPECT_EQ(server_.samples.size(), 1u);  // the baseline's warm-up
 }
 
 TEST_F(WorkerTest, DiffThatDoesNotApplyFailsTheJob) {
@@ -212,6 +226,20 @@ TEST_F(WorkerTest, DiffThatDoesNotApplyFailsTheJob) {
   EXPECT_NE(server_.failed[0].second.message.find("patch failed: train.py:1"), std::string::npos)
       << server_.failed[0].second.message;
   EXPECT_FALSE(server_.failed[0].second.retryable);
+  EXPECT_EQ(server_.failed[0].second.arm, "candidate");  // the arm with the diff
+}
+
+TEST_F(WorkerTest, AWorkdirMissingFromOneRevisionNamesThatArm) {
+  // The workdir exists at the candidate's revision (its diff adds it) and not at the baseline's.
+  Job j = job();
+  j.workflow.workdir = "sub";
+  j.candidate.diff = "diff --git a/sub/x b/sub/x\nnew file mode 100644\n--- /dev/null\n+++ b/sub/x\n@@ -0,0 +1 @@\n+x\n";
+  Worker worker(options(), server_, stop_);
+  EXPECT_EQ(worker.run_job(j), JobEnd::failed);
+  ASSERT_EQ(server_.failed.size(), 1u);
+  EXPECT_NE(server_.failed[0].second.message.find("does not exist in the baseline revision"), std::string::npos)
+      << server_.failed[0].second.message;
+  EXPECT_EQ(server_.failed[0].second.arm, "baseline");
 }
 
 TEST_F(WorkerTest, LostLeaseStopsTheRunningWorkloadPromptly) {
@@ -269,6 +297,7 @@ TEST_F(WorkerTest, WorkdirMustStayInsideTheRepository) {
   EXPECT_EQ(worker.run_job(j), JobEnd::failed);
   ASSERT_EQ(server_.failed.size(), 1u);
   EXPECT_NE(server_.failed[0].second.message.find("workdir"), std::string::npos);
+  EXPECT_EQ(server_.failed[0].second.arm, "");  // the workflow's fault, not an arm's
 }
 
 TEST(FailureForRun, NamesTheRunAndCarriesTheTail) {
@@ -281,6 +310,7 @@ TEST(FailureForRun, NamesTheRunAndCarriesTheTail) {
   EXPECT_EQ(f.message, r.message + " (run 4, candidate)");
   EXPECT_EQ(f.details, r.output_tail);
   EXPECT_FALSE(f.retryable);
+  EXPECT_EQ(f.arm, "candidate");
 }
 
 }  // namespace
