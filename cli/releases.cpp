@@ -339,6 +339,21 @@ std::string format_bisection(const json::object& b, const ReportStyle& style) {
 
   for (const auto* c : objects(b, "culprits")) write_culprit(out, *c, style.colour);
 
+  if (auto parts = objects(b, "parts"); !parts.empty()) {
+    out << "\n  parts without a culprit:\n";
+    for (const auto* p : parts) {
+      out << "    " << short_sha(field(*p, "good", "")) << ".." << short_sha(field(*p, "bad", "")) << "  "
+          << field(*p, "state", "") << ": " << field(*p, "reason", "") << "\n";
+    }
+  }
+  if (auto rest = num(b, "remainder_pct")) {
+    auto lo = num(b, "remainder_ci_low_pct"), hi = num(b, "remainder_ci_high_pct");
+    auto level = num(b, "ci_level");
+    out << "  " << fmt("%+.1f%%", *rest) << " of the change left unexplained by the culprits"
+        << (lo && hi ? fmt(" [%+.1f, ", *lo) + fmt("%+.1f]", *hi) : std::string())
+        << (level ? fmt(" (%.0f%% CI)", 100 * *level) : std::string()) << "\n";
+  }
+
   if (auto broken = objects(b, "broken"); !broken.empty()) {
     out << "\n  broken commits (skipped, never blamed):\n";
     for (const auto* x : broken) {

@@ -155,6 +155,26 @@ TEST(Bisection, ExitCodesFollowTheStatus) {
   EXPECT_FALSE(bisection_finished(json::object{}));
 }
 
+// Every part that holds no culprit is listed with how it was decided, and the remainder with
+// its interval.
+TEST(Bisection, ReportListsThePartsWithoutACulpritAndWhatIsLeftUnexplained) {
+  json::object b = parse(kFoundSummary);
+  b["parts"] = parse(R"json({"a": [{"good": "fad04d2a9c1e4b7d8f0a1b2c3d4e5f6a7b8c9d0e", "bad": "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d",
+    "state": "same", "reason": "the same within 3.0%: +0.4% [-1.9%, +2.8%] (99.7%)"},
+    {"good": "60c38cb5e1f2a3b4c5d6e7f8091a2b3c4d5e6f70", "bad": "d15ced0b1a2b3c4d5e6f708192a3b4c5d6e7f809",
+    "state": "unsure", "reason": "neither different nor the same within 3.0% after 40 runs per end"}]})json").at("a");
+  b["remainder_pct"] = 0.4;
+  b["remainder_ci_low_pct"] = -2.1;
+  b["remainder_ci_high_pct"] = 3.0;
+  b["ci_level"] = 0.99;
+  const std::string t = format_bisection(b);
+  EXPECT_HAS(t, "parts without a culprit:");
+  EXPECT_HAS(t, "fad04d2..1a2b3c4  same: the same within 3.0%");
+  EXPECT_HAS(t, "60c38cb..d15ced0  unsure: neither different");
+  EXPECT_HAS(t, "+0.4% of the change left unexplained by the culprits [-2.1, +3.0] (99% CI)");
+  EXPECT_LACKS(format_bisection(parse(kFoundSummary)), "parts without a culprit");
+}
+
 TEST(Bisection, ReportNamesTheCulpritItsAuthorEffectAndPhase) {
   const std::string t = format_bisection(parse(kFoundSummary));
   EXPECT_HAS(t, "bisection 7");
