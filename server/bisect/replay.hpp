@@ -110,8 +110,9 @@ std::vector<Request> merge_requests(const std::vector<Request>& requests);
 Replayed replay(int commits, const SearchOptions& options, const Seed& seed, const std::vector<Round>& rounds,
                 Pairing pairing = Pairing::paired);
 
-// The result as GET /api/v1/bisections/{id} shows it (docs/api.md): status, message,
-// total_effect_pct, culprits (commit, parent, subject, author, email, effect with CI and p,
+// The result as GET /api/v1/bisections/{id} shows it (docs/openapi.json): status, message,
+// total_effect_pct (with total_ci_*), the remainder the culprits leave (remainder_pct with
+// remainder_ci_*, at ci_level), parts (every decided part without a culprit), culprits (commit, parent, subject, author, email, effect with CI and p,
 // unsure, the phase that moved most with its delta and the phase summary), broken commits with
 // their errors, and one row per commit of the range (runs, median, state untested | measured |
 // broken | culprit). `commits` is the range, index 0 = good. `phase_alpha` is the search's alpha:

@@ -53,7 +53,7 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
 // Returns how many advanced.
 int advance_bisections(const ServerConfig& config, Database& db, RepoMirrors& mirrors);
 
-// GET /api/v1/bisections/{id} (docs/api.md); throws not_found.
+// GET /api/v1/bisections/{id} (docs/openapi.json); throws not_found.
 boost::json::object get_bisection(Database& db, long id, const std::string& public_url);
 // GET /api/v1/bisections: summaries (no commits table, no steps), newest first.
 boost::json::object list_bisections(Database& db, const std::optional<std::string>& repo,

@@ -40,7 +40,7 @@ boost::json::object create_release(const ServerConfig& config, Database& db, Rep
 // errored workflow -> error; else passed. Returns how many gates were decided.
 int advance_releases(const ServerConfig& config, Database& db, RepoMirrors& mirrors);
 
-// GET /api/v1/releases/{name} (docs/api.md): the gate, its experiment and its bisections;
+// GET /api/v1/releases/{name} (docs/openapi.json): the gate, its experiment and its bisections;
 // throws not_found.
 boost::json::object get_release(Database& db, const std::string& name, const std::string& public_url);
 // GET /api/v1/releases: newest first, with their bisections' summaries.
