@@ -14,7 +14,7 @@
 //    beside it) and unpaired.
 // 3. One culprit on the drifting machine: paired, unpaired, fixed repeats.
 //
-//   ttfb_bisect_bench [--trials 200] [--seed 1] [--json]
+//   ttfb_bisect_bench [--trials 200] [--seed 1] [--json] [--only single|multi|drift]
 #include "bench/legacy/search.hpp"
 #include "server/bisect/replay.hpp"
 #include "server/bisect/search.hpp"
@@ -72,6 +72,12 @@ Outcome direct(Range& r, int commits, const std::vector<int>& culprits, Options 
       } else {
         const double speed = r.job_speed();
         const auto parent = r.measure(q.beside, q.runs, speed);
+        if constexpr (requires { q.part; }) {
+          if (q.part) {
+            s.add_part_runs(q.beside, q.commit, parent, r.measure(q.commit, q.runs, speed));
+            continue;
+          }
+        }
         s.add_sandwich_runs(q.beside, q.commit, parent, r.measure(q.commit, q.runs, speed));
       }
     }
@@ -110,12 +116,25 @@ Outcome server(Range& r, int commits, const std::vector<int>& culprits, bisect::
   bisect::SearchOptions o;
   o.design.threshold_pct = 1.0;
   o.max_runs_per_commit = budget;
+  o.part_pairs = pairing == bisect::Pairing::paired;  // as the server sets it
   std::vector<bisect::Round> rounds;
   for (int i = 0; i < 200; ++i) {
     const bisect::Replayed rp = bisect::replay(commits, o, bisect::Seed{}, rounds, pairing);
     if (rp.search.done()) {
       std::vector<int> found;
       for (const auto& c : rp.search.result().culprits) found.push_back(c.commit);
+      if (found != culprits && std::getenv("TTFB_BISECT_BENCH_MISSES")) {
+        // What a miss looked like (to stderr): the true culprits, what was blamed, and every part.
+        std::string line = "miss: true";
+        for (int c : culprits) line += " " + std::to_string(c);
+        line += "; blamed";
+        for (const auto& c : rp.search.result().culprits)
+          line += " " + std::to_string(c.parent) + ".." + std::to_string(c.commit) + " (" + std::to_string(c.effect_pct) +
+                  "%, p " + std::to_string(c.p_value) + ", " + std::to_string(c.pairs) + " pairs)";
+        for (const auto& p : rp.search.result().parts)
+          line += "; part " + std::to_string(p.good) + ".." + std::to_string(p.bad) + " " + p.state + ": " + p.reason;
+        std::fprintf(stderr, "%s\n", line.c_str());
+      }
       Outcome out{found == culprits, rp.search.result().runs, rp.search.result().rounds, 0};
       for (int c : found) out.neutral += std::find(culprits.begin(), culprits.end(), c) == culprits.end();
       return out;
@@ -180,13 +199,16 @@ int main(int argc, char** argv) {
   int trials = 200;
   std::uint64_t seed = 1;
   bool as_json = false;
+  std::string only;  // one table alone: single, multi or drift
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--trials" && i + 1 < argc) trials = std::atoi(argv[++i]);
     else if (a == "--seed" && i + 1 < argc) seed = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--json") as_json = true;
+    else if (a == "--only" && i + 1 < argc && std::string("single multi drift").find(argv[i + 1]) != std::string::npos)
+      only = argv[++i];
     else {
-      std::cerr << "usage: ttfb_bisect_bench [--trials N] [--seed S] [--json]\n";
+      std::cerr << "usage: ttfb_bisect_bench [--trials N] [--seed S] [--json] [--only single|multi|drift]\n";
       return 2;
     }
   }
@@ -205,12 +227,14 @@ int main(int argc, char** argv) {
                                        {"binary search, 20 repeats", 1, 20, 0},
                                        {"binary search, 30 repeats", 1, 30, 0}};
   json::array rows;
-  if (!as_json) {
+  const auto table = [&](const char* name) { return only.empty() || only == name; };
+  if (table("single") && !as_json) {
     std::printf("## Bisection: %d trials per cell, one culprit at a random commit\n\n", trials);
     std::printf("| commits | slowdown | method | accuracy | mean runs | runs vs before | mean rounds |\n"
                 "|---|---|---|---|---|---|---|\n");
   }
   for (int commits : {16, 64, 256}) {
+    if (!table("single")) break;
     for (double effect : {2.0, 5.0, 10.0}) {
       std::vector<double> mean_runs(methods.size(), 0.0);
       std::vector<std::string> lines(methods.size());
@@ -278,13 +302,14 @@ int main(int argc, char** argv) {
                                     {"ours as the server runs it, drifting jobs", 3, 0.10},
                                     {"ours, unpaired, drifting jobs", 0, 0.10}};
   const int multi_trials = std::max(1, trials / 2);
-  if (!as_json) {
+  if (table("multi") && !as_json) {
     std::printf("\n## Several culprits in 64 commits: %d trials per cell (drifting jobs: log-sd 0.10 per job)\n\n",
                 multi_trials);
     std::printf("| culprits | method | all found | neutral blamed | mean runs | mean rounds |\n|---|---|---|---|---|---|\n");
   }
   const int commits = 64;
   for (const auto& sc : scenarios) {
+    if (!table("multi")) break;
     for (const auto& m : multi) {
       std::mt19937_64 place(seed * 1000 + 17);
       int correct = 0, neutral = 0;
@@ -328,12 +353,13 @@ int main(int argc, char** argv) {
                                           {"ours, unpaired", 0, 0},
                                           {"binary search, 30 repeats", 1, 30}};
   const int drift_trials = std::max(1, trials / 4);
-  if (!as_json) {
+  if (table("drift") && !as_json) {
     std::printf("\n## One culprit on a machine that drifts between jobs (log-sd 0.10 per job): %d trials per cell\n\n",
                 drift_trials);
     std::printf("| commits | slowdown | method | accuracy | mean runs | mean rounds |\n|---|---|---|---|---|---|\n");
   }
   for (double effect : {5.0, 10.0}) {
+    if (!table("drift")) break;
     for (const auto& m : drifting) {
       std::mt19937_64 place(seed * 1000 + 17);
       int correct = 0;

@@ -318,7 +318,7 @@
         ["slowdown, good to bad", pct(b.total_effect_pct)],
         ["explained by the culprits", num(b.explained_fraction) ? `${Math.round(100 * b.explained_fraction)}%` : "–"],
         num(b.remainder_pct) ? ["left unexplained", `${pct(b.remainder_pct)} [${pct(b.remainder_ci_low_pct)}, ${pct(b.remainder_ci_high_pct)}] (${Math.round(100 * b.ci_level)}% CI)`] : null,
-        ["cost", `${b.cost?.runs ?? 0} runs measured (+${b.cost?.reused_runs ?? 0} reused, ${b.cost?.sandwich_runs ?? 0} in sandwiches), ${b.cost?.jobs ?? 0} jobs, ${b.cost?.rounds ?? 0} rounds, ${Math.round(b.cost?.wall_seconds ?? 0)} s`],
+        ["cost", `${b.cost?.runs ?? 0} runs measured (+${b.cost?.reused_runs ?? 0} reused, ${b.cost?.sandwich_runs ?? 0} in sandwiches, ${b.cost?.part_runs ?? 0} deciding parts side by side), ${b.cost?.jobs ?? 0} jobs, ${b.cost?.rounds ?? 0} rounds, ${Math.round(b.cost?.wall_seconds ?? 0)} s`],
         b.cost?.reopened ? ["re-searched", `${b.cost.reopened} interval(s) after a failed sandwich`] : null,
         ["experiment", h("a", { href: `#/experiments/${b.experiment_id}` }, `experiment ${b.experiment_id}`)]]),
       h("h2", {}, "Culprits"),

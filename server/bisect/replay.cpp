@@ -2,11 +2,13 @@
 
 #include "common/json_number.hpp"
 #include "server/stats/comparison.hpp"
+#include "server/stats/outliers.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <set>
 #include <stdexcept>
+#include <tuple>
 
 namespace ttfb::bisect {
 namespace {
@@ -22,7 +24,7 @@ double median(std::vector<double> xs) {
 std::string describe(const std::vector<Request>& rs) {
   std::string out;
   for (const auto& r : rs)
-    out += (out.empty() ? "" : ", ") + (r.beside >= 0 ? std::to_string(r.beside) + "|" : "") + std::to_string(r.commit) + "x" +
+    out += (out.empty() ? "" : ", ") + (r.beside >= 0 ? std::to_string(r.beside) + (r.part ? "~" : "|") : "") + std::to_string(r.commit) + "x" +
            std::to_string(r.runs);
   return "[" + out + "]";
 }
@@ -101,13 +103,13 @@ void CommitRuns::append(const CommitRuns& more) {
 }
 
 std::vector<Request> merge_requests(const std::vector<Request>& requests) {
-  std::map<std::pair<int, int>, int> by_commit;  // (commit, beside) -> runs
+  std::map<std::tuple<int, int, bool>, int> by_commit;  // (commit, beside, part) -> runs
   for (const auto& r : requests) {
-    int& runs = by_commit[{r.commit, r.beside}];
+    int& runs = by_commit[{r.commit, r.beside, r.part}];
     runs = std::max(runs, r.runs);
   }
   std::vector<Request> out;
-  for (const auto& [key, runs] : by_commit) out.push_back(Request{key.first, runs, key.second});
+  for (const auto& [key, runs] : by_commit) out.push_back(Request{std::get<0>(key), runs, std::get<1>(key), std::get<2>(key)});
   return out;
 }
 
@@ -116,7 +118,7 @@ std::vector<ProbeJob> plan_jobs(const std::vector<Request>& requests, Pairing pa
   int good_runs = 0, paired_runs = 0;
   for (const auto& r : requests) {
     if (r.beside >= 0) {
-      sandwiches.push_back(ProbeJob{r.commit, r.runs, r.beside, true});
+      sandwiches.push_back(ProbeJob{r.commit, r.runs, r.beside, !r.part, r.part});
     } else if (pairing == Pairing::unpaired) {
       jobs.push_back(ProbeJob{r.commit, r.runs, -1, false});
     } else if (r.commit == 0) {
@@ -137,10 +139,14 @@ std::vector<ProbeJob> plan_jobs(const std::vector<Request>& requests, Pairing pa
 
 namespace {
 
+// A job's level: the geometric mean of its runs that the outlier rule keeps. A burst in one run
+// (x1.2-2.0) would otherwise move the level of every run scaled by it: one burst in ten reference
+// runs shifts a plain geometric mean by up to 7%, more than the steps being searched for.
 double geomean(const std::vector<double>& xs) {
+  const stats::OutlierResult o = stats::remove_outliers(xs);
   double s = 0.0;
-  for (double x : xs) s += std::log(x);
-  return std::exp(s / static_cast<double>(xs.size()));
+  for (double x : o.kept) s += std::log(x);
+  return std::exp(s / static_cast<double>(o.kept.size()));
 }
 
 CommitRuns scaled(const CommitRuns& runs, const std::vector<double>& factors) {
@@ -160,7 +166,7 @@ CommitRuns scaled(const CommitRuns& runs, const std::vector<double>& factors) {
 
 Replayed replay(int commits, const SearchOptions& options, const Seed& seed, const std::vector<Round>& rounds,
                 Pairing pairing) {
-  Replayed r{Search(commits, options), {}, {}, {}, {}, 0, 0.0};
+  Replayed r{Search(commits, options), {}, {}, 0, {}, {}, 0, 0.0};
   auto add = [&](int commit, const CommitRuns& runs) {
     if (runs.ttfb_ms.empty()) return;
     r.search.add_runs(commit, runs.ttfb_ms);
@@ -169,7 +175,7 @@ Replayed replay(int commits, const SearchOptions& options, const Seed& seed, con
   // One job's runs, onto the reference level when paired. Returns the runs it added.
   auto feed = [&](const ProbeOutcome& o) -> std::size_t {
     const ProbeJob& j = o.job;
-    if (j.beside < 0 || (pairing == Pairing::unpaired && !j.sandwich)) {
+    if (j.beside < 0 || (pairing == Pairing::unpaired && !j.sandwich && !j.part)) {
       if (pairing == Pairing::paired && j.commit == 0 && !o.runs.ttfb_ms.empty()) {
         // The good end alone: scaled so that the geometric mean of its runs is the level.
         const double g = geomean(o.runs.ttfb_ms);
@@ -192,7 +198,12 @@ Replayed replay(int commits, const SearchOptions& options, const Seed& seed, con
       for (double x : refs) by_pair.push_back(level / x);
       return std::pair{scaled(o.beside, std::vector<double>(n, level / g)), scaled(o.runs, by_pair)};
     };
-    if (j.sandwich) {
+    if (j.part) {
+      // A part's ends side by side: tested as pairs, like a sandwich.
+      r.search.add_part_runs(j.beside, j.commit, refs,
+                             std::vector<double>(o.runs.ttfb_ms.begin(), o.runs.ttfb_ms.begin() + static_cast<long>(n)));
+      r.part_runs += static_cast<int>(2 * n);
+    } else if (j.sandwich) {
       // The search tests the pairs as measured (the log ratio of neighbouring runs cancels the
       // machine's state during the pair). What people read (medians, phases) is put onto the
       // level of the parent in the sandwich's first job: a sandwich of several jobs would
@@ -218,7 +229,7 @@ Replayed replay(int commits, const SearchOptions& options, const Seed& seed, con
     const bool same = asked.size() == recorded.size() &&
                       std::equal(asked.begin(), asked.end(), recorded.begin(),
                                  [](const Request& a, const Request& b) {
-                                   return a.commit == b.commit && a.runs == b.runs && a.beside == b.beside;
+                                   return a.commit == b.commit && a.runs == b.runs && a.beside == b.beside && a.part == b.part;
                                  });
     if (!same)
       throw std::logic_error("bisection replay: round " + std::to_string(i + 1) + " recorded " + describe(recorded) +
@@ -314,6 +325,7 @@ json::object report(const Replayed& r, const std::vector<git::CommitInfo>& commi
   for (const auto& [pair, runs] : r.sandwiches)
     sandwich_runs += static_cast<int>(runs.first.ttfb_ms.size() + runs.second.ttfb_ms.size());
   o["sandwich_runs"] = sandwich_runs;
+  o["part_runs"] = r.part_runs;
   o["reopened"] = s.reopened;
   o["reference_ms"] = r.reference_ms > 0.0 ? json::value(r.reference_ms) : json::value(nullptr);
   return o;

@@ -38,6 +38,8 @@ struct ProbeJob {
   int beside = -1;        // the good end (0), as the reference of a paired probe; the parent, for
                           // a sandwich; -1: the commit alone
   bool sandwich = false;  // the runs are the sandwich's (Search::add_sandwich_runs)
+  bool part = false;      // the runs are a part's ends side by side (Search::add_part_runs):
+                          // `beside` is its good end
 };
 
 // What one probe job gave: the runs of its commit and of the commit beside it, or why it could
@@ -83,6 +85,7 @@ struct Seed {
 enum class Pairing { unpaired, paired };
 
 // The jobs that measure a round's (merged) requests. A sandwich request is one job of the pair.
+// A part's request is one job of its two ends side by side.
 // Paired: one job per other commit, each beside the good end; the good end's own request is met
 // by the reference runs of those jobs (the first runs longer if they fall short), and by a job of
 // its own only when nothing else is asked for. Unpaired: one job per commit.
@@ -93,14 +96,15 @@ struct Replayed {
   std::map<int, CommitRuns> runs;          // every commit measured so far, seed included (paired:
                                            // scaled onto the reference level)
   std::map<std::pair<int, int>, std::pair<CommitRuns, CommitRuns>> sandwiches;  // (parent, commit): their runs side by side
+  int part_runs = 0;                       // runs of parts' ends side by side (Request::part)
   std::map<int, std::string> broken;       // commit -> the error that broke it
   std::vector<Request> next;               // the next round (empty when the search is done)
   int seed_runs = 0;                       // runs the seed contributed (reused, not measured)
   double reference_ms = 0.0;               // paired: the level runs are scaled to (0 until known)
 };
 
-// One request per commit and kind (alone, or a sandwich beside a parent: the search may ask twice
-// in one round, and the larger wins), in commit order.
+// One request per commit and kind (alone, a sandwich beside a parent, or a part's ends side by
+// side: the search may ask twice in one round, and the larger wins), in commit order.
 std::vector<Request> merge_requests(const std::vector<Request>& requests);
 
 // Feeds the seed, then every round's outcomes, through a new Search (paired: scaled by their

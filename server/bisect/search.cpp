@@ -49,6 +49,7 @@ Search::Search(int commits, SearchOptions options) : n_(commits), options_(optio
   part_design_.max_runs_per_arm = std::max(options_.design.max_runs_per_arm, options_.max_runs_per_commit);
   sandwich_plan_ = stats::plan_looks(options_.design.spending, options_.design.alpha, options_.design.runs_per_block,
                                      options_.max_runs_per_commit);
+  part_plan_ = stats::plan_looks(part_design_);
   broken_.assign(static_cast<std::size_t>(n_), false);
   result_.status = "searching";
   result_.ci_level = 1.0 - options_.design.alpha;
@@ -128,21 +129,21 @@ std::vector<Request> Search::requests() {
   return pending_;
 }
 
-Search::SandwichLook Search::sandwich_look(const Interval& iv) const {
-  // The plan's look at the pairs measured so far (the last look at or below them), the paired
-  // test on the pairs the outlier rule keeps (a burst in one run of a pair is one wild ratio),
-  // and the adaptive design's rules at that look's nominal level.
-  SandwichLook look;
-  const auto it = sandwiches_.find({iv.good, iv.bad});
-  if (it == sandwiches_.end()) return look;
-  const auto& [parent_ms, commit_ms] = it->second;
+Search::PairedLook Search::paired_look(const Pairs* pairs, const std::vector<stats::LookPlan>& plan) {
+  // The plan's look at the pairs measured so far (the last look at or below them), and the paired
+  // test on the pairs the outlier rule keeps (a burst in one run of a pair is one wild ratio).
+  PairedLook look;
+  if (pairs == nullptr) return look;
+  const auto& [parent_ms, commit_ms] = *pairs;
   const std::size_t n = std::min(parent_ms.size(), commit_ms.size());
   const stats::LookPlan* at = nullptr;
-  for (const auto& p : sandwich_plan_) {
+  for (const auto& p : plan) {
     if (static_cast<std::size_t>(p.runs_per_arm) <= n) at = &p;
   }
   if (at == nullptr) return look;
-  const bool final = at == &sandwich_plan_.back();
+  look.ready = true;
+  look.final = at == &plan.back();
+  look.pairs = static_cast<int>(n);
   std::vector<double> ratios;
   for (std::size_t i = 0; i < n; ++i) ratios.push_back(commit_ms[i] / parent_ms[i]);
   const stats::OutlierResult o = stats::remove_outliers(ratios);
@@ -157,23 +158,73 @@ Search::SandwichLook Search::sandwich_look(const Interval& iv) const {
     c.push_back(commit_ms[i]);
   }
   look.nominal_alpha = at->nominal_alpha;
-  const double level = 1.0 - std::clamp(at->nominal_alpha, 1e-12, 0.5);
-  look.test = stats::paired_log_t_test(p, c, level);
+  look.test = stats::paired_log_t_test(p, c, 1.0 - std::clamp(at->nominal_alpha, 1e-12, 0.5));
+  return look;
+}
+
+int Search::pairs_wanted(const Pairs* pairs, const std::vector<stats::LookPlan>& plan) {
+  const int have = pairs == nullptr ? 0 : static_cast<int>(std::min(pairs->first.size(), pairs->second.size()));
+  for (const auto& p : plan) {
+    if (p.runs_per_arm > have) return p.runs_per_arm - have;
+  }
+  return plan.empty() ? 0 : plan.front().runs_per_arm;
+}
+
+Search::SandwichLook Search::sandwich_look(const Interval& iv) const {
+  // The adaptive design's rules at the sandwich's look, at that look's nominal level.
+  SandwichLook look;
+  const auto it = sandwiches_.find({iv.good, iv.bad});
+  const PairedLook at = paired_look(it == sandwiches_.end() ? nullptr : &it->second, sandwich_plan_);
+  if (!at.ready) return look;
+  look.nominal_alpha = at.nominal_alpha;
+  look.test = at.test;
   const auto& t = look.test;
+  const double level = t.confidence;
   const double margin = std::log1p(options_.design.margin_pct / 100.0);
   const std::string numbers = pct(t.effect_pct) + " " + interval(t.effect_ci_low_pct, t.effect_ci_high_pct, level) +
                               " over " + std::to_string(t.n) + " pairs";
-  if (t.valid && t.p_value < at->nominal_alpha && t.diff_ci_low > 0.0 && t.effect_pct >= options_.design.threshold_pct) {
+  if (t.valid && t.p_value < at.nominal_alpha && t.diff_ci_low > 0.0 && t.effect_pct >= options_.design.threshold_pct) {
     look.outcome = SandwichOutcome::culprit;
   } else if (t.valid && t.diff_ci_low > -margin && t.diff_ci_high < margin) {
     look.outcome = SandwichOutcome::failed;
     look.reason = "side by side, the pair is the same within " + pct(options_.design.margin_pct).substr(1) + ": " + numbers;
-  } else if (final) {
+  } else if (at.final) {
     look.outcome = SandwichOutcome::failed;
     look.reason = "side by side, the pair showed no step of at least " + pct(options_.design.threshold_pct).substr(1) +
                   " by its last look: " + numbers;
   }
   return look;
+}
+
+Search::PartLook Search::part_look(const Interval& iv) const {
+  PartLook out;
+  if (options_.part_pairs) {
+    const auto it = part_pairs_.find({iv.good, iv.bad});
+    const PairedLook at = paired_look(it == part_pairs_.end() ? nullptr : &it->second, part_plan_);
+    if (!at.ready) return out;
+    const auto& t = at.test;
+    const stats::LookSummary summary{t.valid, t.p_value, t.diff_ci_low, t.diff_ci_high,
+                                     t.effect_pct, t.effect_ci_low_pct, t.effect_ci_high_pct, t.se};
+    const stats::RulesOutcome r =
+        stats::classify(summary, at.nominal_alpha, part_design_.threshold_pct, part_design_.margin_pct);
+    out = PartLook{true, at.pairs, at.final, r.verdict, t.valid, t.diff_ci_high,
+                   t.effect_pct, t.effect_ci_low_pct, t.effect_ci_high_pct, t.confidence, ""};
+    const std::string numbers = pct(t.effect_pct) + " " + interval(t.effect_ci_low_pct, t.effect_ci_high_pct, t.confidence) +
+                                " over " + std::to_string(t.n) + " pairs of its ends side by side";
+    const std::string m = pct(part_design_.margin_pct).substr(1);
+    if (r.verdict == stats::Verdict::no_change) out.reason = "the same within " + m + ": " + numbers;
+    else if (r.verdict == stats::Verdict::improvement) out.reason = "faster at its bad end: " + numbers;
+    else if (at.final) out.reason = "neither different nor the same within " + m + " by the last look: " + numbers;
+    return out;
+  }
+  const int n = std::min(runs_of(iv.good), runs_of(iv.bad));
+  if (n < options_.design.runs_per_block) return out;
+  const auto d = stats::decide_look(runs_.at(iv.good), runs_.at(iv.bad), part_design_);
+  const auto& w = d.comparison.decision.welch;
+  out = PartLook{true, n, d.final, d.more_runs ? stats::Verdict::inconclusive : d.verdict, w.valid, w.diff_ci_high,
+                 w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct, w.confidence, d.reason};
+  if (!d.more_runs) out.final = true;
+  return out;
 }
 
 void Search::add_sandwich_runs(int parent, int commit, const std::vector<double>& parent_ms,
@@ -186,6 +237,16 @@ void Search::add_sandwich_runs(int parent, int commit, const std::vector<double>
   p.insert(p.end(), parent_ms.begin(), parent_ms.begin() + static_cast<long>(n));
   c.insert(c.end(), commit_ms.begin(), commit_ms.begin() + static_cast<long>(n));
   result_.runs += static_cast<int>(parent_ms.size() + commit_ms.size());
+}
+
+void Search::add_part_runs(int good, int bad, const std::vector<double>& good_ms, const std::vector<double>& bad_ms) {
+  if (good < 0 || bad >= n_ || good >= bad)
+    throw std::invalid_argument("bisection: no part " + std::to_string(good) + ".." + std::to_string(bad));
+  const std::size_t n = std::min(good_ms.size(), bad_ms.size());
+  auto& [g, b] = part_pairs_[{good, bad}];
+  g.insert(g.end(), good_ms.begin(), good_ms.begin() + static_cast<long>(n));
+  b.insert(b.end(), bad_ms.begin(), bad_ms.begin() + static_cast<long>(n));
+  result_.runs += static_cast<int>(good_ms.size() + bad_ms.size());
 }
 
 void Search::add_part(int good, int bad, std::string state, std::string reason, double effect, double low, double high) {
@@ -243,64 +304,60 @@ void Search::step() {
       continue;
     }
     // A part beside a culprit: is it slower at its bad end than at its good end? Decided like
-    // the range's own ends, measuring both more while undecided.
-    if (!iv.verified) {
-      const int n = std::min(runs_of(iv.good), runs_of(iv.bad));
-      if (n >= block) {
-        const auto d = stats::decide_look(runs_.at(iv.good), runs_.at(iv.bad), part_design_);
-        const auto& w = d.comparison.decision.welch;
-        const double margin = std::log1p(part_design_.margin_pct / 100.0);
-        if (d.verdict == stats::Verdict::regression) {
-          iv.verified = true;
-        } else if (d.more_runs && w.valid && w.diff_ci_high < margin) {
-          // Not slower by the margin: no step of that size to search for (a futility stop; it
-          // can only lower the chance of a false "different").
-          add_part(iv.good, iv.bad, "not_slower",
-                   "not slower by " + pct(part_design_.margin_pct).substr(1) + " or more: " + pct(w.effect_pct) + " " +
-                       interval(w.effect_ci_low_pct, w.effect_ci_high_pct, w.confidence),
-                   w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct);
-          continue;
-        } else if (d.more_runs && n >= options_.max_runs_per_commit && w.valid && w.effect_pct < part_design_.margin_pct) {
-          // A commit's budget spent and not even looking slower by the margin: unsure, without
-          // the rest of the design's runs (those go to parts that look slower, where a step
-          // would be; stopping without a verdict cannot raise the false-positive rate).
-          add_part(iv.good, iv.bad, "unsure",
-                   "neither different nor the same within " + pct(part_design_.margin_pct).substr(1) + " after " +
-                       std::to_string(n) + " runs per end, and not looking slower by that much: " + pct(w.effect_pct) +
-                       " " + interval(w.effect_ci_low_pct, w.effect_ci_high_pct, w.confidence),
-                   w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct);
-          continue;
-        } else if (!d.more_runs) {
-          const char* state = d.verdict == stats::Verdict::no_change     ? "same"
-                              : d.verdict == stats::Verdict::improvement ? "faster"
-                                                                         : "unsure";
-          add_part(iv.good, iv.bad, state, d.reason, w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct);
-          continue;
-        }
+    // the range's own ends, measuring more while undecided: both ends' runs, or (part_pairs) pairs
+    // of its ends side by side. With part_pairs a part of one step is its own sandwich: the pair
+    // side by side is the question either way, and its sandwich's runs answer it.
+    const int inner = nearest_usable((iv.good + iv.bad) / 2, iv);
+    if (!iv.verified && (inner >= 0 || !options_.part_pairs)) {
+      const PartLook look = part_look(iv);
+      const double margin = std::log1p(part_design_.margin_pct / 100.0);
+      const std::string m = pct(part_design_.margin_pct).substr(1);
+      const std::string numbers = pct(look.effect_pct) + " " + interval(look.ci_low_pct, look.ci_high_pct, look.confidence);
+      const std::string per = options_.part_pairs ? " pairs of its ends" : " runs per end";
+      if (look.ready && look.verdict == stats::Verdict::regression) {
+        iv.verified = true;
+      } else if (look.ready && (look.verdict != stats::Verdict::inconclusive || look.final)) {
+        const char* state = look.verdict == stats::Verdict::no_change     ? "same"
+                            : look.verdict == stats::Verdict::improvement ? "faster"
+                                                                          : "unsure";
+        add_part(iv.good, iv.bad, state, look.reason, look.effect_pct, look.ci_low_pct, look.ci_high_pct);
+        continue;
+      } else if (look.ready && look.valid && look.diff_ci_high < margin) {
+        // Not slower by the margin: no step of that size to search for (a futility stop; it
+        // can only lower the chance of a false "different").
+        add_part(iv.good, iv.bad, "not_slower", "not slower by " + m + " or more: " + numbers + " over " +
+                 std::to_string(look.n) + per, look.effect_pct, look.ci_low_pct, look.ci_high_pct);
+        continue;
+      } else if (look.ready && look.n >= budget && look.valid && look.effect_pct < part_design_.margin_pct) {
+        // A commit's budget spent and not even looking slower by the margin: unsure, without
+        // the rest of the design's runs (those go to parts that look slower, where a step
+        // would be; stopping without a verdict cannot raise the false-positive rate).
+        add_part(iv.good, iv.bad, "unsure",
+                 "neither different nor the same within " + m + " after " + std::to_string(look.n) + per +
+                     ", and not looking slower by that much: " + numbers,
+                 look.effect_pct, look.ci_low_pct, look.ci_high_pct);
+        continue;
       }
       if (!iv.verified) {
-        const int target = std::min(part_design_.max_runs_per_arm, n + block);
-        need(iv.good, target);
-        need(iv.bad, target);
+        if (options_.part_pairs) {
+          const auto it = part_pairs_.find({iv.good, iv.bad});
+          pending_.push_back(Request{iv.bad, pairs_wanted(it == part_pairs_.end() ? nullptr : &it->second, part_plan_),
+                                     iv.good, true});
+        } else {
+          const int target = std::min(part_design_.max_runs_per_arm, std::min(runs_of(iv.good), runs_of(iv.bad)) + block);
+          need(iv.good, target);
+          need(iv.bad, target);
+        }
         next.push_back(iv);
         continue;
       }
     }
     // Adjacent among usable commits: sandwich, then culprit or not.
-    const int inner = nearest_usable((iv.good + iv.bad) / 2, iv);
     if (inner < 0) {
       const SandwichLook look = sandwich_look(iv);
       if (look.outcome == SandwichOutcome::more) {
         const auto it = sandwiches_.find({iv.good, iv.bad});
-        const int have = it == sandwiches_.end() ? 0 : static_cast<int>(std::min(it->second.first.size(), it->second.second.size()));
-        int want = block;
-        for (const auto& p : sandwich_plan_) {
-          if (p.runs_per_arm > have) {
-            want = p.runs_per_arm - have;
-            break;
-          }
-        }
-        pending_.push_back(Request{iv.bad, want, iv.good});
+        pending_.push_back(Request{iv.bad, pairs_wanted(it == sandwiches_.end() ? nullptr : &it->second, sandwich_plan_), iv.good});
         next.push_back(iv);
         continue;
       }
@@ -311,6 +368,16 @@ void Search::step() {
         // 4. The parts beside it, each decided at its own ends.
         if (iv.good > iv.outer_good) next.push_back(unverified(iv.outer_good, iv.good));
         if (iv.outer_bad > iv.bad) next.push_back(unverified(iv.bad, iv.outer_bad));
+      } else if (!iv.verified) {
+        // A part of one step beside a culprit, decided by its sandwich: no step there.
+        const double margin = std::log1p(part_design_.margin_pct / 100.0);
+        const char* state = !t.valid                                                            ? "unsure"
+                            : t.diff_ci_low > -margin && t.diff_ci_high < margin                ? "same"
+                            : t.p_value < look.nominal_alpha && t.diff_ci_high < 0.0            ? "faster"
+                            : t.diff_ci_high < margin                                           ? "not_slower"
+                                                                                                : "unsure";
+        add_part(iv.good, iv.bad, state, "a part of one commit, decided by its sandwich: " + look.reason, t.effect_pct,
+                 t.effect_ci_low_pct, t.effect_ci_high_pct);
       } else if (iv.reopens < kMaxReopens) {
         // The sandwich failed: side by side, the pair is at one level, so one of them was put
         // on the wrong side by runs that misled (a busy spell). Their probe runs are dropped and

@@ -44,6 +44,10 @@
 //    max_runs_per_commit runs per end and not looking slower by M: `unsure`; looking slower, it
 //    is measured on to the design's max_runs_per_arm (where a hidden step would be), then
 //    `unsure` if still undecided. Unsure parts are reported with their numbers, never blamed.
+//    With SearchOptions::part_pairs (the server) the ends are measured anew side by side
+//    (Request::part) and compared with the paired test at the same looks and levels; a part of one
+//    commit goes straight to its sandwich, whose failure then decides the part (same, not slower,
+//    faster or unsure) instead of searching it again.
 // 5. A commit that cannot be measured (does not build, crashes) is marked broken: it is skipped
 //    and reported, and a neighbour is probed instead; it never becomes a culprit. An end of the
 //    range that cannot be measured ends the search as "broken"; an end of a part that breaks
@@ -73,13 +77,23 @@ struct SearchOptions {
   int parallel_probes = 1;            // commits probed per round (idle workers)
   int max_runs_per_commit = 40;       // an unsure probe is measured up to this many runs; a
                                       // sandwich up to this many pairs
+  // How a part beside a culprit is decided (step 4). false: on its ends' runs as probes, topped
+  // up (the runs are there already; what a machine whose runs are independent wants). true: on
+  // fresh pairs of its ends measured side by side (Request::part), with the paired test: what the
+  // server does, because its probe runs are each scaled by a reference run beside them (twice a
+  // run's variance, two runs per value), so a pair of the ends side by side shows the same step
+  // with a quarter of the runs, and without the bias of runs that were picked for looking like
+  // one end.
+  bool part_pairs = false;
 };
 
 struct Request {
   int commit = 0;
   int runs = 0;
-  int beside = -1;  // >= 0: a sandwich, `commit` and its parent `beside` measured side by side,
-                    // `runs` runs each (add_sandwich_runs); -1: `commit` alone (add_runs)
+  int beside = -1;  // >= 0: `commit` and `beside` measured side by side, `runs` runs each: a
+                    // sandwich of `commit` and its parent (add_sandwich_runs), or the ends of a part
+                    // (`part`: add_part_runs); -1: `commit` alone (add_runs)
+  bool part = false;
 };
 
 struct Culprit {
@@ -100,8 +114,9 @@ struct Culprit {
 struct Part {
   int good = 0, bad = 0;         // its ends (indices)
   std::string state;             // "same" (the ends shown the same), "faster" (the bad end is
-                                 // faster), "not_slower" (not slower by the margin), "unsure" (neither within the budget), "sandwich_failed"
-                                 // (narrowed to a pair whose step did not show, kMaxReopens times),
+                                 // faster), "not_slower" (not slower by the margin), "unsure"
+                                 // (neither within the budget), "sandwich_failed" (narrowed to a
+                                 // pair whose step did not show, kMaxReopens times),
                                  // "unmeasurable" (an end of it cannot be measured)
   std::string reason;            // one sentence with the numbers
   double effect_pct = 0.0, ci_low_pct = 0.0, ci_high_pct = 0.0;  // bad vs good end (a failed
@@ -142,6 +157,8 @@ class Search {
   // and ignored).
   void add_sandwich_runs(int parent, int commit, const std::vector<double>& parent_ms,
                          const std::vector<double>& commit_ms);
+  // A part's ends measured side by side (Request::part), paired like a sandwich's runs.
+  void add_part_runs(int good, int bad, const std::vector<double>& good_ms, const std::vector<double>& bad_ms);
   // The commit cannot be measured (build failure, crash): it is skipped from now on.
   void mark_broken(int commit);
 
@@ -162,6 +179,17 @@ class Search {
   };
   static Interval whole(int good, int bad, int reopens = 0) { return Interval{good, bad, good, bad, true, false, reopens}; }
   static Interval unverified(int good, int bad) { return Interval{good, bad, good, bad, false, false, 0}; }
+  using Pairs = std::pair<std::vector<double>, std::vector<double>>;  // run i of each side by side
+  // The paired test at the plan's last look at or below the pairs measured (after the outlier
+  // rule on the pairs' ratios); `ready` false below the first look.
+  struct PairedLook {
+    bool ready = false, final = false;
+    int pairs = 0;  // measured, before the outlier rule
+    double nominal_alpha = 0.0;
+    stats::PairedResult test;
+  };
+  static PairedLook paired_look(const Pairs* pairs, const std::vector<stats::LookPlan>& plan);
+  static int pairs_wanted(const Pairs* pairs, const std::vector<stats::LookPlan>& plan);  // to the next look
   enum class SandwichOutcome { more, culprit, failed };
   struct SandwichLook {
     SandwichOutcome outcome = SandwichOutcome::more;
@@ -173,6 +201,19 @@ class Search {
   void finish();
   std::optional<Side> classify(int probe, const Interval& iv, bool at_budget) const;
   SandwichLook sandwich_look(const Interval& iv) const;
+  // A part beside a culprit at its latest look, on its ends' runs (Welch, the adaptive design's
+  // rules) or on its side-by-side pairs (the paired test, the same rules at the same levels).
+  struct PartLook {
+    bool ready = false;             // a first look was possible
+    int n = 0;                      // runs per end, or pairs
+    bool final = false;             // no look after this one
+    stats::Verdict verdict = stats::Verdict::inconclusive;  // regression (different, slower), improvement, no_change, inconclusive
+    bool valid = false;
+    double diff_ci_high = 0.0;      // log scale
+    double effect_pct = 0.0, ci_low_pct = 0.0, ci_high_pct = 0.0, confidence = 0.0;
+    std::string reason;             // the look's rules in words, when it decides
+  };
+  PartLook part_look(const Interval& iv) const;
   int runs_of(int commit) const;       // measured runs so far
   bool need(int commit, int runs);     // requests what is missing to reach `runs`; false if none
   int nearest_usable(int commit, const Interval& iv) const;
@@ -183,11 +224,13 @@ class Search {
   SearchOptions options_;
   stats::AdaptiveDesign part_design_;          // the design with margin max(margin, threshold)
   std::vector<stats::LookPlan> sandwich_plan_;  // the sandwich's looks and nominal levels
+  std::vector<stats::LookPlan> part_plan_;      // a part's side-by-side looks (part_design_'s)
   std::map<int, std::vector<double>> runs_;
   std::vector<bool> broken_;
   std::vector<Interval> open_;      // intervals still being searched
   std::vector<Request> pending_;
-  std::map<std::pair<int, int>, std::pair<std::vector<double>, std::vector<double>>> sandwiches_;  // (parent, commit)
+  std::map<std::pair<int, int>, Pairs> sandwiches_;  // (parent, commit)
+  std::map<std::pair<int, int>, Pairs> part_pairs_;  // (good, bad) of a part beside a culprit
   bool ends_verified_ = false;
   bool done_ = false;
   SearchResult result_;

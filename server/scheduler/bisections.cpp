@@ -120,6 +120,9 @@ bisect::SearchOptions options_from_json(const json::object& o) {
   s.design = design_from_snapshot(o.at("design").as_object());
   s.parallel_probes = int_of(o, "parallel_probes");
   s.max_runs_per_commit = int_of(o, "max_runs_per_commit");
+  // Bisections started before parts were decided side by side replay as they were planned.
+  const auto* pp = o.if_contains("part_pairs");
+  s.part_pairs = pp && pp->is_bool() && pp->as_bool();
   return s;
 }
 
@@ -174,6 +177,7 @@ json::object plan_round(pqxx::work& tx, const ServerConfig& config, long experim
   for (const auto& r : requests) {
     json::object q{{"index", r.commit}, {"commit", commits.at(static_cast<std::size_t>(r.commit)).sha}, {"runs", r.runs}};
     if (r.beside >= 0) q["beside"] = r.beside;
+    if (r.part) q["part"] = true;
     reqs.push_back(std::move(q));
   }
   for (const auto& p : bisect::plan_jobs(requests, bisect::Pairing::paired)) {
@@ -185,8 +189,8 @@ json::object plan_round(pqxx::work& tx, const ServerConfig& config, long experim
     job.block = round;
     job.priority = round;  // finish the bisection started before starting more
     if (p.beside >= 0) {
-      // Baseline: the good end, as the reference each run of the commit is scaled by; or, for a
-      // sandwich, the parent.
+      // Baseline: the good end, as the reference each run of the commit is scaled by; for a
+      // sandwich, the parent; for a part's ends side by side, the part's good end.
       job.payload = job_payload(repo, wf, commits.at(static_cast<std::size_t>(p.beside)).sha, sha, "", warmup, p.runs);
       job.runs_total = runs_total(warmup, p.runs);
     } else {
@@ -194,7 +198,7 @@ json::object plan_round(pqxx::work& tx, const ServerConfig& config, long experim
       job.runs_total = warmup + p.runs;
     }
     const long id = insert_job(tx, experiment_id, job, max_attempts);
-    jobs.push_back(json::object{{"id", id}, {"index", p.commit}, {"runs", p.runs}, {"beside", p.beside}, {"sandwich", p.sandwich}});
+    jobs.push_back(json::object{{"id", id}, {"index", p.commit}, {"runs", p.runs}, {"beside", p.beside}, {"sandwich", p.sandwich}, {"part", p.part}});
   }
   return json::object{{"round", round}, {"requests", std::move(reqs)}, {"jobs", std::move(jobs)},
                       {"state", "running"}, {"started_at", now}, {"finished_at", nullptr}};
@@ -232,7 +236,9 @@ std::vector<bisect::Round> load_rounds(pqxx::work& tx, long experiment_id, const
     bisect::Round round;
     for (const auto& rv : step.at("requests").as_array()) {
       const auto& r = rv.as_object();
-      round.requests.push_back(bisect::Request{int_of(r, "index"), int_of(r, "runs"), r.contains("beside") ? int_of(r, "beside") : -1});
+      const auto* part = r.if_contains("part");
+      round.requests.push_back(bisect::Request{int_of(r, "index"), int_of(r, "runs"), r.contains("beside") ? int_of(r, "beside") : -1,
+                                               part && part->is_bool() && part->as_bool()});
     }
     for (const auto& jv : step.at("jobs").as_array()) {
       const long id = jv.as_object().at("id").as_int64();
@@ -242,6 +248,7 @@ std::vector<bisect::Round> load_rounds(pqxx::work& tx, long experiment_id, const
       o.job.runs = j.contains("runs") ? int_of(j, "runs") : 0;
       o.job.beside = j.contains("beside") ? int_of(j, "beside") : -1;
       o.job.sandwich = j.contains("sandwich") && j.at("sandwich").is_bool() && j.at("sandwich").as_bool();
+      o.job.part = j.contains("part") && j.at("part").is_bool() && j.at("part").as_bool();
       const auto& [state, error] = job_state.at(id);
       if (state == "done" && o.job.beside >= 0) {
         o.beside = runs[id]["baseline"];
@@ -326,6 +333,7 @@ json::object summary_json(const pqxx::row& row, const std::string& public_url, b
   o["cost"] = json::object{{"runs", field("measured_runs", 0)},
                            {"reused_runs", field("reused_runs", 0)},
                            {"sandwich_runs", field("sandwich_runs", 0)},
+                           {"part_runs", field("part_runs", 0)},
                            {"reopened", field("reopened", 0)},
                            {"jobs", row[16].as<long>()},
                            {"rounds", steps.as_array().size()},
@@ -504,10 +512,14 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
   so.design = design_from_snapshot(design);
   so.parallel_probes = std::clamp(live_workers(tx, config), 1, config.bisect.max_parallel_probes);
   so.max_runs_per_commit = std::max(config.bisect.max_runs_per_commit, so.design.runs_per_block);
+  // Probe runs are each scaled by the good end's run beside them (Pairing::paired): a part beside
+  // a culprit is decided on its ends side by side instead (search.hpp, SearchOptions::part_pairs).
+  so.part_pairs = true;
   const int warmup = design.contains("warmup_runs") ? int_of(design, "warmup_runs") : wf.warmup_runs;
   const json::object options{{"design", design},
                              {"parallel_probes", so.parallel_probes},
                              {"max_runs_per_commit", so.max_runs_per_commit},
+                             {"part_pairs", so.part_pairs},
                              {"warmup_runs", warmup},
                              {"phase_alpha", so.design.alpha}};
 

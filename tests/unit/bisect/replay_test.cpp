@@ -284,7 +284,8 @@ TEST(BisectionReplay, PairingWithTheGoodEndCancelsDriftBetweenJobs) {
       sim.second = 16;
       sim.second_step = 0.08;
       sim.job_drift = 0.15;
-      const SearchOptions options{};
+      SearchOptions options{};
+      options.part_pairs = pairing == Pairing::paired;  // as the server sets it
       const auto rounds = sim.run(n, options, Seed{}, 200, pairing);
       const Replayed r = replay(n, options, Seed{}, rounds, pairing);
       std::set<int> found;
@@ -297,6 +298,46 @@ TEST(BisectionReplay, PairingWithTheGoodEndCancelsDriftBetweenJobs) {
   RecordProperty("unpaired_exact", unpaired_exact);
   EXPECT_EQ(paired_exact, trials);
   EXPECT_LT(unpaired_exact, trials / 2) << "the drift is large enough to matter";
+}
+
+TEST(BisectionReplay, APartBesideACulpritIsDecidedOnItsEndsSideBySide) {
+  // The server's options: after the +20% culprit, the part beside it that holds a +6% step is
+  // compared on jobs of its two ends side by side (not on probe runs scaled by the good end), on
+  // a machine whose jobs drift by 15%; both culprits found, and the report counts those runs.
+  const int n = 24;
+  Sim sim;
+  sim.engine.seed(11);
+  sim.culprit = 5;
+  sim.second = 17;
+  sim.second_step = 0.06;
+  sim.job_drift = 0.15;
+  SearchOptions options{};
+  options.part_pairs = true;
+  const auto rounds = sim.run(n, options, Seed{}, 200, Pairing::paired);
+  const Replayed r = replay(n, options, Seed{}, rounds, Pairing::paired);
+  ASSERT_TRUE(r.search.done());
+  std::set<int> found;
+  for (const auto& c : r.search.result().culprits) found.insert(c.commit);
+  EXPECT_EQ(found, (std::set<int>{5, 17})) << r.search.result().message;
+  int part_jobs = 0;
+  for (const auto& round : rounds) {
+    for (const auto& req : round.requests) {
+      if (!req.part) continue;
+      EXPECT_GE(req.beside, 0);
+      EXPECT_GT(req.commit, req.beside + 1) << "a part of one commit is decided by its sandwich";
+    }
+    for (const auto& o : round.outcomes) {
+      if (!o.job.part) continue;
+      ++part_jobs;
+      EXPECT_FALSE(o.job.sandwich);
+      EXPECT_EQ(o.beside.ttfb_ms.size(), o.runs.ttfb_ms.size()) << "both ends side by side";
+    }
+  }
+  EXPECT_GT(part_jobs, 0);
+  const auto report_json = report(r, range(n), 0.01);
+  EXPECT_GT(report_json.at("part_runs").as_int64(), 0);
+  // Every part without a culprit is named; none holds 5 or 17.
+  for (const auto& p : r.search.result().parts) EXPECT_FALSE((p.good < 5 && p.bad >= 5) || (p.good < 17 && p.bad >= 17)) << p.state;
 }
 
 TEST(BisectionReplay, PairedJobsScaleEachRunByTheGoodEndBesideIt) {

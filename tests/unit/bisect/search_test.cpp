@@ -55,7 +55,8 @@ SearchResult run(Search& s, Range& r, int max_rounds = 200) {
         s.mark_broken(q.commit);
       } else if (q.beside >= 0) {
         const auto parent = r.measure(q.beside, q.runs, true);
-        s.add_sandwich_runs(q.beside, q.commit, parent, r.measure(q.commit, q.runs, true));
+        if (q.part) s.add_part_runs(q.beside, q.commit, parent, r.measure(q.commit, q.runs, true));
+        else s.add_sandwich_runs(q.beside, q.commit, parent, r.measure(q.commit, q.runs, true));
       } else {
         s.add_runs(q.commit, r.measure(q.commit, q.runs));
       }
@@ -211,6 +212,44 @@ TEST(Bisection, ASandwichThatKeepsFailingIsReportedAsSuch) {
   EXPECT_EQ(res.parts[0].state, "sandwich_failed");
   EXPECT_NE(res.parts[0].reason.find("side by side"), std::string::npos) << res.parts[0].reason;
   EXPECT_NE(res.message.find("no commit was confirmed"), std::string::npos) << res.message;
+}
+
+TEST(Bisection, PartsSideBySideAreDecidedOnTheirOwnPairs) {
+  // part_pairs (the server's setting): a part beside a culprit asks for its two ends side by
+  // side, never for a part of one commit (its sandwich decides that), and the second culprit in
+  // it is found; adjacent culprits both found.
+  for (const auto& steps : std::vector<std::vector<std::pair<int, double>>>{{{6, 15.0}, {21, 6.0}}, {{9, 8.0}, {10, 8.0}}}) {
+    Range r = with_steps(33, steps, 5);
+    SearchOptions o;
+    o.part_pairs = true;
+    Search s(33, o);
+    int part_requests = 0;
+    for (int round = 0; round < 300 && !s.done(); ++round) {
+      for (const auto& q : s.requests()) {
+        if (q.part) {
+          ++part_requests;
+          EXPECT_GT(q.commit, q.beside + 1) << "a part of one commit goes to its sandwich";
+          s.add_part_runs(q.beside, q.commit, r.measure(q.beside, q.runs, true), r.measure(q.commit, q.runs, true));
+        } else if (q.beside >= 0) {
+          const auto parent = r.measure(q.beside, q.runs, true);
+          s.add_sandwich_runs(q.beside, q.commit, parent, r.measure(q.commit, q.runs, true));
+        } else {
+          s.add_runs(q.commit, r.measure(q.commit, q.runs));
+        }
+      }
+    }
+    ASSERT_TRUE(s.done());
+    std::set<int> found, want;
+    for (const auto& c : s.result().culprits) found.insert(c.commit);
+    for (const auto& [at, pct] : steps) want.insert(at);
+    EXPECT_EQ(found, want) << s.result().message;
+    if (steps[1].first > steps[0].first + 1) EXPECT_GT(part_requests, 0);
+    for (const auto& p : s.result().parts) {
+      EXPECT_FALSE(p.reason.empty());
+      EXPECT_NE(p.state, "sandwich_failed") << p.reason;
+    }
+  }
+  EXPECT_THROW(Search(5, SearchOptions{}).add_part_runs(3, 2, {1.0}, {1.0}), std::invalid_argument);
 }
 
 TEST(Bisection, RejectsBadInput) {
