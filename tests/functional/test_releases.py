@@ -173,9 +173,14 @@ class ReleaseGateTest(unittest.TestCase):
         self.assertGreaterEqual(b["cost"]["jobs"], 1)
         self.assertEqual(b["cost"]["rounds"], len(b["steps"]))
         # Every probe ran beside the good end; the culprit's sandwich beside its parent, a block
-        # of each at least.
+        # of each at least; a part beside the culprit, its two ends side by side (a part of more
+        # than one commit: one of one commit is its sandwich).
         jobs = [j for step in b["steps"] for j in step["jobs"]]
-        self.assertTrue(all(j["beside"] == 0 for j in jobs if not j["sandwich"] and j["index"] != 0), jobs)
+        probes = [j for j in jobs if not j["sandwich"] and not j.get("part") and j["index"] != 0]
+        self.assertTrue(probes and all(j["beside"] == 0 for j in probes), jobs)
+        parts = [j for j in jobs if j.get("part")]
+        self.assertTrue(all(not j["sandwich"] and j["index"] > j["beside"] + 1 for j in parts), jobs)
+        self.assertEqual(b["cost"]["part_runs"], 2 * sum(j["runs"] for j in parts), b["cost"])
         parent_index = next(x["index"] for x in b["commits"] if x["commit"] == EAGER["parent"])
         self.assertTrue([j for j in jobs if j["sandwich"] and j["beside"] == parent_index], jobs)
         self.assertGreaterEqual(b["cost"]["sandwich_runs"], 20)
