@@ -181,6 +181,8 @@ BisectConfig read_bisect(const toml::table* t, const std::string& file) {
   b.alpha = get_number<double>(*t, "alpha", b.alpha, file, 1e-9);
   b.threshold_pct = get_number<double>(*t, "threshold_pct", b.threshold_pct, file, 0.0);
   if (b.alpha >= 0.5) throw ConfigError(where_of(file, "bisect.alpha") + " must be below 0.5");
+  b.sandwich_alpha = get_number<double>(*t, "sandwich_alpha", b.sandwich_alpha, file, 1e-9);
+  if (b.sandwich_alpha >= 0.5) throw ConfigError(where_of(file, "bisect.sandwich_alpha") + " must be below 0.5");
   if (b.max_parallel_probes > 64) throw ConfigError(where_of(file, "bisect.max_parallel_probes") + " must be at most 64");
   return b;
 }

@@ -119,6 +119,8 @@ struct BisectConfig {
   double alpha = 0.01;                  // level of a bisection's probe and culprit tests (its own, not
                                         // the workflows' first-stage screen)
   double threshold_pct = 3.0;           // the smallest step a bisection attributes to a commit
+  double sandwich_alpha = 0.001;        // level of the culprit test (the sandwich): a commit without
+                                        // a step is blamed with at most half this chance
 };
 
 struct ServerConfig {

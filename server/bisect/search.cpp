@@ -47,7 +47,9 @@ Search::Search(int commits, SearchOptions options) : n_(commits), options_(optio
   part_design_ = options_.design;
   part_design_.margin_pct = std::max(options_.design.margin_pct, options_.design.threshold_pct);
   part_design_.max_runs_per_arm = std::max(options_.design.max_runs_per_arm, options_.max_runs_per_commit);
-  sandwich_plan_ = stats::plan_looks(options_.design.spending, options_.design.alpha, options_.design.runs_per_block,
+  if (!(options_.sandwich_alpha > 0.0 && options_.sandwich_alpha < 0.5))
+    throw std::invalid_argument("bisection: sandwich_alpha must be in (0, 0.5)");
+  sandwich_plan_ = stats::plan_looks(options_.design.spending, options_.sandwich_alpha, options_.design.runs_per_block,
                                      options_.max_runs_per_commit);
   part_plan_ = stats::plan_looks(part_design_);
   broken_.assign(static_cast<std::size_t>(n_), false);
@@ -68,6 +70,19 @@ void Search::mark_broken(int commit) {
     broken_[static_cast<std::size_t>(commit)] = true;
     result_.broken.push_back(commit);
   }
+}
+
+std::vector<double> Search::level_runs(int commit) const {
+  // Every run of the commit measured fresh: its probe runs and its side of each sandwich it is in
+  // (the sandwich's runs were not picked for anything; on a machine whose runs are independent
+  // they are runs of the commit like any other).
+  std::vector<double> out;
+  if (const auto it = runs_.find(commit); it != runs_.end()) out = it->second;
+  for (const auto& [key, pairs] : sandwiches_) {
+    if (key.first == commit) out.insert(out.end(), pairs.first.begin(), pairs.first.end());
+    if (key.second == commit) out.insert(out.end(), pairs.second.begin(), pairs.second.end());
+  }
+  return out;
 }
 
 int Search::runs_of(int commit) const {
@@ -217,9 +232,10 @@ Search::PartLook Search::part_look(const Interval& iv) const {
     else if (at.final) out.reason = "neither different nor the same within " + m + " by the last look: " + numbers;
     return out;
   }
-  const int n = std::min(runs_of(iv.good), runs_of(iv.bad));
+  const std::vector<double> good = level_runs(iv.good), bad = level_runs(iv.bad);
+  const int n = static_cast<int>(std::min(good.size(), bad.size()));
   if (n < options_.design.runs_per_block) return out;
-  const auto d = stats::decide_look(runs_.at(iv.good), runs_.at(iv.bad), part_design_);
+  const auto d = stats::decide_look(good, bad, part_design_);
   const auto& w = d.comparison.decision.welch;
   out = PartLook{true, n, d.final, d.more_runs ? stats::Verdict::inconclusive : d.verdict, w.valid, w.diff_ci_high,
                  w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct, w.confidence, d.reason};
@@ -227,26 +243,26 @@ Search::PartLook Search::part_look(const Interval& iv) const {
   return out;
 }
 
+int Search::append_pairs(Pairs& to, const std::vector<double>& first_ms, const std::vector<double>& second_ms) {
+  // Only whole pairs: a run without its partner cannot be paired (a job cut short). Every run
+  // counts as measured.
+  const std::size_t n = std::min(first_ms.size(), second_ms.size());
+  to.first.insert(to.first.end(), first_ms.begin(), first_ms.begin() + static_cast<long>(n));
+  to.second.insert(to.second.end(), second_ms.begin(), second_ms.begin() + static_cast<long>(n));
+  return static_cast<int>(first_ms.size() + second_ms.size());
+}
+
 void Search::add_sandwich_runs(int parent, int commit, const std::vector<double>& parent_ms,
                                const std::vector<double>& commit_ms) {
   if (parent < 0 || commit >= n_ || parent >= commit)
     throw std::invalid_argument("bisection: no sandwich " + std::to_string(parent) + ".." + std::to_string(commit));
-  // Only whole pairs: a run without its partner cannot be paired (a job cut short).
-  const std::size_t n = std::min(parent_ms.size(), commit_ms.size());
-  auto& [p, c] = sandwiches_[{parent, commit}];
-  p.insert(p.end(), parent_ms.begin(), parent_ms.begin() + static_cast<long>(n));
-  c.insert(c.end(), commit_ms.begin(), commit_ms.begin() + static_cast<long>(n));
-  result_.runs += static_cast<int>(parent_ms.size() + commit_ms.size());
+  result_.runs += append_pairs(sandwiches_[{parent, commit}], parent_ms, commit_ms);
 }
 
 void Search::add_part_runs(int good, int bad, const std::vector<double>& good_ms, const std::vector<double>& bad_ms) {
   if (good < 0 || bad >= n_ || good >= bad)
     throw std::invalid_argument("bisection: no part " + std::to_string(good) + ".." + std::to_string(bad));
-  const std::size_t n = std::min(good_ms.size(), bad_ms.size());
-  auto& [g, b] = part_pairs_[{good, bad}];
-  g.insert(g.end(), good_ms.begin(), good_ms.begin() + static_cast<long>(n));
-  b.insert(b.end(), bad_ms.begin(), bad_ms.begin() + static_cast<long>(n));
-  result_.runs += static_cast<int>(good_ms.size() + bad_ms.size());
+  result_.runs += append_pairs(part_pairs_[{good, bad}], good_ms, bad_ms);
 }
 
 void Search::add_part(int good, int bad, std::string state, std::string reason, double effect, double low, double high) {
@@ -344,9 +360,12 @@ void Search::step() {
           pending_.push_back(Request{iv.bad, pairs_wanted(it == part_pairs_.end() ? nullptr : &it->second, part_plan_),
                                      iv.good, true});
         } else {
-          const int target = std::min(part_design_.max_runs_per_arm, std::min(runs_of(iv.good), runs_of(iv.bad)) + block);
-          need(iv.good, target);
-          need(iv.bad, target);
+          // Topped up to the next look, counting the ends' sandwich runs (level_runs).
+          const int have_good = static_cast<int>(level_runs(iv.good).size());
+          const int have_bad = static_cast<int>(level_runs(iv.bad).size());
+          const int target = std::min(part_design_.max_runs_per_arm, std::min(have_good, have_bad) + block);
+          need(iv.good, runs_of(iv.good) + target - have_good);
+          need(iv.bad, runs_of(iv.bad) + target - have_bad);
         }
         next.push_back(iv);
         continue;
@@ -370,22 +389,28 @@ void Search::step() {
         if (iv.outer_bad > iv.bad) next.push_back(unverified(iv.bad, iv.outer_bad));
       } else if (!iv.verified) {
         // A part of one step beside a culprit, decided by its sandwich: no step there.
-        const double margin = std::log1p(part_design_.margin_pct / 100.0);
-        const char* state = !t.valid                                                            ? "unsure"
-                            : t.diff_ci_low > -margin && t.diff_ci_high < margin                ? "same"
-                            : t.p_value < look.nominal_alpha && t.diff_ci_high < 0.0            ? "faster"
-                            : t.diff_ci_high < margin                                           ? "not_slower"
-                                                                                                : "unsure";
+        // The part's own rules (part_look's) on the sandwich's pairs: its last look decides.
+        const stats::RulesOutcome r = stats::classify(
+            stats::LookSummary{t.valid, t.p_value, t.diff_ci_low, t.diff_ci_high, t.effect_pct, t.effect_ci_low_pct,
+                               t.effect_ci_high_pct, t.se},
+            look.nominal_alpha, part_design_.threshold_pct, part_design_.margin_pct);
+        const char* state = r.verdict == stats::Verdict::no_change                                     ? "same"
+                            : r.verdict == stats::Verdict::improvement                                 ? "faster"
+                            : t.valid && t.diff_ci_high < std::log1p(part_design_.margin_pct / 100.0) ? "not_slower"
+                                                                                                       : "unsure";
         add_part(iv.good, iv.bad, state, "a part of one commit, decided by its sandwich: " + look.reason, t.effect_pct,
                  t.effect_ci_low_pct, t.effect_ci_high_pct);
       } else if (iv.reopens < kMaxReopens) {
-        // The sandwich failed: side by side, the pair is at one level, so one of them was put
-        // on the wrong side by runs that misled (a busy spell). Their probe runs are dropped and
-        // the part they were narrowed from is searched again; they are measured afresh when
-        // probed, and their sandwich starts over.
-        for (int c : {iv.good, iv.bad}) {
-          if (c != iv.outer_good && c != iv.outer_bad) runs_.erase(c);
-        }
+        // The sandwich failed: side by side, the pair is at one level, so a probe on the way
+        // here was put on the wrong side by runs that misled (a busy spell), or an end of the
+        // part was: a part beside a culprit has an end whose probe runs were picked for looking
+        // like the other side of that culprit. Every probe run in the part, its ends' too, is
+        // dropped (the range's own ends keep theirs: they were measured as ends) and the part
+        // is searched again on fresh runs; the pair's sandwich starts over. Dropping only the
+        // pair's runs led back to the same wrong pair from the same misleading runs.
+        for (auto it = runs_.lower_bound(std::max(iv.outer_good, 1)); it != runs_.end() &&
+                                                                        it->first <= std::min(iv.outer_bad, n_ - 2);)
+          it = runs_.erase(it);
         sandwiches_.erase({iv.good, iv.bad});
         next.push_back(whole(iv.outer_good, iv.outer_bad, iv.reopens + 1));
         ++result_.reopened;

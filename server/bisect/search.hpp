@@ -29,17 +29,18 @@
 // 3. Sandwich: the culprit candidate (first bad commit after a good one) is measured anew, side
 //    by side with its parent in the same jobs (interleaved, ABBA), a block at a time. The test is
 //    the paired t-test on the log ratio of neighbouring runs (server/stats/paired.hpp), at the
-//    nominal levels of the design's alpha spending over its looks (every block of runs_per_block
-//    pairs up to max_runs_per_commit), on those runs only: the runs that led the search there
-//    were picked for looking different, so the culprit's effect comes from the sandwich alone.
-//    A step of at least the threshold shown at a look's level: a culprit. The pair shown the
-//    same, or no step by the last look: the sandwich failed, one of the pair was put on the
-//    wrong side; their probe runs are dropped and the part is searched again (at most
-//    kMaxReopens times per part; then the part is reported as a failed sandwich).
+//    nominal levels of SearchOptions::sandwich_alpha spent over its looks (every block of
+//    runs_per_block pairs up to max_runs_per_commit), on those runs only: the runs that led the
+//    search there were picked for looking different, so the culprit's effect comes from the
+//    sandwich alone. A step of at least the threshold shown at a look's level: a culprit. The
+//    pair shown the same, or no step by the last look: the sandwich failed, a probe (or an end
+//    of the part) was put on the wrong side; every probe run in the part is dropped and the part
+//    is searched again on fresh runs (at most kMaxReopens times per part; then the part is
+//    reported as a failed sandwich).
 // 4. Every part beside a culprit (between the culprit and the ends of the part it was found in)
-//    is decided like the range's ends: its ends compared with the adaptive design (measured more
-//    while undecided), with M = max(margin_pct, threshold_pct) as the margin. Different: searched
-//    like step 2. The same within M, faster, or not slower by M (the interval's upper end below
+//    is decided like the range's ends: its ends compared with the adaptive design on every run
+//    of each, as a probe and in a sandwich (measured more while undecided), with
+//    M = max(margin_pct, threshold_pct) as the margin. Different: searched like step 2. The same within M, faster, or not slower by M (the interval's upper end below
 //    M at a look: no step of that size to look for): decided. Undecided after
 //    max_runs_per_commit runs per end and not looking slower by M: `unsure`; looking slower, it
 //    is measured on to the design's max_runs_per_arm (where a hidden step would be), then
@@ -85,6 +86,12 @@ struct SearchOptions {
   // with a quarter of the runs, and without the bias of runs that were picked for looking like
   // one end.
   bool part_pairs = false;
+  // The sandwich's level (two-sided, spent over its looks): the chance that a pair without a step
+  // confirms a culprit is at most half of it. Below the design's alpha because a bisection runs
+  // many sandwiches (one per culprit, one per part of one commit, one per reopen) and a neutral
+  // commit blamed is the error people least forgive; a real step shows at this level within a
+  // few more pairs.
+  double sandwich_alpha = 0.002;
 };
 
 struct Request {
@@ -190,6 +197,8 @@ class Search {
   };
   static PairedLook paired_look(const Pairs* pairs, const std::vector<stats::LookPlan>& plan);
   static int pairs_wanted(const Pairs* pairs, const std::vector<stats::LookPlan>& plan);  // to the next look
+  // Appends the whole pairs of two side-by-side lists; returns the runs measured (all of them).
+  static int append_pairs(Pairs& to, const std::vector<double>& first_ms, const std::vector<double>& second_ms);
   enum class SandwichOutcome { more, culprit, failed };
   struct SandwichLook {
     SandwichOutcome outcome = SandwichOutcome::more;
@@ -214,7 +223,10 @@ class Search {
     std::string reason;             // the look's rules in words, when it decides
   };
   PartLook part_look(const Interval& iv) const;
-  int runs_of(int commit) const;       // measured runs so far
+  int runs_of(int commit) const;       // measured runs so far (as a probe or an end)
+  // The runs of the commit as a probe or end and in its sandwiches: what a part's end is decided
+  // on without part_pairs.
+  std::vector<double> level_runs(int commit) const;
   bool need(int commit, int runs);     // requests what is missing to reach `runs`; false if none
   int nearest_usable(int commit, const Interval& iv) const;
   bool is_broken(int commit) const { return broken_[static_cast<std::size_t>(commit)]; }

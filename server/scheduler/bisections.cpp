@@ -123,6 +123,9 @@ bisect::SearchOptions options_from_json(const json::object& o) {
   // Bisections started before parts were decided side by side replay as they were planned.
   const auto* pp = o.if_contains("part_pairs");
   s.part_pairs = pp && pp->is_bool() && pp->as_bool();
+  // ... and those started before the sandwich had its own level tested at the design's alpha.
+  const auto* sa = o.if_contains("sandwich_alpha");
+  s.sandwich_alpha = sa && sa->is_number() ? sa->to_number<double>() : s.design.alpha;
   return s;
 }
 
@@ -515,11 +518,13 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
   // Probe runs are each scaled by the good end's run beside them (Pairing::paired): a part beside
   // a culprit is decided on its ends side by side instead (search.hpp, SearchOptions::part_pairs).
   so.part_pairs = true;
+  so.sandwich_alpha = config.bisect.sandwich_alpha;
   const int warmup = design.contains("warmup_runs") ? int_of(design, "warmup_runs") : wf.warmup_runs;
   const json::object options{{"design", design},
                              {"parallel_probes", so.parallel_probes},
                              {"max_runs_per_commit", so.max_runs_per_commit},
                              {"part_pairs", so.part_pairs},
+                             {"sandwich_alpha", so.sandwich_alpha},
                              {"warmup_runs", warmup},
                              {"phase_alpha", so.design.alpha}};
 

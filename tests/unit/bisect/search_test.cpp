@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 #include <map>
 #include <random>
 #include <set>
@@ -142,27 +143,44 @@ TEST(Bisection, AFailedSandwichSearchesTheIntervalAgain) {
 
 // Every part of the range is decided: three culprits, one of them small beside a large one, and
 // two adjacent. The search before issue 15 stopped once the culprits found "explained" 80% of the
-// end-to-end change, so the +4% beside the +20% was never looked for.
+// end-to-end change, so the +4% beside the +20% was never looked for. A +4% part at 3% noise is
+// decided "slower" on 40 runs per end in about 99% of ranges, not always: over 20 seeds per case
+// (80 searches) every culprit and nothing else must be found in at least 78, and no commit
+// without a step may ever be blamed.
 TEST(Bisection, EveryCulpritIsFoundWhateverTheOthersExplain) {
   struct Case {
     int commits;
     std::vector<std::pair<int, double>> steps;
   };
+  int searches = 0, exact = 0, culprits = 0, covered = 0;
   for (const Case& k : {Case{33, {{6, 20.0}, {19, 4.0}}}, Case{33, {{5, 5.0}, {14, 5.0}, {27, 5.0}}},
                         Case{33, {{20, 6.0}, {21, 6.0}}}, Case{49, {{3, 4.0}, {30, 25.0}, {31, 4.0}}}}) {
-    for (std::uint64_t seed : {11u, 12u}) {
+    std::set<int> want;
+    std::map<int, double> size;
+    for (const auto& [at, pct] : k.steps) want.insert(at), size[at] = pct;
+    for (std::uint64_t seed = 1; seed <= 20; ++seed) {
       Range r = with_steps(k.commits, k.steps, seed);
       Search s(k.commits, SearchOptions{});
       SearchResult res = run(s, r, 400);
-      std::vector<int> want, got;
-      for (const auto& [at, pct] : k.steps) want.push_back(at);
-      for (const auto& c : res.culprits) got.push_back(c.commit);
-      EXPECT_EQ(got, want) << res.message << " (seed " << seed << ", first step at " << k.steps[0].first << ")";
-      EXPECT_EQ(res.status, "found");
-      for (std::size_t i = 0; i < res.culprits.size() && i < k.steps.size(); ++i)
-        EXPECT_NEAR(res.culprits[i].effect_pct, k.steps[i].second, 3.0) << "culprit " << res.culprits[i].commit;
+      std::set<int> got;
+      std::string parts;
+      for (const auto& p : res.parts)
+        parts += "; part " + std::to_string(p.good) + ".." + std::to_string(p.bad) + " " + p.state + ": " + p.reason;
+      for (const auto& c : res.culprits) {
+        got.insert(c.commit);
+        ASSERT_TRUE(want.count(c.commit)) << "a commit without a step blamed: " << c.commit << " (seed " << seed << ")";
+        ++culprits;
+        // The sandwich's interval (at its deciding look's level) holds the step's true size.
+        covered += c.ci_low_pct <= size.at(c.commit) && size.at(c.commit) <= c.ci_high_pct;
+      }
+      ++searches;
+      exact += got == want;
+      if (got != want) std::cerr << "missed: " << res.message << " (seed " << seed << ")" << parts << "\n";
+      EXPECT_EQ(res.status, "found") << res.message;
     }
   }
+  EXPECT_GE(exact, searches - 2) << exact << " of " << searches << " searches found every culprit";
+  EXPECT_GE(covered, culprits - 2) << covered << " of " << culprits << " culprits' intervals hold the true step";
 }
 
 // The parts beside a culprit are decided and reported, and what the culprits leave unexplained
@@ -243,7 +261,9 @@ TEST(Bisection, PartsSideBySideAreDecidedOnTheirOwnPairs) {
     for (const auto& c : s.result().culprits) found.insert(c.commit);
     for (const auto& [at, pct] : steps) want.insert(at);
     EXPECT_EQ(found, want) << s.result().message;
-    if (steps[1].first > steps[0].first + 1) EXPECT_GT(part_requests, 0);
+    if (steps[1].first > steps[0].first + 1) {
+      EXPECT_GT(part_requests, 0);
+    }
     for (const auto& p : s.result().parts) {
       EXPECT_FALSE(p.reason.empty());
       EXPECT_NE(p.state, "sandwich_failed") << p.reason;

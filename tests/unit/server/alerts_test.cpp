@@ -272,6 +272,8 @@ TEST_F(AlertsConfigTest, BadValuesSayWhatIsWrong) {
   expect_error("[bisect]\nmax_parallel_probes = 0\n", "max_parallel_probes must be at least 1");
   expect_error("[bisect]\nmax_parallel_probes = 65\n", "max_parallel_probes must be at most 64");
   expect_error("[bisect]\nmax_runs_per_commit = 1\n", "max_runs_per_commit must be at least 2");
+  expect_error("[bisect]\nsandwich_alpha = 0.5\n", "bisect.sandwich_alpha must be below 0.5");
+  expect_error("[bisect]\nsandwich_alpha = 0\n", "sandwich_alpha must be at least");
   // The key of the search before every part was decided: refused, saying what replaced it.
   expect_error("[bisect]\nexplained_fraction = 0.8\n", "explained_fraction no longer exists: a bisection now decides every part");
 }
