@@ -39,6 +39,7 @@ TEST(Confirm, TheRerunIsSizedForTheSmallestChangeTheFirstStageAllows) {
   RerunPlan p = plan_rerun(look(0.03, 30, 0.03, 0.09), 30, design(), 0.05, 120);
   EXPECT_NEAR(p.sized_for_pct, 100.0 * std::expm1(0.03), 1e-9);
   EXPECT_EQ(p.runs_per_arm, 20);
+  EXPECT_EQ(p.runs_per_arm, 10 * static_cast<int>(std::ceil(2.0 * zz * zz / 10.0)));  // whole jobs of 10
   EXPECT_EQ(p.jobs, 2);
   EXPECT_FALSE(p.capped);
   EXPECT_NEAR(p.sigma_pct, 3.0, 1e-9);
