@@ -211,14 +211,22 @@ int show(const json::object& e, bool as_json) {
 int cmd_submit(const std::vector<std::string>& args) {
   Common c;
   std::string repo, base, diff_path, candidate, author, title, change_url, purpose;
-  std::vector<std::string> workflows;
+  std::vector<std::string> workflows, env, unset, prefix, interpreter;
   int runs = 0, wait_timeout = 0;
   bool wait = false;
-  po::options_description d("ttfb-lab submit: compare a diff (or a candidate revision) against a base");
+  po::options_description d(
+      "ttfb-lab submit: compare a diff (or a candidate revision, or the base run another way) against a base");
   d.add_options()("repo", po::value(&repo)->required(), "repository name (see `ttfb-lab repos`)")(
       "base", po::value(&base), "base revision: branch, tag or SHA (default: the repository's default branch)")(
       "diff", po::value(&diff_path), "unified diff file to apply on base, or - for standard input")(
       "candidate", po::value(&candidate), "candidate revision instead of a diff")(
+      "env", po::value(&env), "NAME=VALUE set in the candidate's runs only (repeatable; with no --diff or "
+      "--candidate the candidate is the base revision, run another way)")(
+      "unset", po::value(&unset), "NAME removed from the candidate's runs' environment (repeatable)")(
+      "prefix", po::value(&prefix), "a word put before the workflow's command in the candidate's runs, e.g. "
+      "--prefix nice --prefix=-n --prefix 10 (repeatable, in order; =WORD for a word that starts with -)")(
+      "interpreter", po::value(&interpreter), "a word in place of the command's first in the candidate's runs, e.g. "
+      "--interpreter python3 --interpreter=-X --interpreter importtime (repeatable, in order)")(
       "workflow,w", po::value(&workflows), "workflow to run (repeatable; default: all of the repository's)")(
       "author", po::value(&author), "who the change is by (name <e-mail>)")("title", po::value(&title), "the change's title")(
       "change-url", po::value(&change_url), "link to the change under review")(
@@ -230,10 +238,31 @@ int cmd_submit(const std::vector<std::string>& args) {
       "timeout", po::value(&wait_timeout), "with --wait: give up after this many seconds (default: never)");
   add_common(d, c);
   if (!parse_args(args, d, po::positional_options_description{}, kExitCodesHelp)) return 0;
-  if (diff_path.empty() == candidate.empty())
-    throw std::runtime_error("give exactly one of --diff FILE (or --diff - for stdin) and --candidate REV");
+  const bool runtime = !env.empty() || !unset.empty() || !prefix.empty() || !interpreter.empty();
+  if (!diff_path.empty() && !candidate.empty())
+    throw std::runtime_error("give one of --diff FILE (or --diff - for stdin) and --candidate REV, not both");
+  if (diff_path.empty() && candidate.empty() && !runtime)
+    throw std::runtime_error("give --diff FILE (or --diff - for stdin), --candidate REV, or what the candidate runs "
+                             "differently: --env, --unset, --prefix, --interpreter");
 
   json::object body{{"repo", repo}};
+  if (!env.empty() || !unset.empty()) {
+    json::object e;
+    for (const auto& kv : env) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) throw std::runtime_error("--env wants NAME=VALUE, not '" + kv + "'");
+      e[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    for (const auto& name : unset) e[name] = nullptr;
+    body["candidate_env"] = std::move(e);
+  }
+  auto words = [](const std::vector<std::string>& v) {
+    json::array a;
+    for (const auto& w : v) a.emplace_back(w);
+    return a;
+  };
+  if (!prefix.empty()) body["candidate_command_prefix"] = words(prefix);
+  if (!interpreter.empty()) body["candidate_interpreter"] = words(interpreter);
   if (!base.empty()) body["base"] = base;
   if (!diff_path.empty()) body["diff"] = read_diff(diff_path);
   if (!candidate.empty()) body["candidate"] = candidate;

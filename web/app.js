@@ -264,10 +264,19 @@
     if (e.candidate?.diff_lines) {
       try { diff = await (await fetch(`/api/v1/experiments/${enc(id)}/diff`, { headers: authHeaders() })).text(); } catch (_) { diff = null; }
     }
+    // What the candidate runs differently from the base (an infra owner's experiment), in words.
+    const env = Object.entries(e.candidate?.env || {}).sort(([a], [b]) => (a < b ? -1 : 1));
+    const runtime = [
+      ...env.filter(([, v]) => v !== null).map(([k, v]) => `${k}=${v}`),
+      ...env.filter(([, v]) => v === null).map(([k]) => `unset ${k}`),
+      ...(e.candidate?.command_prefix ? [`prefix: ${e.candidate.command_prefix.join(" ")}`] : []),
+      ...(e.candidate?.interpreter ? [`interpreter: ${e.candidate.interpreter.join(" ")}`] : []),
+    ];
     const content = [
       h("h1", {}, `Experiment ${e.id}: ${e.title || e.purpose} `, badge(e.verdict || e.status)),
       facts([["purpose", e.purpose], ["repository", e.repo], ["base", ref(e.base)],
         ["candidate", `${ref(e.candidate)}${e.candidate?.diff_lines ? ` + a diff of ${e.candidate.diff_lines} lines` : ""}`],
+        ...(runtime.length ? [["candidate runs with", h("code", {}, runtime.join("; "))]] : []),
         ["author", e.author || "–"], ["submitted by", e.submitted_by || "–"], ["status", badge(e.status)],
         ["progress", `${e.progress?.runs_done ?? 0} of ${e.progress?.runs_total ?? 0} runs`],
         ["created", when(e.created_at)], ["finished", when(e.finished_at)],

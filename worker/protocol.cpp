@@ -146,6 +146,22 @@ Job parse_job(const std::string& body) {
     ArmRevision rev;
     rev.commit = r.string(r.need(a, "commit", path), path + ".commit");
     if (auto* v = r.find(a, "diff")) rev.diff = r.string(*v, path + ".diff");
+    if (auto* v = r.find(a, "env")) {
+      for (const auto& kv : r.object(*v, path + ".env")) {
+        const std::string key(kv.key());
+        // The probe's descriptor is the worker's to set (sandbox.cpp), whatever a job says.
+        if (key.empty() || key.find('=') != std::string::npos || key.find('\0') != std::string::npos ||
+            key.rfind("TTFB_", 0) == 0)
+          r.fail(path + ".env", "bad variable name '" + key + "'");
+        if (kv.value().is_null()) rev.env[key] = std::nullopt;
+        else rev.env[key] = r.string(kv.value(), path + ".env." + key);
+      }
+    }
+    if (auto* v = r.find(a, "command_prefix")) rev.command_prefix = r.strings(*v, path + ".command_prefix");
+    if (auto* v = r.find(a, "interpreter")) rev.interpreter = r.strings(*v, path + ".interpreter");
+    for (const auto* words : {&rev.command_prefix, &rev.interpreter})
+      for (const auto& w : *words)
+        if (w.empty() || w.find('\0') != std::string::npos) r.fail(path, "an empty word, or one with a NUL, in its command");
     (std::string(name) == "baseline" ? job.baseline : job.candidate) = std::move(rev);
   }
 

@@ -55,6 +55,13 @@ struct Workflow {
 struct ArmRevision {
   std::string commit;
   std::string diff;
+  // What this arm runs differently (an infra owner's experiment, on the candidate only): variables
+  // set over the workflow's environment, or (nullopt) removed from the workload's environment
+  // altogether; words before the command; words in place of the command's first word. Applied to
+  // the arm's runs, never to its build.
+  std::map<std::string, std::optional<std::string>> env;
+  std::vector<std::string> command_prefix;
+  std::vector<std::string> interpreter;
 };
 
 struct ScheduledRun {

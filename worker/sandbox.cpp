@@ -401,6 +401,7 @@ std::map<std::string, std::string> workload_environment(const WorkloadSpec& spec
   std::map<std::string, std::string> env{
       {"PATH", kScrubbedPath}, {"HOME", home}, {"LANG", "C.UTF-8"}, {"TMPDIR", tmpdir}};
   for (const auto& [k, v] : spec.env) env[k] = v;
+  for (const auto& k : spec.env_unset) env.erase(k);
   // Ours, not the workflow's: a stale value would make the probe helpers write to a wrong fd.
   env.erase("TTFB_PROBE_FD");
   if (probe_fd >= 0) env["TTFB_PROBE_FD"] = std::to_string(probe_fd);

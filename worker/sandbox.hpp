@@ -62,6 +62,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -127,6 +128,7 @@ struct WorkloadSpec {
   std::vector<std::string> argv;
   std::string cwd;  // a host path; in the sandbox the same place under kSandboxWorktree
   std::map<std::string, std::string> env;  // the workflow's env, on top of the scrubbed base
+  std::set<std::string> env_unset;          // then removed (an experiment's candidate_env null), base included
   ProbeMode probe = ProbeMode::fd;
   std::string first_batch_regex;
   bool stop_after_first_batch = true;

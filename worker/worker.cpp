@@ -156,16 +156,29 @@ JobEnd Worker::interrupted(const Job& job) {
                                   true});
 }
 
-WorkloadSpec Worker::workload_spec(const Job& job, const std::string& copy) const {
+WorkloadSpec Worker::workload_spec(const Job& job, const std::string& arm, const std::string& copy) const {
   const Workflow& w = job.workflow;
+  const ArmRevision& rev = job.arm(arm);
   WorkloadSpec spec;
-  spec.argv = w.command;
+  // [prefix...] [interpreter... | command[0]] command[1...]
+  spec.argv = rev.command_prefix;
+  if (rev.interpreter.empty()) spec.argv.push_back(w.command.front());
+  else spec.argv.insert(spec.argv.end(), rev.interpreter.begin(), rev.interpreter.end());
+  spec.argv.insert(spec.argv.end(), w.command.begin() + 1, w.command.end());
   spec.cwd = resolve_workdir(copy, w.workdir).value_or(fs::path(copy)).string();
   spec.sandbox = options_.sandbox;
   spec.sandbox.worktree = copy;
   spec.sandbox.worktree_writable = true;  // the job's own copy: runs may write (caches, .pyc), nobody else sees it
   spec.sandbox.host_network = w.network == "host";
   spec.env = w.env;
+  for (const auto& [k, v] : rev.env) {
+    if (v) {
+      spec.env[k] = *v;
+    } else {
+      spec.env.erase(k);
+      spec.env_unset.insert(k);
+    }
+  }
   spec.probe = w.probe == "stdout" ? ProbeMode::stdout_regex : ProbeMode::fd;
   spec.first_batch_regex = w.first_batch_regex;
   spec.stop_after_first_batch = w.stop_after_first_batch;
@@ -249,7 +262,7 @@ JobEnd Worker::run_job(const Job& job) {
     RunResult r;
     const auto steal_before = steal_ms(options_.sandbox.cpus);
     try {
-      r = run_workload(workload_spec(job, copies[run.arm].path()));
+      r = run_workload(workload_spec(job, run.arm, copies[run.arm].path()));
     } catch (const std::regex_error& e) {
       return fail_job(job, JobFailure{"internal", "invalid first_batch_regex '" + job.workflow.first_batch_regex + "': " + e.what(), "", false});
     } catch (const std::exception& e) {

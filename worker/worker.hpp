@@ -71,7 +71,9 @@ class Worker {
   JobEnd fail_job(const Job& job, const JobFailure& failure);
   JobEnd interrupted(const Job& job);
   // The spec of one run in `copy`, the job's private copy of the arm's worktree.
-  WorkloadSpec workload_spec(const Job& job, const std::string& copy) const;
+  // The run of `arm` ("baseline" or "candidate") in its copy: the workflow's command and env with
+  // the arm's command prefix, interpreter and env applied.
+  WorkloadSpec workload_spec(const Job& job, const std::string& arm, const std::string& copy) const;
 
   WorkerOptions options_;
   ServerApi& api_;

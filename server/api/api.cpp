@@ -317,9 +317,15 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       if (e.base_ref.empty()) e.base_ref = repo_it->second.default_branch;
       auto diff = opt_string(body, "diff", config_.body_limit_bytes);
       auto candidate = opt_string(body, "candidate");
+      // An infra owner's experiment: the candidate runs the same revision (or the diff's) with
+      // another environment, a command prefix or another interpreter.
+      const CandidateRuntime runtime = candidate_runtime(body);
       if (diff && candidate) throw ApiError(ErrorCode::invalid_argument, "give either 'diff' or 'candidate', not both");
-      if (!diff && !candidate)
-        throw ApiError(ErrorCode::invalid_argument, "give 'diff' (a unified diff against base) or 'candidate' (a revision)");
+      if (!diff && !candidate && runtime.empty())
+        throw ApiError(ErrorCode::invalid_argument,
+                       "give 'diff' (a unified diff against base) or 'candidate' (a revision), or what the candidate "
+                       "runs differently on the base revision: 'candidate_env', 'candidate_command_prefix' or "
+                       "'candidate_interpreter'");
       if (diff && diff->find_first_not_of(" \t\r\n") == std::string::npos)
         throw ApiError(ErrorCode::invalid_argument, "'diff' is empty: there is nothing to compare");
       e.author = opt_string(body, "author").value_or("");
@@ -337,17 +343,21 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
         e.diff = *diff;
         e.diff_sha256 = sha256_hex(*diff);
         e.candidate_commit = e.base_commit;
-      } else {
+      } else if (candidate) {
         e.candidate_ref = *candidate;
         e.candidate_commit = mirrors_.resolve(e.repo, *candidate);
+      } else {
+        e.candidate_commit = e.base_commit;  // the same revision: only the runtime differs
       }
+      e.candidate_runtime = runtime.to_json();
       e.submitted_by = who.name;
       e.max_attempts = config_.max_attempts;
 
       std::optional<int> fixed_runs, warmup_runs;
       if (runs_override) fixed_runs = static_cast<int>(*runs_override);
       if (warmup_override) warmup_runs = static_cast<int>(*warmup_override);
-      e.jobs = first_blocks(config_, db_, e.repo, names, e.base_commit, e.candidate_commit, e.diff, fixed_runs, warmup_runs);
+      e.jobs = first_blocks(config_, db_, e.repo, names, e.base_commit, e.candidate_commit, e.diff, fixed_runs, warmup_runs,
+                            runtime);
       long id = insert_experiment(db_, e);
       spdlog::info("experiment {} submitted by {}: repo {} base {} ({}), {} workflow(s)", id, who.name, e.repo, e.base_ref,
                    e.base_commit.substr(0, 12), e.jobs.size());

@@ -1,6 +1,7 @@
 #include "server/api/fields.hpp"
 
 #include "common/errors.hpp"
+#include "common/utf8.hpp"
 
 #include <boost/json.hpp>
 
@@ -90,6 +91,76 @@ std::vector<std::string> workflow_names(const json::object& body) {
     }
   }
   return names;
+}
+
+namespace {
+
+std::string bounded_string(const json::value& v, const std::string& where) {
+  if (!v.is_string()) throw ApiError(ErrorCode::invalid_argument, where + " must be a string");
+  const auto& s = v.get_string();
+  if (s.size() > kMaxFieldBytes)
+    throw ApiError(ErrorCode::invalid_argument, where + " is longer than " + std::to_string(kMaxFieldBytes) + " bytes");
+  if (s.find('\0') != json::string::npos) throw ApiError(ErrorCode::invalid_argument, where + " holds a NUL character");
+  return std::string(s);
+}
+
+std::vector<std::string> command_words(const json::object& body, const char* key, const char* example) {
+  std::vector<std::string> out;
+  const auto* v = body.if_contains(key);
+  if (!v || v->is_null()) return out;
+  const std::string what = std::string("'") + key + "'";
+  if (!v->is_array())
+    throw ApiError(ErrorCode::invalid_argument, what + " must be an array of strings, e.g. " + example +
+                                                    " (an array, not one string: no shell splits it)");
+  const auto& a = v->get_array();
+  if (a.empty()) throw ApiError(ErrorCode::invalid_argument, what + " is empty: give at least one word, or leave it out");
+  if (a.size() > kMaxCommandWords)
+    throw ApiError(ErrorCode::invalid_argument, what + " has more than " + std::to_string(kMaxCommandWords) + " words");
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    out.push_back(bounded_string(a[i], what + "[" + std::to_string(i) + "]"));
+    if (out.back().empty()) throw ApiError(ErrorCode::invalid_argument, what + "[" + std::to_string(i) + "] is empty");
+  }
+  return out;
+}
+
+bool is_variable_name(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  auto alpha = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; };
+  if (!alpha(s[0])) return false;
+  for (char c : s)
+    if (!alpha(c) && !(c >= '0' && c <= '9')) return false;
+  return true;
+}
+
+}  // namespace
+
+CandidateRuntime candidate_runtime(const json::object& body) {
+  CandidateRuntime r;
+  if (const auto* v = body.if_contains("candidate_env"); v && !v->is_null()) {
+    if (!v->is_object())
+      throw ApiError(ErrorCode::invalid_argument,
+                     "'candidate_env' must be an object of variable names to a string (set) or null (removed), "
+                     "e.g. {\"PYTHONPROFILEIMPORTTIME\": \"1\", \"OMP_NUM_THREADS\": null}");
+    const auto& o = v->get_object();
+    if (o.size() > kMaxEnvVariables)
+      throw ApiError(ErrorCode::invalid_argument,
+                     "'candidate_env' sets more than " + std::to_string(kMaxEnvVariables) + " variables");
+    for (const auto& kv : o) {
+      const std::string name(kv.key());
+      if (!is_variable_name(name))
+        throw ApiError(ErrorCode::invalid_argument,
+                       "'candidate_env' has a bad variable name '" + std::string(utf8_prefix(name, 64)) +
+                           "': a name is a letter or _ followed by letters, digits or _ (at most 128)");
+      if (name.rfind("TTFB_", 0) == 0)
+        throw ApiError(ErrorCode::invalid_argument, "'candidate_env' cannot set " + name +
+                                                        ": TTFB_* variables are the lab's own (TTFB_PROBE_FD is the probe's pipe)");
+      if (kv.value().is_null()) r.env[name] = std::nullopt;
+      else r.env[name] = bounded_string(kv.value(), "'candidate_env." + name + "'");
+    }
+  }
+  r.command_prefix = command_words(body, "candidate_command_prefix", "[\"nice\", \"-n\", \"10\"]");
+  r.interpreter = command_words(body, "candidate_interpreter", "[\"python3\", \"-X\", \"importtime\"]");
+  return r;
 }
 
 WorkerFacts worker_facts(const json::object& body) {

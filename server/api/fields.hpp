@@ -7,7 +7,8 @@
 //   auto runs = ttfb::opt_int(body, "runs_per_arm", 2, 500);
 #pragma once
 
-#include "server/store/jobs.hpp"  // WorkerFacts
+#include "server/scheduler/plan.hpp"  // CandidateRuntime
+#include "server/store/jobs.hpp"       // WorkerFacts
 
 #include <boost/json/object.hpp>
 
@@ -38,6 +39,14 @@ std::string req_string(const boost::json::object& o, const char* key, const std:
 std::optional<long> opt_int(const boost::json::object& o, const char* key, long lo, long hi);
 // The optional "workflows" array of names.
 std::vector<std::string> workflow_names(const boost::json::object& body);
+// What the candidate arm runs differently (an infra owner's experiment): "candidate_env" (an
+// object of variable names to a string, or null to remove the variable), "candidate_command_prefix"
+// and "candidate_interpreter" (arrays of words). Empty when none is given. Names are
+// [A-Za-z_][A-Za-z0-9_]*, not TTFB_* (the lab's own, e.g. TTFB_PROBE_FD); at most kMaxEnvVariables
+// variables and kMaxCommandWords words; every string bounded and free of NUL.
+CandidateRuntime candidate_runtime(const boost::json::object& body);
+constexpr std::size_t kMaxEnvVariables = 64;
+constexpr std::size_t kMaxCommandWords = 32;
 // The "worker" object of a claim: name (required), host, cpu_model, kernel, version, cores.
 WorkerFacts worker_facts(const boost::json::object& body);
 

@@ -85,13 +85,34 @@ stats::AdaptiveDesign design_from_snapshot(const json::object& design) {
   return d;
 }
 
+json::object CandidateRuntime::to_json() const {
+  json::object o;
+  if (!env.empty()) {
+    json::object e;
+    for (const auto& [k, v] : env) e[k] = v ? json::value(*v) : json::value(nullptr);
+    o["env"] = std::move(e);
+  }
+  auto strings = [](const std::vector<std::string>& v) {
+    json::array a;
+    for (const auto& s : v) a.emplace_back(s);
+    return a;
+  };
+  if (!command_prefix.empty()) o["command_prefix"] = strings(command_prefix);
+  if (!interpreter.empty()) o["interpreter"] = strings(interpreter);
+  return o;
+}
+
 json::object job_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& base_commit,
-                         const std::string& candidate_commit, const std::string& diff, int warmup_runs, int runs_per_arm) {
+                         const std::string& candidate_commit, const std::string& diff, int warmup_runs, int runs_per_arm,
+                         const CandidateRuntime& runtime) {
+  json::object candidate = runtime.to_json();
+  candidate["commit"] = candidate_commit;
+  candidate["diff"] = diff;
   return json::object{
       {"repo", json::object{{"name", repo.name}, {"url", repo.url}}},
       {"workflow", wf.to_job_json()},
       {"arms", json::object{{"baseline", json::object{{"commit", base_commit}, {"diff", ""}}},
-                            {"candidate", json::object{{"commit", candidate_commit}, {"diff", diff}}}}},
+                            {"candidate", std::move(candidate)}}},
       {"schedule", interleaved_schedule(warmup_runs, runs_per_arm)}};
 }
 

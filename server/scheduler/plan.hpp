@@ -8,8 +8,10 @@
 
 #include <boost/json.hpp>
 
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ttfb {
 
@@ -38,11 +40,25 @@ boost::json::object design_snapshot(const WorkflowConfig& wf, const std::optiona
 // Reads a snapshot back; throws std::invalid_argument when a key is missing or invalid.
 stats::AdaptiveDesign design_from_snapshot(const boost::json::object& design);
 
+// What the candidate arm runs differently from the baseline, besides its revision: an
+// experiment of an infra owner's (a runtime, its flags, an environment) on the same workflow
+// revision. Applied to the candidate's measured and warm-up runs, not to its build.
+struct CandidateRuntime {
+  std::map<std::string, std::optional<std::string>> env;  // set in the candidate's environment, or
+                                                          // (nullopt) removed from it
+  std::vector<std::string> command_prefix;                // prepended to the workflow's command
+  std::vector<std::string> interpreter;                   // replaces the command's first word
+  bool empty() const { return env.empty() && command_prefix.empty() && interpreter.empty(); }
+  // {"env": {...}, "command_prefix": [...], "interpreter": [...]}, only the keys that are set
+  // (the payload's arm fields and the experiment's stored column alike).
+  boost::json::object to_json() const;
+};
+
 // What a worker receives for one block (docs/worker-protocol.md): repository, workflow, arms,
 // schedule of warm-up + measured runs.
 boost::json::object job_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& base_commit,
                                 const std::string& candidate_commit, const std::string& diff, int warmup_runs,
-                                int runs_per_arm);
+                                int runs_per_arm, const CandidateRuntime& runtime = {});
 
 // The same payload with a new schedule (the next block, a confirmation batch).
 boost::json::object with_schedule(boost::json::object payload, int warmup_runs, int runs_per_arm);

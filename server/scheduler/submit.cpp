@@ -37,7 +37,8 @@ std::vector<std::string> select_workflows(const ServerConfig& config, const std:
 std::vector<NewJob> first_blocks(const ServerConfig& config, Database& db, const std::string& repo,
                                  const std::vector<std::string>& workflows, const std::string& base_commit,
                                  const std::string& candidate_commit, const std::string& diff,
-                                 std::optional<int> runs_per_arm, std::optional<int> warmup_runs) {
+                                 std::optional<int> runs_per_arm, std::optional<int> warmup_runs,
+                                 const CandidateRuntime& runtime) {
   const RepoConfig& rc = config.repos.at(repo);
   std::vector<NewJob> jobs;
   for (const auto& n : workflows) {
@@ -51,7 +52,7 @@ std::vector<NewJob> first_blocks(const ServerConfig& config, Database& db, const
     job.workflow = n;
     job.workflow_config = wf.to_api_json();
     job.workflow_config["design"] = std::move(design);
-    job.payload = job_payload(rc, wf, base_commit, candidate_commit, diff, warmup, block);
+    job.payload = job_payload(rc, wf, base_commit, candidate_commit, diff, warmup, block, runtime);
     job.runs_total = runs_total(warmup, block);
     jobs.push_back(std::move(job));
   }

@@ -4,6 +4,7 @@
 
 #include "server/config.hpp"
 #include "server/store/db.hpp"
+#include "server/scheduler/plan.hpp"
 #include "server/store/experiments.hpp"
 
 #include <optional>
@@ -24,7 +25,8 @@ std::vector<std::string> select_workflows(const ServerConfig& config, const std:
 std::vector<NewJob> first_blocks(const ServerConfig& config, Database& db, const std::string& repo,
                                  const std::vector<std::string>& workflows, const std::string& base_commit,
                                  const std::string& candidate_commit, const std::string& diff,
-                                 std::optional<int> runs_per_arm, std::optional<int> warmup_runs);
+                                 std::optional<int> runs_per_arm, std::optional<int> warmup_runs,
+                                 const CandidateRuntime& runtime = {});
 
 // "a, b, c", or "(none)".
 std::string join_names(const std::vector<std::string>& names);

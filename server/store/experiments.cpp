@@ -10,8 +10,8 @@ namespace json = boost::json;
 
 constexpr const char* kInsertExperiment = R"sql(
 INSERT INTO experiments (repo, purpose, base_ref, base_commit, candidate_ref, candidate_commit, diff, diff_sha256,
-  author, title, change_url, submitted_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id)sql";
+  author, title, change_url, submitted_by, candidate_runtime)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb) RETURNING id)sql";
 
 constexpr const char* kInsertExperimentWorkflow = R"sql(
 INSERT INTO experiment_workflows (experiment_id, workflow, config) VALUES ($1, $2, $3::jsonb))sql";
@@ -28,7 +28,10 @@ SELECT json_build_object(
   'base', json_build_object('ref', e.base_ref, 'commit', e.base_commit),
   'candidate', json_build_object('ref', e.candidate_ref, 'commit', e.candidate_commit,
                                  'diff_sha256', nullif(e.diff_sha256, ''), 'diff_lines',
-                                 CASE WHEN e.diff = '' THEN 0 ELSE array_length(string_to_array(e.diff, E'\n'), 1) END),
+                                 CASE WHEN e.diff = '' THEN 0 ELSE array_length(string_to_array(e.diff, E'\n'), 1) END,
+                                 'env', e.candidate_runtime -> 'env',
+                                 'command_prefix', e.candidate_runtime -> 'command_prefix',
+                                 'interpreter', e.candidate_runtime -> 'interpreter'),
   'author', e.author, 'title', e.title, 'change_url', e.change_url, 'submitted_by', e.submitted_by,
   'status', e.status, 'verdict', e.verdict, 'error', e.error,
   'created_at', e.created_at, 'started_at', e.started_at, 'finished_at', e.finished_at,
@@ -93,7 +96,8 @@ json::object experiment_json(pqxx::work& tx, long id, const std::string& public_
 
 long insert_experiment(pqxx::work& tx, const NewExperiment& e) {
   long id = tx.exec_params1(kInsertExperiment, e.repo, e.purpose, e.base_ref, e.base_commit, e.candidate_ref,
-                            e.candidate_commit, e.diff, e.diff_sha256, e.author, e.title, e.change_url, e.submitted_by)[0]
+                            e.candidate_commit, e.diff, e.diff_sha256, e.author, e.title, e.change_url, e.submitted_by,
+                            json::serialize(e.candidate_runtime))[0]
                 .as<long>();
   std::set<std::string> workflows;
   for (const auto& j : e.jobs) {

@@ -31,6 +31,7 @@ struct NewExperiment {
   std::string candidate_commit;
   std::string diff, diff_sha256;
   std::string author, title, change_url, submitted_by;
+  boost::json::object candidate_runtime;  // CandidateRuntime::to_json() (server/scheduler/plan.hpp): {} for none
   int max_attempts = 3;
   std::vector<NewJob> jobs;
 };

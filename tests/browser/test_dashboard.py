@@ -102,7 +102,8 @@ class DashboardTest(unittest.TestCase):
         # A neutral experiment, opened while it runs: the page follows it to its verdict. 12 runs
         # per arm, fixed: its one job (about 15 s) outlasts the page's opening, and its verdict
         # (no change or inconclusive) comes without the 60 runs per arm the adaptive budget takes.
-        live_id = self.lab.submit("neutral.diff", runs=12)
+        # Its candidate also runs with a variable nothing reads: the page says what it runs with.
+        live_id = self.lab.submit("neutral.diff", runs=12, candidate_env={"EXAMPLE_UNUSED_KNOB": "on", "LC_ALL": None})
         r = self.visit([
             {"name": "experiment-live", "hash": f"#/experiments/{live_id}", "wait": "main h1",
              "wait_text": ["no change", "inconclusive"], "wait_seconds": 240},
@@ -123,6 +124,8 @@ class DashboardTest(unittest.TestCase):
         self.assertFalse({"no change", "inconclusive"} & set(live["text_before"].split("\n")[0].split()),
                          "opened before its verdict")
         self.assertTrue("no change" in live["text"] or "inconclusive" in live["text"], live["text"][:300])
+        self.assertIn("candidate runs with", live["text"])
+        self.assertIn("EXAMPLE_UNUSED_KNOB=on; unset LC_ALL", live["text"])
 
         rel = r["releases"]
         self.assertIn("v1.1", rel["text"])

@@ -40,6 +40,23 @@ TEST(Report, ARerunsOneSidedPAndTheFirstStageAreNamed) {
   EXPECT_NE(format_experiment(e).find("no confirmation rerun (a fixed design): not confirmed"), std::string::npos);
 }
 
+// An infra owner's experiment: the candidate is the base revision, run another way; both are said.
+TEST(Report, TheCandidatesRuntimeIsSaid) {
+  auto e = experiment("done", "regression");
+  auto& c = e["candidate"].as_object();
+  c["diff_lines"] = 0;
+  c["env"] = boost::json::object{{"MODE", "tuned"}, {"LANG", nullptr}};
+  c["command_prefix"] = boost::json::array{"nice", "-n", "10"};
+  c["interpreter"] = boost::json::array{"python3", "-X", "importtime"};
+  const std::string t = format_experiment(e);
+  EXPECT_NE(t.find("candidate the base revision (0123456789ab)"), std::string::npos) << t;
+  EXPECT_NE(t.find("runs with env MODE=tuned; unset LANG; prefix nice -n 10; interpreter python3 -X importtime"),
+            std::string::npos)
+      << t;
+  // A diff's experiment says nothing of a runtime.
+  EXPECT_EQ(format_experiment(experiment("done", "regression")).find("runs with"), std::string::npos);
+}
+
 // The second metric's numbers, its level beside TTFB's, and which metric decided.
 TEST(Report, CpuTimeAndTheMetricThatDecidedAreSaid) {
   auto e = experiment("done", "regression");

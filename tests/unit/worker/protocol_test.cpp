@@ -133,6 +133,30 @@ TEST(ParseJob, SaysWhatIsWrongAndKeepsTheIdWhenKnown) {
   EXPECT_FALSE(lease_in_claim("not json"));
 }
 
+TEST(ParseJob, TheCandidateArmsRuntime) {
+  const std::string good = kDocJob;
+  const std::string arm = R"("diff": "diff --git a/x b/x\n"})";
+  auto candidate = [&](const std::string& extra) {
+    std::string s = good;
+    s.replace(s.find(arm), arm.size(), R"("diff": "diff --git a/x b/x\n", )" + extra + "}");
+    return s;
+  };
+  Job job = parse_job(candidate(R"("env": {"OMP_NUM_THREADS": "1", "LANG": null}, "command_prefix": ["nice", "-n", "5"],
+                                   "interpreter": ["python3", "-X", "importtime"])"));
+  EXPECT_EQ(job.candidate.env.at("OMP_NUM_THREADS"), std::optional<std::string>("1"));
+  ASSERT_TRUE(job.candidate.env.count("LANG"));
+  EXPECT_FALSE(job.candidate.env.at("LANG").has_value());  // null: removed
+  EXPECT_EQ(job.candidate.command_prefix, (std::vector<std::string>{"nice", "-n", "5"}));
+  EXPECT_EQ(job.candidate.interpreter, (std::vector<std::string>{"python3", "-X", "importtime"}));
+  EXPECT_TRUE(job.baseline.env.empty());
+  // The probe's descriptor is the worker's, whatever the job says; words are never empty.
+  expect_parse_error(candidate(R"("env": {"TTFB_PROBE_FD": "3"})"), "bad variable name 'TTFB_PROBE_FD'", 17);
+  expect_parse_error(candidate(R"("env": {"A=B": "1"})"), "bad variable name", 17);
+  expect_parse_error(candidate(R"("env": {"X": 1})"), "job.arms.candidate.env.X: expected a string", 17);
+  expect_parse_error(candidate(R"("command_prefix": "nice -n 5")"), "command_prefix: expected an array", 17);
+  expect_parse_error(candidate(R"("interpreter": [""])"), "an empty word", 17);
+}
+
 TEST(Bodies, MatchTheProtocol) {
   HostFacts h{"w1", "box-3", "AMD EPYC 7B13", "6.1.0-18-amd64", 2, "0.1.0"};
   EXPECT_EQ(json::parse(claim_body(h)),

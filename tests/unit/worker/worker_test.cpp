@@ -137,6 +137,44 @@ TEST_F(WorkerTest, RunsTheScheduleInOrderAndReportsEachSample) {
   EXPECT_TRUE(server_.failed.empty());
 }
 
+// An infra owner's experiment: both arms run the same revision; the candidate's runs get its own
+// environment (a variable set, the workflow's own removed, a base one removed), a command prefix
+// and an interpreter in place of the command's first word. The workload reports what it saw as
+// its phase names.
+TEST_F(WorkerTest, TheCandidateArmRunsWithItsEnvPrefixAndInterpreter) {
+  write_file(repo_.path / "env.sh",
+             "#!/bin/sh\n"
+             "shell=sh; [ -n \"$BASH_VERSION\" ] && shell=bash\n"
+             "echo \"phase mode-${MODE:-none}\" >&$TTFB_PROBE_FD\n"
+             "echo \"phase base-${BASE_KNOB:-unset}\" >&$TTFB_PROBE_FD\n"
+             "echo \"phase lang-${LANG:-unset}\" >&$TTFB_PROBE_FD\n"
+             "echo \"phase via-${VIA:-direct}\" >&$TTFB_PROBE_FD\n"
+             "echo \"phase shell-$shell\" >&$TTFB_PROBE_FD\n"
+             "echo first_batch >&$TTFB_PROBE_FD\n");
+  const std::string head = repo_.commit("env workload");
+  Job j = job();
+  j.workflow.command = {"sh", "env.sh"};
+  j.workflow.env = {{"BASE_KNOB", "on"}};
+  j.baseline = {head, ""};
+  j.candidate = {head, ""};
+  j.candidate.env = {{"MODE", "tuned"}, {"BASE_KNOB", std::nullopt}, {"LANG", std::nullopt}};
+  j.candidate.command_prefix = {"env", "VIA=prefix"};
+  j.candidate.interpreter = {"bash"};
+  j.schedule = {{0, "baseline", false}, {1, "candidate", false}};
+  Worker worker(options(), server_, stop_);
+  ASSERT_EQ(worker.run_job(j), JobEnd::completed) << (server_.failed.empty() ? "" : server_.failed[0].second.message);
+  ASSERT_EQ(server_.samples.size(), 2u);
+  auto names = [](const Sample& s) {
+    std::vector<std::string> out;
+    for (const auto& p : s.phases) out.push_back(p.name);
+    return out;
+  };
+  EXPECT_EQ(names(server_.samples[0]),
+            (std::vector<std::string>{"mode-none", "base-on", "lang-C.UTF-8", "via-direct", "shell-sh"}));
+  EXPECT_EQ(names(server_.samples[1]),
+            (std::vector<std::string>{"mode-tuned", "base-unset", "lang-unset", "via-prefix", "shell-bash"}));
+}
+
 TEST_F(WorkerTest, OnceRunsOneJobThenStops) {
   server_.jobs = {job(7), job(8)};
   WorkerOptions o = options();
