@@ -34,7 +34,8 @@ ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONHASHSEED": "0", "TRAINER_L
 
 def run_once(workdir, command, timeout=60.0):
     r, w = os.pipe()
-    env = dict(ENV, TTFB_PROBE_FD=str(w))
+    st = os.fstat(w)  # the pipe's identity: the probe writes only to it (not to a spawned child's fd w)
+    env = dict(ENV, TTFB_PROBE_FD=str(w), TTFB_PROBE_ID="%d:%d" % (st.st_dev, st.st_ino))
     t0 = time.monotonic()
     proc = subprocess.Popen(command, cwd=workdir, env=env, pass_fds=(w,), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -396,6 +396,13 @@ RunAsUser lookup_user(const std::string& name) {
   return RunAsUser{pw.pw_uid, pw.pw_gid, name};
 }
 
+std::string probe_identity(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return "";
+  return std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
+         std::to_string(static_cast<unsigned long long>(st.st_ino));
+}
+
 std::map<std::string, std::string> workload_environment(const WorkloadSpec& spec, const std::string& home,
                                                         const std::string& tmpdir, int probe_fd) {
   std::map<std::string, std::string> env{
@@ -404,6 +411,7 @@ std::map<std::string, std::string> workload_environment(const WorkloadSpec& spec
   for (const auto& k : spec.env_unset) env.erase(k);
   // Ours, not the workflow's: a stale value would make the probe helpers write to a wrong fd.
   env.erase("TTFB_PROBE_FD");
+  env.erase("TTFB_PROBE_ID");
   if (probe_fd >= 0) env["TTFB_PROBE_FD"] = std::to_string(probe_fd);
   return env;
 }
@@ -471,11 +479,8 @@ RunResult run_workload(const WorkloadSpec& spec) {
   if (!sandboxed) scratch.emplace(spec.scratch_root, spec.run_as);
   ChildPlan plan;
   const int probe_number = spec.probe == ProbeMode::fd ? kProbeFdInChild : -1;
-  const auto env = sandboxed ? workload_environment(spec, kSandboxHome, "/tmp", probe_number)
-                             : workload_environment(spec, scratch->home(), scratch->tmp(), probe_number);
-  for (const auto& [k, v] : env) plan.env_storage.push_back(k + "=" + v);
-  for (auto& s : plan.env_storage) plan.envp.push_back(s.data());
-  plan.envp.push_back(nullptr);
+  auto env = sandboxed ? workload_environment(spec, kSandboxHome, "/tmp", probe_number)
+                       : workload_environment(spec, scratch->home(), scratch->tmp(), probe_number);
   std::vector<std::string> argv = spec.argv;
   if (sandboxed) {
     const std::string bwrap = bwrap_binary(spec.sandbox);
@@ -551,6 +556,13 @@ RunResult run_workload(const WorkloadSpec& spec) {
   plan.stderr_fd = err_write;
   plan.probe_fd = probe_write;
   plan.control_fd = control_child;
+  // The probe pipe's identity, the same in every process that holds it: a helper writes only to
+  // a descriptor that is this pipe, so a process started by spawn, forkserver or a launcher that
+  // closes descriptors, where the number may be another file, stays silent.
+  if (probe_write >= 0) env["TTFB_PROBE_ID"] = probe_identity(probe_write);
+  for (const auto& [k, v] : env) plan.env_storage.push_back(k + "=" + v);
+  for (auto& s : plan.env_storage) plan.envp.push_back(s.data());
+  plan.envp.push_back(nullptr);
 
   // Without the sandbox TTFB counts from here, just before fork/exec; in it, from "go".
   const auto forked_at = MonoClock::now();

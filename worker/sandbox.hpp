@@ -187,7 +187,9 @@ std::string default_sandbox_init();
 // worker calls it at start-up and refuses to run without a working sandbox.
 std::string check_sandbox(const SandboxOptions& options, const std::optional<RunAsUser>& run_as);
 
-// The environment the child gets (exposed for tests).
+// "DEV:INO" of a descriptor (fstat), the probe pipe's identity in TTFB_PROBE_ID; "" if unknown.
+std::string probe_identity(int fd);
+// The environment the child gets (exposed for tests); run_workload adds TTFB_PROBE_ID.
 std::map<std::string, std::string> workload_environment(const WorkloadSpec& spec, const std::string& home,
                                                         const std::string& tmpdir, int probe_fd);
 

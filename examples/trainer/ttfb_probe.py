@@ -20,8 +20,19 @@ The worker timestamps the lines on its side (CLOCK_MONOTONIC); a phase lasts unt
 next mark, and the last phase ends at first_batch.
 
 With TTFB_PROBE_FD unset (or empty) every call does nothing, so the program behaves
-the same outside the lab.  Phase names are 1-64 characters from [A-Za-z0-9_.-]; other
-names raise ValueError whether or not the probe is enabled.  If writing fails (bad
+the same outside the lab.
+
+Which process reports: the worker also sets TTFB_PROBE_ID to the pipe's identity
+("DEV:INO"), and the probe writes only when its descriptor is that pipe (without
+TTFB_PROBE_ID, to whatever TTFB_PROBE_FD names, as for a pipe of your own).  The process
+the worker started and the children it forks (DataLoader workers under fork) hold the
+pipe; a process started by spawn or forkserver, or by a launcher that closes
+descriptors (torchrun, subprocess), inherits the variables but not the pipe -- its
+number may be some other file there -- and its probe stays silent.  A process whose
+RANK is set and not 0 stays silent too.  The worker takes the first first_batch it
+reads, so a distributed job's rank 0 decides.
+
+Phase names are 1-64 characters from [A-Za-z0-9_.-]; other names raise ValueError whether or not the probe is enabled.  If writing fails (bad
 descriptor, closed pipe) the probe prints one warning to stderr and disables itself:
 a measurement problem never crashes the program.
 
@@ -32,9 +43,10 @@ importing it first costs nothing measurable.
 import os
 import sys
 
-__all__ = ["phase", "first_batch", "enabled", "ENV_VAR"]
+__all__ = ["phase", "first_batch", "enabled", "ENV_VAR", "ID_VAR"]
 
 ENV_VAR = "TTFB_PROBE_FD"
+ID_VAR = "TTFB_PROBE_ID"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _MAX_NAME = 64
 
@@ -57,6 +69,18 @@ def _fd_from_env():
         fd = -1
     if fd < 0:
         _warn("%s=%r is not a file descriptor number; probe disabled" % (ENV_VAR, value))
+        return None
+    rank = os.environ.get("RANK", "").strip()
+    if rank not in ("", "0"):
+        return None  # not rank 0: rank 0 reports for the job
+    # Is the descriptor the worker's pipe?  Not open here, or another file under that number
+    # (a process started by spawn or a launcher): silent, and nothing is written to it.
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    expected = os.environ.get(ID_VAR, "").strip()
+    if expected and "%d:%d" % (st.st_dev, st.st_ino) != expected:
         return None
     return fd
 

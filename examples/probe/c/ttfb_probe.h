@@ -21,7 +21,15 @@
  * and the last one ends at first_batch.
  *
  * With TTFB_PROBE_FD unset or empty every call does nothing and returns 0, so the program
- * behaves the same outside the lab.  Phase names are 1-64 characters from [A-Za-z0-9_.-];
+ * behaves the same outside the lab.
+ *
+ * Which process reports: the worker also sets TTFB_PROBE_ID to the pipe's identity
+ * ("DEV:INO"), and the probe writes only when its descriptor is that pipe (without
+ * TTFB_PROBE_ID, to whatever TTFB_PROBE_FD names).  A process that inherited the variables
+ * but not the pipe (started by a launcher that closes descriptors, or by posix_spawn with a
+ * fresh descriptor table) stays silent instead of writing into whatever file has that number.
+ * A process whose RANK is set and not "0" stays silent too: the worker takes the first
+ * first_batch it reads, so a distributed job's rank 0 decides.  Phase names are 1-64 characters from [A-Za-z0-9_.-];
  * other names are rejected (return -1, nothing written).  A failed write disables the
  * probe and returns -1; nothing is ever printed and the program is never stopped.  (The
  * worker keeps the pipe open until the process group has exited, so SIGPIPE does not
@@ -35,11 +43,14 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TTFB_PROBE_ENV "TTFB_PROBE_FD"
+#define TTFB_PROBE_ID_ENV "TTFB_PROBE_ID"
 #define TTFB_PROBE_MAX_NAME 64
 
 /* The probe's descriptor: -2 = not read yet, -1 = disabled, >= 0 = enabled. */
@@ -59,6 +70,20 @@ static inline int ttfb_probe__fd(void) {
             errno = 0;
             v = strtol(s, &end, 10);
             if (errno == 0 && end != s && *end == '\0' && v >= 0 && v <= INT_MAX) *fd = (int)v;
+        }
+        if (*fd >= 0) {
+            const char *rank = getenv("RANK");
+            const char *id = getenv(TTFB_PROBE_ID_ENV);
+            struct stat st;
+            char mine[64];
+            if (rank != NULL && *rank != '\0' && strcmp(rank, "0") != 0) {
+                *fd = -1; /* not rank 0 */
+            } else if (fstat(*fd, &st) != 0) {
+                *fd = -1; /* not open in this process */
+            } else if (id != NULL && *id != '\0') {
+                snprintf(mine, sizeof mine, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+                if (strcmp(mine, id) != 0) *fd = -1; /* another file under that number */
+            }
         }
     }
     return *fd;

@@ -212,6 +212,22 @@ TEST_F(SandboxTest, EnvironmentIsScrubbed) {
   EXPECT_NE(env.find("TMPDIR=/tmp\n"), std::string::npos) << env;
 }
 
+// TTFB_PROBE_ID names the probe pipe as the workload sees it (fstat's device and inode of its
+// descriptor 3), in the sandbox and without it; a workflow's own value is replaced.
+TEST_F(SandboxTest, TheProbesIdentityIsThePipeTheWorkloadHolds) {
+  auto spec = spec_for("#!/bin/sh\n"
+                       "[ -n \"$TTFB_PROBE_ID\" ] || { echo 'no TTFB_PROBE_ID'; exit 3; }\n"
+                       "seen=$(stat -L -c %d:%i /proc/self/fd/3)\n"
+                       "[ \"$seen\" = \"$TTFB_PROBE_ID\" ] || { echo \"fd 3 is $seen, not $TTFB_PROBE_ID\"; exit 4; }\n"
+                       "echo first_batch >&3\n");
+  spec.env["TTFB_PROBE_ID"] = "1:2";
+  for (bool sandboxed : {true, false}) {
+    spec.sandbox.enabled = sandboxed;
+    RunResult r = run_workload(spec);
+    EXPECT_EQ(r.outcome, RunOutcome::first_batch) << (sandboxed ? "sandboxed: " : "unsandboxed: ") << r.output_tail;
+  }
+}
+
 TEST_F(SandboxTest, HomeAndTmpAreWritableAndLeaveNothingOnTheHost) {
   auto spec = spec_for("#!/bin/sh\necho hi > \"$HOME/x\" && echo hi > \"$TMPDIR/y\" && echo first_batch >&3\n");
   spec.run_as = workload_user();
