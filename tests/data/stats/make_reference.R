@@ -19,15 +19,7 @@ out_dir <- if (length(script) == 1) dirname(normalizePath(script)) else "tests/d
 set.seed(20240611)
 
 # Shortest of 15..17 significant digits that parses back to the same double.
-num1 <- function(x) {
-  if (is.na(x)) return("NA")
-  for (digits in 15:16) {
-    s <- sprintf("%.*g", digits, x)
-    if (as.numeric(s) == x) return(s)
-  }
-  sprintf("%.17g", x)
-}
-num <- function(x) vapply(x, num1, character(1), USE.NAMES = FALSE)
+source(file.path(out_dir, "reference_common.R"))  # num1, num, field, write_reference
 sample_field <- function(x) paste(num(x), collapse = " ")
 # Round-trip through the printed form so R computes on exactly what the C++ side reads.
 rt <- function(x) as.numeric(sprintf("%.17g", x))

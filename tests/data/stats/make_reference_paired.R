@@ -14,16 +14,7 @@ out_dir <- if (length(script) == 1) dirname(normalizePath(script)) else "tests/d
 
 set.seed(20261203)
 
-num1 <- function(x) {
-  if (is.na(x)) return("NA")
-  for (digits in 15:16) {
-    s <- sprintf("%.*g", digits, x)
-    if (as.numeric(s) == x) return(s)
-  }
-  sprintf("%.17g", x)
-}
-num <- function(x) vapply(x, num1, character(1), USE.NAMES = FALSE)
-field <- function(x) paste(num(x), collapse = " ")
+source(file.path(out_dir, "reference_common.R"))  # num1, num, field, write_reference
 rt <- function(x) as.numeric(sprintf("%.17g", x))
 
 cases <- list()

@@ -17,16 +17,7 @@ out_dir <- if (length(script) == 1) dirname(normalizePath(script)) else "tests/d
 
 set.seed(20261123)
 
-num1 <- function(x) {
-  if (is.na(x)) return("NA")
-  if (is.infinite(x)) return(if (x > 0) "inf" else "-inf")
-  for (digits in 15:16) {
-    s <- sprintf("%.*g", digits, x)
-    if (as.numeric(s) == x) return(s)
-  }
-  sprintf("%.17g", x)
-}
-num <- function(x) vapply(x, num1, character(1), USE.NAMES = FALSE)
+source(file.path(out_dir, "reference_common.R"))  # num1, num, field, write_reference
 sample_field <- function(x) paste(num(x), collapse = " ")
 rt <- function(x) as.numeric(sprintf("%.17g", x))
 ttfb <- function(n, median_ms = 2000, sigma = 0.05) rlnorm(n, log(median_ms), sigma)

@@ -36,16 +36,7 @@ kBatch <- 1e6
 kGridStep <- 0.004   # Simpson step of the grid method (the C++ code uses 0.06 or finer)
 kTruncate <- 15
 
-num1 <- function(x) {
-  if (is.na(x)) return("NA")
-  if (is.infinite(x)) return(if (x > 0) "inf" else "-inf")
-  for (digits in 15:16) {
-    s <- sprintf("%.*g", digits, x)
-    if (as.numeric(s) == x) return(s)
-  }
-  sprintf("%.17g", x)
-}
-num <- function(x) vapply(x, num1, character(1), USE.NAMES = FALSE)
+source(file.path(out_dir, "reference_common.R"))  # num1, num, field, write_reference
 sample_field <- function(x) paste(num(x), collapse = " ")
 rt <- function(x) as.numeric(sprintf("%.17g", x))
 
