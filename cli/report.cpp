@@ -206,6 +206,16 @@ std::string format_experiment(const json::object& e) {
     out << "\n";
     for (const auto& n : notes) out << "  " << n << "\n";
   }
+  // An experiment over several workflows: the suite's one answer (server/stats/suite.hpp).
+  if (const auto* s = e.if_contains("suite"); s && s->is_object()) {
+    const auto& so = s->as_object();
+    out << "\n  suite: " << str(so.if_contains("verdict")) << (so.contains("certified") && so.at("certified").is_bool() &&
+                                                                  so.at("certified").as_bool()
+                                                              ? " (certified)"
+                                                              : "")
+        << " -- " << str(so.if_contains("statement")) << " (Holm's correction at alpha "
+        << fmt("%.3g", num(so, "alpha").value_or(0)) << ")\n";
+  }
   if (const auto* url = e.if_contains("url")) out << "\n  " << str(url) << "\n";
   return out.str();
 }

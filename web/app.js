@@ -148,6 +148,43 @@
     return svg;
   }
 
+  // A suite of workflows: each workflow's effect with its interval, and the geometric mean's
+  // interval as a band behind them (server/stats/suite.hpp).
+  function suitePlot(suite, workflows) {
+    const rows = workflows.map((w) => ({ name: w.workflow, verdict: w.verdict, r: w.result || {} }))
+      .filter((x) => num(x.r.effect_pct));
+    if (!rows.length) return h("p", { class: "muted" }, "No workflow measured.");
+    const ends = rows.flatMap((x) => [num(x.r.ci_low_pct) ? x.r.ci_low_pct : x.r.effect_pct, num(x.r.ci_high_pct) ? x.r.ci_high_pct : x.r.effect_pct]);
+    if (num(suite.ci_low_pct)) ends.push(suite.ci_low_pct, suite.ci_high_pct);
+    const lo = Math.min(0, ...ends), hi = Math.max(0, ...ends);
+    const W = 640, label = 170, right = 130, rowH = 26, plotW = W - label - right, H = (rows.length + 1) * rowH + 24;
+    const x = (v) => label + ((v - lo) / (hi - lo || 1)) * plotW;
+    const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", class: "suiteplot",
+      "aria-label": "each workflow's effect with its interval, and the suite's geometric mean" });
+    if (num(suite.ci_low_pct) && num(suite.ci_high_pct))
+      svg.append(s("rect", { x: x(suite.ci_low_pct), y: 0, width: Math.max(1, x(suite.ci_high_pct) - x(suite.ci_low_pct)), height: H - 20, fill: "#ddf4ff" },
+        s("title", {}, `geometric mean ${pct(suite.geomean_effect_pct)} [${pct(suite.ci_low_pct)}, ${pct(suite.ci_high_pct)}]`)));
+    svg.append(s("line", { x1: x(0), x2: x(0), y1: 0, y2: H - 20, stroke: "#57606a" }));
+    const color = (v) => (v === "regression" ? "#cf222e" : v === "improvement" ? "#1a7f37" : "#57606a");
+    rows.forEach((w, i) => {
+      const y = i * rowH + 4 + rowH / 2;
+      svg.append(s("text", { x: 0, y: y + 5 }, w.name));
+      if (num(w.r.ci_low_pct) && num(w.r.ci_high_pct))
+        svg.append(s("line", { x1: x(w.r.ci_low_pct), x2: x(w.r.ci_high_pct), y1: y, y2: y, stroke: color(w.verdict), "stroke-width": 2 }));
+      svg.append(s("circle", { cx: x(w.r.effect_pct), cy: y, r: 5, fill: color(w.verdict) },
+        s("title", {}, `${w.name}: ${pct(w.r.effect_pct)} (${w.verdict || "pending"})`)));
+      svg.append(s("text", { x: W - right + 8, y: y + 5 }, `${pct(w.r.effect_pct)} ${w.verdict || ""}`));
+    });
+    if (num(suite.geomean_effect_pct)) {
+      const y = rows.length * rowH + 4 + rowH / 2;
+      svg.append(s("text", { x: 0, y: y + 5, "font-weight": "bold" }, "geometric mean"));
+      svg.append(s("rect", { x: x(suite.geomean_effect_pct) - 5, y: y - 5, width: 10, height: 10, fill: "#0969da" }));
+      svg.append(s("text", { x: W - right + 8, y: y + 5 }, pct(suite.geomean_effect_pct)));
+    }
+    svg.append(s("text", { x: x(0) - 4, y: H - 4 }, "0"));
+    return svg;
+  }
+
   // ---- pages ----------------------------------------------------------------------------------
   function verdictCell(w) {
     if (!w) return "–";
@@ -282,6 +319,11 @@
         ["created", when(e.created_at)], ["finished", when(e.finished_at)],
         ["samples", h("a", { href: `/api/v1/experiments/${enc(id)}/samples`, download: `experiment-${e.id}-samples.json` }, "download (JSON)")]]),
       e.error ? h("p", { class: "error" }, `${e.error.code || "error"}: ${e.error.message || ""}`) : null,
+      e.suite ? [h("h2", {}, "The suite ", badge(e.suite.verdict, e.suite.certified ? "(certified)" : "")),
+        h("p", {}, e.suite.statement),
+        facts([["workflows", `${e.suite.workflows}: ${Object.entries(e.suite.counts || {}).filter(([, n]) => n).map(([k, n]) => `${n} ${k.replace(/_/g, " ")}`).join(", ")}`],
+          ["after Holm's correction", `slower: ${(e.suite.regressed || []).join(", ") || "none"}; faster: ${(e.suite.improved || []).join(", ") || "none"} (alpha ${e.suite.alpha})`]]),
+        suitePlot(e.suite, e.workflows || [])] : null,
       ...sections,
       diff ? [h("h2", {}, "The diff"), h("pre", { class: "diff", tabindex: "0" }, diff)] : null,
     ];

@@ -33,7 +33,7 @@ SELECT json_build_object(
                                  'command_prefix', e.candidate_runtime -> 'command_prefix',
                                  'interpreter', e.candidate_runtime -> 'interpreter'),
   'author', e.author, 'title', e.title, 'change_url', e.change_url, 'submitted_by', e.submitted_by,
-  'status', e.status, 'verdict', e.verdict, 'error', e.error,
+  'status', e.status, 'verdict', e.verdict, 'error', e.error, 'suite', e.suite,
   'created_at', e.created_at, 'started_at', e.started_at, 'finished_at', e.finished_at,
   'progress', (SELECT json_build_object(
       'runs_done', coalesce(sum(j.runs_done), 0), 'runs_total', coalesce(sum(j.runs_total), 0),

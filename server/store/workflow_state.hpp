@@ -10,6 +10,7 @@
 #pragma once
 
 #include "server/store/db.hpp"
+#include "server/stats/suite.hpp"
 #include "server/store/experiments.hpp"
 
 #include <boost/json.hpp>
@@ -77,6 +78,14 @@ void save_workflow_update(pqxx::work& tx, const WorkflowState& state, const Work
 // errored, else regression if any regressed, else inconclusive if any was, else improvement if any
 // improved, else no_change) and status, stored; returns the verdict. nullopt while some workflow
 // is still measuring or confirming.
+// Also writes experiments.suite for an experiment of two or more workflows (pre-submit or release):
+// suite_json of the workflows' results, at the smallest of their designs' alphas and margins.
 std::optional<std::string> finish_experiment_if_done(pqxx::work& tx, long experiment_id);
+
+// A workflow's result as a member of its experiment's suite: the headline effect, the standard
+// error of its log ratio from the headline's interval, its p and the level it was judged at.
+stats::SuiteMember suite_member(const std::string& workflow, const std::string& verdict, const boost::json::object& result);
+// experiments.suite: the summary's numbers and words, and each member's verdict, effect and Holm p.
+boost::json::object suite_json(const stats::SuiteSummary& summary, const std::vector<stats::SuiteMember>& members);
 
 }  // namespace ttfb

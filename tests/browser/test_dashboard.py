@@ -102,11 +102,13 @@ class DashboardTest(unittest.TestCase):
         # A neutral experiment, opened while it runs: the page follows it to its verdict. 12 runs
         # per arm, fixed: its one job (about 15 s) outlasts the page's opening, and its verdict
         # (no change or inconclusive) comes without the 60 runs per arm the adaptive budget takes.
-        # Its candidate also runs with a variable nothing reads: the page says what it runs with.
-        live_id = self.lab.submit("neutral.diff", runs=12, candidate_env={"EXAMPLE_UNUSED_KNOB": "on", "LC_ALL": None})
+        # Its candidate also runs with a variable nothing reads: the page says what it runs with. It
+        # runs both workflows of the repository, so its page ends with the suite's summary, plotted.
+        live_id = self.lab.submit("neutral.diff", runs=12, workflows=("example-train", "example-train-stdout"),
+                                  candidate_env={"EXAMPLE_UNUSED_KNOB": "on", "LC_ALL": None})
         r = self.visit([
             {"name": "experiment-live", "hash": f"#/experiments/{live_id}", "wait": "main h1",
-             "wait_text": ["no change", "inconclusive"], "wait_seconds": 240},
+             "wait_text": ["across the suite"], "wait_seconds": 240},
             {"name": "releases", "hash": "#/releases", "wait": "main table", "phone": True, "keyboard": True},
             {"name": "release", "hash": "#/releases/v1.1", "wait": ".card", "phone": True},
             {"name": "experiment", "hash": f"#/experiments/{exp_id}", "wait": ".uplot"},
@@ -126,6 +128,9 @@ class DashboardTest(unittest.TestCase):
         self.assertTrue("no change" in live["text"] or "inconclusive" in live["text"], live["text"][:300])
         self.assertIn("candidate runs with", live["text"])
         self.assertIn("EXAMPLE_UNUSED_KNOB=on; unset LC_ALL", live["text"])
+        self.assertIn("The suite", live["text"])
+        self.assertIn("geometric mean", live["text"])
+        self.assertIn("across the suite", live["text"])
 
         rel = r["releases"]
         self.assertIn("v1.1", rel["text"])

@@ -53,6 +53,13 @@ TEST(Report, TheCandidatesRuntimeIsSaid) {
   EXPECT_NE(t.find("runs with env MODE=tuned; unset LANG; prefix nice -n 10; interpreter python3 -X importtime"),
             std::string::npos)
       << t;
+  // Several workflows: the suite's answer in one line.
+  e["suite"] = boost::json::object{{"verdict", "improvement"}, {"certified", true}, {"alpha", 0.05},
+                                   {"statement", "faster across the suite, certified: -3.10% [-4.2%, -2.0%] (95%)"}};
+  EXPECT_NE(format_experiment(e).find("suite: improvement (certified) -- faster across the suite, certified: -3.10% "
+                                      "[-4.2%, -2.0%] (95%) (Holm's correction at alpha 0.05)"),
+            std::string::npos)
+      << format_experiment(e);
   // A diff's experiment says nothing of a runtime.
   EXPECT_EQ(format_experiment(experiment("done", "regression")).find("runs with"), std::string::npos);
 }
