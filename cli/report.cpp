@@ -1,6 +1,7 @@
 #include "cli/report.hpp"
 
 #include "cli/text.hpp"
+#include "common/text.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -14,33 +15,6 @@ using text::format_p;
 using text::num;
 using text::pad;
 using text::str;
-
-namespace {
-
-// "env MODE=tuned, unset LANG; prefix nice -n 10; interpreter python3 -X importtime", or "".
-std::string runtime_words(const json::object& candidate) {
-  std::string out;
-  auto add = [&](const std::string& part) { out += (out.empty() ? "" : "; ") + part; };
-  if (const auto* env = candidate.if_contains("env"); env && env->is_object()) {
-    std::string set, unset;
-    for (const auto& kv : env->get_object()) {
-      if (kv.value().is_string()) set += (set.empty() ? "" : " ") + std::string(kv.key()) + "=" + std::string(kv.value().get_string());
-      else unset += (unset.empty() ? "" : " ") + std::string(kv.key());
-    }
-    if (!set.empty()) add("env " + set);
-    if (!unset.empty()) add("unset " + unset);
-  }
-  for (const char* key : {"command_prefix", "interpreter"}) {
-    const auto* v = candidate.if_contains(key);
-    if (!v || !v->is_array()) continue;
-    std::string words;
-    for (const auto& w : v->get_array()) words += " " + str(&w);
-    add(std::string(key == std::string("command_prefix") ? "prefix" : "interpreter") + words);
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string format_experiment(const json::object& e) {
   std::ostringstream out;
@@ -60,7 +34,7 @@ std::string format_experiment(const json::object& e) {
     } else {
       out << "  candidate the base revision (" << str(co.if_contains("commit")).substr(0, 12) << ")\n";
     }
-    if (const std::string words = runtime_words(co); !words.empty()) out << "  runs with " << words << "\n";
+    if (const std::string words = candidate_runtime_words(co); !words.empty()) out << "  runs with " << words << "\n";
   }
   if (const auto* err = e.if_contains("error"); err && err->is_object()) {
     out << "  error: " << str(err->as_object().if_contains("message")) << "\n";

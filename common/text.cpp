@@ -2,10 +2,12 @@
 
 #include "common/utf8.hpp"
 
+#include <boost/json.hpp>
 #include <openssl/evp.h>
 
 #include <cstdio>
 #include <stdexcept>
+#include <utility>
 
 namespace ttfb {
 
@@ -43,6 +45,30 @@ std::string format_double(const char* format, double x) {
   char buf[64];
   std::snprintf(buf, sizeof buf, format, x);
   return buf;
+}
+
+std::string candidate_runtime_words(const boost::json::object& candidate) {
+  std::string out;
+  auto add = [&](const std::string& part) { out += (out.empty() ? "" : "; ") + part; };
+  if (const auto* env = candidate.if_contains("env"); env && env->is_object()) {
+    std::string set, unset;
+    for (const auto& kv : env->get_object()) {
+      const std::string name(kv.key());
+      if (kv.value().is_string()) set += (set.empty() ? "" : " ") + name + "=" + std::string(kv.value().get_string());
+      else unset += (unset.empty() ? "" : " ") + name;
+    }
+    if (!set.empty()) add("env " + set);
+    if (!unset.empty()) add("unset " + unset);
+  }
+  for (const auto& [key, label] : {std::pair{"command_prefix", "prefix"}, std::pair{"interpreter", "interpreter"}}) {
+    const auto* v = candidate.if_contains(key);
+    if (!v || !v->is_array()) continue;
+    std::string words = label;
+    for (const auto& w : v->get_array())
+      if (w.is_string()) words += " " + std::string(w.get_string());
+    add(words);
+  }
+  return out;
 }
 
 }  // namespace ttfb

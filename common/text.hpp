@@ -6,6 +6,8 @@
 //   std::string pct = ttfb::format_double("%+.1f%%", 4.23);  // "+4.2%"
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -24,5 +26,9 @@ std::string last_line(const std::string& text, std::size_t max = 300);
 std::string tail_of(const std::string& text, std::size_t max);
 // One number through a printf format ("%+.1f%%" -> "+4.2%"), for the sentences people read.
 std::string format_double(const char* format, double x);
+// What an experiment's candidate runs with, from its "env", "command_prefix" and "interpreter"
+// (GET /api/v1/experiments/{id} "candidate", or experiments.candidate_runtime): "env MODE=tuned;
+// unset LANG; prefix nice -n 10; interpreter python3 -X importtime", or "" when none is set.
+std::string candidate_runtime_words(const boost::json::object& candidate);
 
 }  // namespace ttfb

@@ -48,7 +48,10 @@ std::string interval_words(double lo, double hi, double level, double p, const s
 }  // namespace
 
 AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const std::string& public_url) {
-  const std::string change = f.title.empty() ? f.candidate_ref.value_or("your change") : f.title;
+  const std::string change = !f.title.empty()         ? f.title
+                             : f.candidate_ref         ? *f.candidate_ref
+                             : !f.runtime_words.empty() ? f.base_ref + " run with " + f.runtime_words
+                                                        : "your change";
   auto [name, email] = split_author(f.author);
   if (name.empty() && email.empty()) name = f.submitted_by;
   AlertEvent e;
@@ -86,7 +89,8 @@ AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const s
                                  : ", from one fixed look" +
                                        (f.runs_per_arm > 0 ? " at " + std::to_string(f.runs_per_arm) + " runs per arm" : std::string()) +
                                        ", not confirmed by a rerun" + ttfb_too + ".") +
-           (f.phase_summary.empty() ? "" : " Where: " + f.phase_summary + ".") + " " + e.url;
+           (f.phase_summary.empty() ? "" : " Where: " + f.phase_summary + ".") +
+           (f.runtime_words.empty() || f.title.empty() ? "" : " The candidate ran with " + f.runtime_words + ".") + " " + e.url;
   e.fields = json::object{{"experiment_id", f.experiment_id},
                           {"effect_pct", json_number(f.effect_pct)},
                           {"ci_low_pct", json_number(f.ci_low_pct)},
@@ -95,6 +99,7 @@ AlertEvent presubmit_regression_alert(const PresubmitRegressionFacts& f, const s
                           {"phase_summary", f.phase_summary},
                           {"change_url", f.change_url},
                           {"base", f.base_ref},
+                          {"candidate_runtime", f.runtime_words},
                           {"decided_by", by_tail ? "tail" : by_cpu ? "cpu_time" : "ttfb"},
                           {"cpu_effect_pct", json_number(f.cpu_effect_pct)}};
   return e;

@@ -34,6 +34,8 @@ struct PresubmitRegressionFacts {
   std::string title;                         // the experiment's title; "" when it has none
   std::optional<std::string> candidate_ref;  // names the change when title is ""; nullopt: "your change"
   std::string base_ref;
+  std::string runtime_words;                 // what the candidate ran with (an infra owner's experiment:
+                                             // common/text.hpp candidate_runtime_words); "" for a diff
   std::string change_url;                    // "" when the submitter gave none
   std::string author;                        // "Name <mail@host>", "mail@host", "Name" or ""
   std::string submitted_by;                  // the recipient's name when author is ""

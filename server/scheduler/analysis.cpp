@@ -1,6 +1,7 @@
 #include "server/scheduler/analysis.hpp"
 
 #include "common/json_number.hpp"
+#include "common/text.hpp"
 #include "server/alerts/compose.hpp"
 #include "server/alerts/outbox.hpp"
 #include "server/scheduler/plan.hpp"
@@ -648,7 +649,8 @@ namespace {
 void alert_presubmit_regression(pqxx::work& tx, const ServerConfig& config, long experiment_id, const std::string& workflow,
                                 const json::object& result) {
   const auto row = tx.exec_params1(
-      "SELECT repo, author, title, change_url, submitted_by, base_ref, candidate_ref FROM experiments WHERE id = $1",
+      "SELECT repo, author, title, change_url, submitted_by, base_ref, candidate_ref, candidate_runtime::text "
+      "FROM experiments WHERE id = $1",
       experiment_id);
   alerts::PresubmitRegressionFacts f;
   f.experiment_id = experiment_id;
@@ -660,6 +662,7 @@ void alert_presubmit_regression(pqxx::work& tx, const ServerConfig& config, long
   f.submitted_by = row[4].as<std::string>();
   f.base_ref = row[5].as<std::string>();
   if (!row[6].is_null()) f.candidate_ref = row[6].as<std::string>();
+  f.runtime_words = candidate_runtime_words(json::parse(row[7].as<std::string>()).as_object());
   f.effect_pct = number_or(result, "effect_pct", NAN);
   f.ci_low_pct = number_or(result, "ci_low_pct", NAN);
   f.ci_high_pct = number_or(result, "ci_high_pct", NAN);

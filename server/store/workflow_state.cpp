@@ -226,7 +226,8 @@ std::optional<std::string> finish_experiment_if_done(pqxx::work& tx, long experi
   std::optional<std::string> err;
   if (!error.is_null()) err = json::serialize(error);
   tx.exec_params(kFinishExperiment, experiment_id, status, verdict, err);
-  if (suite && members.size() >= 2 && suite_alpha < 0.5) {
+  // A cancelled experiment has no answer for its suite: its workflows stopped where they were.
+  if (suite && !cancelled && members.size() >= 2 && suite_alpha < 0.5) {
     tx.exec_params(kSaveSuite, experiment_id,
                    json::serialize(suite_json(stats::summarize_suite(members, suite_alpha, std::max(0.0, suite_margin)),
                                               members)));

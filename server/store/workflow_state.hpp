@@ -78,7 +78,8 @@ void save_workflow_update(pqxx::work& tx, const WorkflowState& state, const Work
 // errored, else regression if any regressed, else inconclusive if any was, else improvement if any
 // improved, else no_change) and status, stored; returns the verdict. nullopt while some workflow
 // is still measuring or confirming.
-// Also writes experiments.suite for an experiment of two or more workflows (pre-submit or release):
+// Also writes experiments.suite for an experiment of two or more workflows (pre-submit or release,
+// not cancelled):
 // suite_json of the workflows' results, at the smallest of their designs' alphas and margins.
 std::optional<std::string> finish_experiment_if_done(pqxx::work& tx, long experiment_id);
 

@@ -65,7 +65,8 @@ TEST(AlertComposePresubmit, TitleTextAndKeys) {
 TEST(AlertComposePresubmit, Fields) {
   const json::object f = presubmit_regression_alert(presubmit(), kPublicUrl).fields;
   EXPECT_EQ(keys_of(f), (std::vector<std::string>{"experiment_id", "effect_pct", "ci_low_pct", "ci_high_pct", "p_value",
-                                                  "phase_summary", "change_url", "base", "decided_by", "cpu_effect_pct"}));
+                                                  "phase_summary", "change_url", "base", "candidate_runtime",
+                                                  "decided_by", "cpu_effect_pct"}));
   EXPECT_EQ(f.at("experiment_id").as_int64(), 12);
   EXPECT_DOUBLE_EQ(f.at("effect_pct").as_double(), 38.24);
   EXPECT_DOUBLE_EQ(f.at("ci_low_pct").as_double(), 30.07);
@@ -74,6 +75,24 @@ TEST(AlertComposePresubmit, Fields) {
   EXPECT_EQ(f.at("phase_summary").as_string(), "import +812 ms (91% of the effect)");
   EXPECT_EQ(f.at("change_url").as_string(), "https://git.example.com/c/34");
   EXPECT_EQ(f.at("base").as_string(), "main");
+}
+
+// An infra owner's experiment: the base revision run another way. Without a title the change is
+// named by what the candidate ran with; with one, the text says it after the numbers.
+TEST(AlertComposePresubmit, ARuntimeExperimentSaysWhatTheCandidateRanWith) {
+  auto in = presubmit();
+  in.title = "";
+  in.candidate_ref.reset();
+  in.runtime_words = "env OMP_NUM_THREADS=1; prefix nice -n 10";
+  AlertEvent e = presubmit_regression_alert(in, kPublicUrl);
+  EXPECT_EQ(e.title, "example-train: time to first batch +38.2% with \"main run with env OMP_NUM_THREADS=1; prefix nice -n 10\"");
+  EXPECT_EQ(e.fields.at("candidate_runtime").as_string(), "env OMP_NUM_THREADS=1; prefix nice -n 10");
+  in.title = "one OpenMP thread";
+  e = presubmit_regression_alert(in, kPublicUrl);
+  EXPECT_NE(e.text.find("(91% of the effect). The candidate ran with env OMP_NUM_THREADS=1; prefix nice -n 10. http"),
+            std::string::npos)
+      << e.text;
+  EXPECT_EQ(presubmit_regression_alert(presubmit(), kPublicUrl).text.find("ran with"), std::string::npos);
 }
 
 TEST(AlertComposePresubmit, WhatWasNotMeasuredIsLeftOutOfTheWordsAndNullInTheFields) {
