@@ -218,10 +218,8 @@ Search::PartLook Search::part_look(const Interval& iv) const {
     const PairedLook at = paired_look(it == part_pairs_.end() ? nullptr : &it->second, part_plan_);
     if (!at.ready) return out;
     const auto& t = at.test;
-    const stats::LookSummary summary{t.valid, t.p_value, t.diff_ci_low, t.diff_ci_high,
-                                     t.effect_pct, t.effect_ci_low_pct, t.effect_ci_high_pct, t.se};
     const stats::RulesOutcome r =
-        stats::classify(summary, at.nominal_alpha, part_design_.threshold_pct, part_design_.margin_pct);
+        stats::classify(stats::summary_of(t), at.nominal_alpha, part_design_.threshold_pct, part_design_.margin_pct);
     out = PartLook{true, at.pairs, at.final, r.verdict, t.valid, t.diff_ci_high,
                    t.effect_pct, t.effect_ci_low_pct, t.effect_ci_high_pct, t.confidence, ""};
     const std::string numbers = pct(t.effect_pct) + " " + interval(t.effect_ci_low_pct, t.effect_ci_high_pct, t.confidence) +
@@ -234,12 +232,15 @@ Search::PartLook Search::part_look(const Interval& iv) const {
   }
   const std::vector<double> good = level_runs(iv.good), bad = level_runs(iv.bad);
   const int n = static_cast<int>(std::min(good.size(), bad.size()));
-  if (n < options_.design.runs_per_block) return out;
-  const auto d = stats::decide_look(good, bad, part_design_);
-  const auto& w = d.comparison.decision.welch;
-  out = PartLook{true, n, d.final, d.more_runs ? stats::Verdict::inconclusive : d.verdict, w.valid, w.diff_ci_high,
-                 w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct, w.confidence, d.reason};
-  if (!d.more_runs) out.final = true;
+  if (n >= options_.design.runs_per_block) {
+    const auto d = stats::decide_look(good, bad, part_design_);
+    const auto& w = d.comparison.decision.welch;
+    out = PartLook{true, n, d.final, d.more_runs ? stats::Verdict::inconclusive : d.verdict, w.valid, w.diff_ci_high,
+                   w.effect_pct, w.effect_ci_low_pct, w.effect_ci_high_pct, w.confidence, d.reason};
+    if (!d.more_runs) out.final = true;
+  }
+  out.good_level_runs = static_cast<int>(good.size());
+  out.bad_level_runs = static_cast<int>(bad.size());
   return out;
 }
 
@@ -361,8 +362,7 @@ void Search::step() {
                                      iv.good, true});
         } else {
           // Topped up to the next look, counting the ends' sandwich runs (level_runs).
-          const int have_good = static_cast<int>(level_runs(iv.good).size());
-          const int have_bad = static_cast<int>(level_runs(iv.bad).size());
+          const int have_good = look.good_level_runs, have_bad = look.bad_level_runs;
           const int target = std::min(part_design_.max_runs_per_arm, std::min(have_good, have_bad) + block);
           need(iv.good, runs_of(iv.good) + target - have_good);
           need(iv.bad, runs_of(iv.bad) + target - have_bad);
@@ -390,10 +390,8 @@ void Search::step() {
       } else if (!iv.verified) {
         // A part of one step beside a culprit, decided by its sandwich: no step there.
         // The part's own rules (part_look's) on the sandwich's pairs: its last look decides.
-        const stats::RulesOutcome r = stats::classify(
-            stats::LookSummary{t.valid, t.p_value, t.diff_ci_low, t.diff_ci_high, t.effect_pct, t.effect_ci_low_pct,
-                               t.effect_ci_high_pct, t.se},
-            look.nominal_alpha, part_design_.threshold_pct, part_design_.margin_pct);
+        const stats::RulesOutcome r =
+            stats::classify(stats::summary_of(t), look.nominal_alpha, part_design_.threshold_pct, part_design_.margin_pct);
         const char* state = r.verdict == stats::Verdict::no_change                                     ? "same"
                             : r.verdict == stats::Verdict::improvement                                 ? "faster"
                             : t.valid && t.diff_ci_high < std::log1p(part_design_.margin_pct / 100.0) ? "not_slower"

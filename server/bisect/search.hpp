@@ -221,6 +221,7 @@ class Search {
     double diff_ci_high = 0.0;      // log scale
     double effect_pct = 0.0, ci_low_pct = 0.0, ci_high_pct = 0.0, confidence = 0.0;
     std::string reason;             // the look's rules in words, when it decides
+    int good_level_runs = 0, bad_level_runs = 0;  // without part_pairs: the ends' level_runs counts
   };
   PartLook part_look(const Interval& iv) const;
   int runs_of(int commit) const;       // measured runs so far (as a probe or an end)

@@ -28,6 +28,11 @@ LookSummary summary_of(const WelchResult& w) {
                      w.se};
 }
 
+LookSummary summary_of(const PairedResult& t) {
+  return LookSummary{t.valid, t.p_value, t.diff_ci_low, t.diff_ci_high, t.effect_pct, t.effect_ci_low_pct, t.effect_ci_high_pct,
+                     t.se};
+}
+
 namespace {
 
 // Significant, the CI on one side of 0, but the effect under the threshold.

@@ -58,6 +58,7 @@
 #pragma once
 
 #include "server/stats/comparison.hpp"
+#include "server/stats/paired.hpp"
 #include "server/stats/sequential.hpp"
 
 #include <boost/json/object.hpp>
@@ -119,6 +120,7 @@ struct LookSummary {
 };
 // What the rules read of a test's result.
 LookSummary summary_of(const WelchResult& w);
+LookSummary summary_of(const PairedResult& t);
 // Summarises the looks of one simulated experiment whose runs arrive in the given order: look j
 // uses the first plan[j].runs_per_arm values of each arm. Both arms need at least the last
 // look's runs. With job labels (the sizes of the values), each look uses the blocked test as
