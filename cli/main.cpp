@@ -211,6 +211,7 @@ int show(const json::object& e, bool as_json) {
 int cmd_submit(const std::vector<std::string>& args) {
   Common c;
   std::string repo, base, diff_path, candidate, author, title, change_url, purpose;
+  std::string dependency, dependency_base, dependency_diff, dependency_candidate;
   std::vector<std::string> workflows, env, unset, prefix, interpreter;
   int runs = 0, wait_timeout = 0;
   bool wait = false;
@@ -227,6 +228,13 @@ int cmd_submit(const std::vector<std::string>& args) {
       "--prefix nice --prefix=-n --prefix 10 (repeatable, in order; =WORD for a word that starts with -)")(
       "interpreter", po::value(&interpreter), "a word in place of the command's first in the candidate's runs, e.g. "
       "--interpreter python3 --interpreter=-X --interpreter importtime (repeatable, in order)")(
+      "dependency", po::value(&dependency), "a dependency experiment: the repository (a workflow's [[dependencies]]) "
+      "whose change the candidate runs, with --dependency-diff or --dependency-candidate; both arms run the base "
+      "revision of --repo, and the workflows are those that use it (default)")(
+      "dependency-diff", po::value(&dependency_diff), "unified diff of the dependency, or - for standard input")(
+      "dependency-candidate", po::value(&dependency_candidate), "the dependency's candidate revision")(
+      "dependency-base", po::value(&dependency_base),
+      "the dependency's baseline revision (default: the ref each workflow declares, else its default branch)")(
       "workflow,w", po::value(&workflows), "workflow to run (repeatable; default: all of the repository's)")(
       "author", po::value(&author), "who the change is by (name <e-mail>)")("title", po::value(&title), "the change's title")(
       "change-url", po::value(&change_url), "link to the change under review")(
@@ -241,9 +249,13 @@ int cmd_submit(const std::vector<std::string>& args) {
   const bool runtime = !env.empty() || !unset.empty() || !prefix.empty() || !interpreter.empty();
   if (!diff_path.empty() && !candidate.empty())
     throw std::runtime_error("give one of --diff FILE (or --diff - for stdin) and --candidate REV, not both");
-  if (diff_path.empty() && candidate.empty() && !runtime)
-    throw std::runtime_error("give --diff FILE (or --diff - for stdin), --candidate REV, or what the candidate runs "
-                             "differently: --env, --unset, --prefix, --interpreter");
+  if (dependency.empty() && (!dependency_diff.empty() || !dependency_candidate.empty() || !dependency_base.empty()))
+    throw std::runtime_error("--dependency-diff, --dependency-candidate and --dependency-base need --dependency REPO");
+  if (!dependency.empty() && dependency_diff.empty() == dependency_candidate.empty())
+    throw std::runtime_error("with --dependency give one of --dependency-diff FILE and --dependency-candidate REV");
+  if (diff_path.empty() && candidate.empty() && !runtime && dependency.empty())
+    throw std::runtime_error("give --diff FILE (or --diff - for stdin), --candidate REV, what the candidate runs "
+                             "differently (--env, --unset, --prefix, --interpreter), or a --dependency change");
 
   json::object body{{"repo", repo}};
   if (!env.empty() || !unset.empty()) {
@@ -266,6 +278,13 @@ int cmd_submit(const std::vector<std::string>& args) {
   if (!base.empty()) body["base"] = base;
   if (!diff_path.empty()) body["diff"] = read_diff(diff_path);
   if (!candidate.empty()) body["candidate"] = candidate;
+  if (!dependency.empty()) {
+    json::object dep{{"repo", dependency}};
+    if (!dependency_diff.empty()) dep["diff"] = read_diff(dependency_diff);
+    if (!dependency_candidate.empty()) dep["candidate"] = dependency_candidate;
+    if (!dependency_base.empty()) dep["base"] = dependency_base;
+    body["dependency"] = std::move(dep);
+  }
   if (!workflows.empty()) {
     json::array w;
     for (const auto& x : workflows) w.emplace_back(x);

@@ -259,6 +259,23 @@ std::vector<bool> paths_exist(const std::string& git_dir, const std::string& com
   return out;
 }
 
+CommitInfo commit_info(const std::string& git_dir, const std::string& commit) {
+  check_revision_argument(commit, git_dir);
+  GitCall log{{"--git-dir=" + git_dir, "log", "-1", "--no-color", "--format=%H%x00%s%x00%an%x00%ae%x00%aI%x00",
+               "--end-of-options", commit}};
+  auto r = run_git(log);
+  if (!r.ok()) throw GitError("cannot read commit " + commit + " in repository " + git_dir + ": " + words(r));
+  std::vector<std::string> f;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < r.out.size() && f.size() < 5; ++i) {
+    if (r.out[i] != '\0') continue;
+    f.push_back(r.out.substr(start, i - start));
+    start = i + 1;
+  }
+  if (f.size() < 5) throw GitError("cannot read commit " + commit + " in repository " + git_dir + ": unexpected output");
+  return CommitInfo{f[0], f[1], f[2], f[3], f[4]};
+}
+
 std::vector<CommitInfo> first_parent_range(const std::string& git_dir, const std::string& good, const std::string& bad,
                                            std::size_t max_commits) {
   check_revision_argument(good, git_dir);

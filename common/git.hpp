@@ -37,6 +37,8 @@ struct CommitInfo {
   std::string author_email;
   std::string date;  // author date, ISO 8601 with its offset
 };
+// Subject, author and date of one commit (a full SHA the repository has). Throws GitError.
+CommitInfo commit_info(const std::string& git_dir, const std::string& commit);
 // The first-parent line from `good` to `bad`, both included: index 0 is `good`, the last is
 // `bad`, and each commit's first parent is the one before it. Throws GitError when `good` is not
 // on the first-parent line of `bad` ("... is not a first-parent ancestor of ..."), when they are

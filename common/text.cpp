@@ -68,6 +68,16 @@ std::string candidate_runtime_words(const boost::json::object& candidate) {
       if (w.is_string()) words += " " + std::string(w.get_string());
     add(words);
   }
+  if (const auto* d = candidate.if_contains("dependency"); d && d->is_object()) {
+    const auto& o = d->get_object();
+    auto str = [&](const char* k) {
+      const auto* v = o.if_contains(k);
+      return v && v->is_string() ? std::string(v->get_string()) : std::string();
+    };
+    const std::string repo = str("repo"), ref = str("ref"), commit = str("commit");
+    if (!commit.empty()) add("dependency " + repo + " at " + (ref.empty() ? commit.substr(0, 12) : ref + " (" + commit.substr(0, 12) + ")"));
+    else add("dependency " + repo + " with a diff");
+  }
   return out;
 }
 

@@ -28,7 +28,9 @@ std::string tail_of(const std::string& text, std::size_t max);
 std::string format_double(const char* format, double x);
 // What an experiment's candidate runs with, from its "env", "command_prefix" and "interpreter"
 // (GET /api/v1/experiments/{id} "candidate", or experiments.candidate_runtime): "env MODE=tuned;
-// unset LANG; prefix nice -n 10; interpreter python3 -X importtime", or "" when none is set.
+// unset LANG; prefix nice -n 10; interpreter python3 -X importtime", and a dependency experiment's
+// "dependency dataload at lazy-imports (1a2b3c4d5e6f)" or "dependency dataload with a diff"; "" when
+// none is set.
 std::string candidate_runtime_words(const boost::json::object& candidate);
 
 }  // namespace ttfb

@@ -18,6 +18,19 @@ namespace json = boost::json;
 
 std::string where_of(const std::string& file, const std::string& key) { return file + ": " + key; }
 
+// "a/b/c": not empty, not absolute, no empty, '.' or '..' part.
+bool normal_relative_path(const std::string& p) {
+  if (p.empty() || p.front() == '/' || p.size() > 1000) return false;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t end = p.find('/', start);
+    const std::string part = p.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (end == std::string::npos) return true;
+    start = end + 1;
+  }
+}
+
 std::string get_string(const toml::table& t, const std::string& key, const std::string& fallback,
                        const std::string& file) {
   auto node = t[key];
@@ -281,7 +294,41 @@ WorkflowConfig load_workflow_file(const std::string& path, const WorkflowPolicy&
     if (!(w.limits.cpus <= 4096)) throw ConfigError(where_of(path, "cpus") + " must be at most 4096");
   }
   w.policy = read_policy(get_table(t, "policy", path), default_policy, path);
+  if (auto node = t["dependencies"]) {
+    const toml::array* arr = node.as_array();
+    if (!arr || !arr->is_array_of_tables())
+      throw ConfigError(where_of(path, "dependencies") + " must be an array of tables: [[dependencies]] repo = \"...\" path = \"...\"");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const toml::table& d = *arr->get(i)->as_table();
+      const std::string where = "dependencies[" + std::to_string(i) + "]";
+      WorkflowDependency dep;
+      dep.repo = get_string(d, "repo", "", path);
+      if (dep.repo.empty()) throw ConfigError(where_of(path, where + ".repo") + " is required (a repository of server.toml)");
+      if (dep.repo == w.repo)
+        throw ConfigError(where_of(path, where + ".repo") + " is the workflow's own repository '" + w.repo + "'");
+      dep.path = get_string(d, "path", "", path);
+      if (!normal_relative_path(dep.path) || dep.path == ".git" || dep.path.starts_with(".git/"))
+        throw ConfigError(where_of(path, where + ".path") + " must be a relative path inside the workflow's repository "
+                          "without '..' or '.' parts, not .git (e.g. \"third_party/" + dep.repo + "\"), not '" + dep.path + "'");
+      dep.ref = get_string(d, "ref", "", path);
+      for (const auto& k : d)
+        if (k.first != "repo" && k.first != "path" && k.first != "ref")
+          throw ConfigError(where_of(path, where + "." + std::string(k.first.str())) + " is not a dependency's key (repo, path, ref)");
+      for (const auto& other : w.dependencies) {
+        if (other.repo == dep.repo) throw ConfigError(where_of(path, where) + ": repository '" + dep.repo + "' is listed twice");
+        if (other.path == dep.path || dep.path.starts_with(other.path + "/") || other.path.starts_with(dep.path + "/"))
+          throw ConfigError(where_of(path, where + ".path") + " '" + dep.path + "' overlaps '" + other.path + "' of '" + other.repo + "'");
+      }
+      w.dependencies.push_back(std::move(dep));
+    }
+  }
   return w;
+}
+
+const WorkflowDependency* WorkflowConfig::dependency(const std::string& repo_name) const {
+  for (const auto& d : dependencies)
+    if (d.repo == repo_name) return &d;
+  return nullptr;
 }
 
 ServerConfig load_server_config(const std::string& path) {
@@ -374,6 +421,9 @@ ServerConfig load_server_config(const std::string& path) {
     WorkflowConfig w = load_workflow_file(f.string(), default_policy);
     if (!raw.contains("warmup_runs")) w.warmup_runs = default_warmup;
     if (!c.repos.count(w.repo)) throw ConfigError(f.string() + ": repo '" + w.repo + "' is not defined in " + path);
+    for (const auto& d : w.dependencies)
+      if (!c.repos.count(d.repo))
+        throw ConfigError(f.string() + ": dependency repo '" + d.repo + "' is not defined in " + path);
     if (c.workflows.count(w.name)) throw ConfigError(f.string() + ": workflow '" + w.name + "' is defined twice");
     c.workflows[w.name] = std::move(w);
   }
@@ -417,6 +467,9 @@ json::object WorkflowConfig::to_api_json() const {
   for (const auto& a : shrink_args) shrink.emplace_back(a);
   o["shrink_args"] = std::move(shrink);
   o["warmup_runs"] = warmup_runs;
+  json::array deps;
+  for (const auto& d : dependencies) deps.push_back(json::object{{"repo", d.repo}, {"path", d.path}, {"ref", d.ref}});
+  o["dependencies"] = std::move(deps);
   o["policy"] = json::object{{"alpha", policy.alpha},
                              {"detection_floor_pct", policy.detection_floor_pct},
                              {"equivalence_margin_pct", policy.equivalence_margin_pct},

@@ -77,6 +77,17 @@ struct WorkflowPolicy {
   int recalibrate_after_experiments = 500;  // ... and so is one followed by this many experiments
 };
 
+// Another configured repository a workflow uses (a data-loading library, a launcher), put in
+// place in each run's copy of the workflow's revision: the tree of `repo` at `ref` (its default
+// branch when empty), or a dependency experiment's candidate of it, at `path` (relative to the
+// workflow repository's root). How the workload finds it is the workflow's business (e.g.
+// env PYTHONPATH = "third_party/dataload", or a path Python already searches).
+struct WorkflowDependency {
+  std::string repo;
+  std::string path;
+  std::string ref;
+};
+
 struct WorkflowConfig {
   std::string name;
   std::string repo;
@@ -95,7 +106,10 @@ struct WorkflowConfig {
   std::map<std::string, std::string> shrink_env;
   ResourceLimits limits;
   WorkflowPolicy policy;
+  std::vector<WorkflowDependency> dependencies;  // [[dependencies]]
   std::string source_file;
+
+  const WorkflowDependency* dependency(const std::string& repo_name) const;
 
   // The workflow as workers receive it (docs/worker-protocol.md): shrink args appended.
   boost::json::object to_job_json() const;

@@ -105,6 +105,18 @@ std::vector<git::CommitInfo> RepoMirrors::first_parent_range(const std::string& 
   }
 }
 
+git::CommitInfo RepoMirrors::commit_info(const std::string& repo, const std::string& commit) {
+  Entry& e = entry(repo);
+  std::lock_guard lock(e.mu);
+  ensure(repo, e);
+  try {
+    return git::commit_info(mirror_dir(repo), commit);
+  } catch (const git::GitError& err) {
+    throw ApiError(ErrorCode::unavailable, "repository '" + repo + "' cannot be read right now",
+                   replace_all(err.what(), mirror_dir(repo), "repository '" + repo + "'"));
+  }
+}
+
 std::vector<bool> RepoMirrors::paths_exist(const std::string& repo, const std::string& commit,
                                            const std::vector<std::string>& paths) {
   Entry& e = entry(repo);

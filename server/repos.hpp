@@ -29,6 +29,8 @@ class RepoMirrors {
   // ApiError(invalid_argument) with git's words when good is not on bad's first-parent line.
   std::vector<git::CommitInfo> first_parent_range(const std::string& repo, const std::string& good, const std::string& bad,
                                                   std::size_t max_commits);
+  // The author and subject of a commit from resolve(). Throws ApiError(unavailable).
+  git::CommitInfo commit_info(const std::string& repo, const std::string& commit);
   // Whether each of `paths` (relative to the root, normalised) exists at `commit`, a full SHA the
   // mirror has (one from first_parent_range). Throws ApiError(unavailable) when git cannot say.
   std::vector<bool> paths_exist(const std::string& repo, const std::string& commit, const std::vector<std::string>& paths);

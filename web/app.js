@@ -298,7 +298,8 @@
       if (arms.length) draws.push(() => ecdfPlot(plotBox, arms));
     }
     let diff = null;
-    if (e.candidate?.diff_lines) {
+    const dep = e.candidate?.dependency;
+    if (e.candidate?.diff_lines || dep?.diff_sha256) {
       try { diff = await (await fetch(`/api/v1/experiments/${enc(id)}/diff`, { headers: authHeaders() })).text(); } catch (_) { diff = null; }
     }
     // What the candidate runs differently from the base (an infra owner's experiment), in words.
@@ -308,6 +309,8 @@
       ...env.filter(([, v]) => v === null).map(([k]) => `unset ${k}`),
       ...(e.candidate?.command_prefix ? [`prefix: ${e.candidate.command_prefix.join(" ")}`] : []),
       ...(e.candidate?.interpreter ? [`interpreter: ${e.candidate.interpreter.join(" ")}`] : []),
+      ...(dep ? [dep.commit ? `dependency ${dep.repo} at ${dep.ref ? `${dep.ref} (${dep.commit.slice(0, 12)})` : dep.commit.slice(0, 12)}`
+        : `dependency ${dep.repo} with the diff below`] : []),
     ];
     const content = [
       h("h1", {}, `Experiment ${e.id}: ${e.title || e.purpose} `, badge(e.verdict || e.status)),
@@ -325,7 +328,7 @@
           ["after Holm's correction", `slower: ${(e.suite.regressed || []).join(", ") || "none"}; faster: ${(e.suite.improved || []).join(", ") || "none"} (alpha ${e.suite.alpha})`]]),
         suitePlot(e.suite, e.workflows || [])] : null,
       ...sections,
-      diff ? [h("h2", {}, "The diff"), h("pre", { class: "diff", tabindex: "0" }, diff)] : null,
+      diff ? [h("h2", {}, dep && !e.candidate?.diff_lines ? `The diff of ${dep.repo}` : "The diff"), h("pre", { class: "diff", tabindex: "0" }, diff)] : null,
     ];
     return { live: !done, content, after: draws };
   }

@@ -157,6 +157,31 @@ Job parse_job(const std::string& body) {
         else rev.env[key] = r.string(kv.value(), path + ".env." + key);
       }
     }
+    if (auto* v = r.find(a, "dependencies")) {
+      if (!v->is_array()) r.fail(path + ".dependencies", "expected an array");
+      for (std::size_t i = 0; i < v->get_array().size(); ++i) {
+        const std::string dp = path + ".dependencies[" + std::to_string(i) + "]";
+        const auto& d = r.object(v->get_array()[i], dp);
+        ArmDependency dep;
+        const auto& repo_o = r.object(r.need(d, "repo", dp), dp + ".repo");
+        dep.repo_name = r.string(r.need(repo_o, "name", dp + ".repo"), dp + ".repo.name");
+        dep.repo_url = r.string(r.need(repo_o, "url", dp + ".repo"), dp + ".repo.url");
+        dep.commit = r.string(r.need(d, "commit", dp), dp + ".commit");
+        if (auto* x = r.find(d, "diff")) dep.diff = r.string(*x, dp + ".diff");
+        dep.path = r.string(r.need(d, "path", dp), dp + ".path");
+        if (dep.repo_name.empty()) r.fail(dp + ".repo.name", "empty");
+        // Where it goes: a plain relative path, so that it lands inside the run's copy.
+        bool plain = !dep.path.empty() && dep.path.front() != '/' && dep.path.find('\0') == std::string::npos;
+        for (std::size_t s = 0, e; plain; s = e + 1) {
+          e = dep.path.find('/', s);
+          const std::string part = dep.path.substr(s, e == std::string::npos ? std::string::npos : e - s);
+          if (part.empty() || part == "." || part == ".." || (s == 0 && part == ".git")) plain = false;
+          if (e == std::string::npos) break;
+        }
+        if (!plain) r.fail(dp + ".path", "expected a relative path without '.' or '..' parts, not under .git");
+        rev.dependencies.push_back(std::move(dep));
+      }
+    }
     if (auto* v = r.find(a, "command_prefix")) rev.command_prefix = r.strings(*v, path + ".command_prefix");
     if (auto* v = r.find(a, "interpreter")) rev.interpreter = r.strings(*v, path + ".interpreter");
     for (const auto* words : {&rev.command_prefix, &rev.interpreter})

@@ -52,9 +52,20 @@ struct Workflow {
   std::string network = "none";  // "none": loopback only in the sandbox | "host": the host's network
 };
 
+// Another repository an arm's runs use (a workflow's [[dependencies]]): its commit, with a diff
+// or none, placed at `path` in each run's copy of the arm's revision.
+struct ArmDependency {
+  std::string repo_name;
+  std::string repo_url;
+  std::string commit;
+  std::string diff;
+  std::string path;  // relative, without '.' or '..' parts, not under .git
+};
+
 struct ArmRevision {
   std::string commit;
   std::string diff;
+  std::vector<ArmDependency> dependencies;
   // What this arm runs differently (an infra owner's experiment, on the candidate only): variables
   // set over the workflow's environment, or (nullopt) removed from the workload's environment
   // altogether; words before the command; words in place of the command's first word. Applied to

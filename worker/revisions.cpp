@@ -236,6 +236,48 @@ RunCopy RevisionCache::copy_for_run(const PreparedRevision& revision, const std:
   return copy;
 }
 
+void RevisionCache::place_dependency(const PreparedRevision& dependency, const RunCopy& copy, const std::string& relative_path) {
+  const fs::path rel(relative_path);
+  if (relative_path.empty() || rel.is_absolute())
+    throw PrepareError("internal", "a dependency's path '" + relative_path + "' is not relative", "", false);
+  fs::path at(copy.path());
+  std::vector<fs::path> parts(rel.begin(), rel.end());
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string part = parts[i].string();
+    if (part.empty() || part == "." || part == ".." || (i == 0 && part == ".git"))
+      throw PrepareError("internal", "a dependency's path '" + relative_path + "' is not a plain relative path", "", false);
+    at /= parts[i];
+    std::error_code ec;
+    const fs::file_status st = fs::symlink_status(at, ec);
+    if (i + 1 == parts.size()) {
+      if (fs::exists(st)) {  // the revision's own copy of it (a vendored one, a stub): replaced
+        if (fs::is_symlink(st) || !fs::is_directory(st)) fs::remove(at, ec);
+        else fs::remove_all(at, ec);
+        if (ec) throw PrepareError("internal", "cannot replace " + at.string() + " with the dependency: " + ec.message(), "", true);
+      }
+      break;
+    }
+    if (!fs::exists(st)) {
+      fs::create_directory(at, ec);
+      if (ec) throw PrepareError("internal", "cannot create " + at.string() + " for a dependency: " + ec.message(), "", true);
+    } else if (fs::is_symlink(st) || !fs::is_directory(st)) {
+      throw PrepareError("workload_failed",
+                         "the revision has " + std::string(fs::is_symlink(st) ? "a symbolic link" : "a file") + " at '" +
+                             fs::relative(at, copy.path()).string() + "', where the dependency at '" + relative_path +
+                             "' must go through a directory",
+                         "", false);
+    }
+  }
+  ProcessOptions o;
+  o.timeout = std::chrono::minutes(10);
+  const auto r = run_process({"cp", "-a", "--reflink=auto", "--no-target-directory", "--", dependency.worktree, at.string()}, o);
+  if (!r.ok())
+    throw PrepareError("internal", "cannot copy the dependency " + dependency.worktree + " into the run: " + r.output_tail(), "",
+                       true);
+  std::error_code ec;
+  fs::remove(at / ".git", ec);
+}
+
 PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd) {
   if (!is_full_sha(spec.commit)) {
     throw PrepareError("internal", "the job names commit '" + spec.commit + "', not a full lower-case SHA", "", false);

@@ -131,6 +131,13 @@ class RevisionCache {
   // file systems that share blocks), without its .git file. Throws PrepareError (internal).
   RunCopy copy_for_run(const PreparedRevision& revision, const std::string& name);
 
+  // Puts a copy of `dependency`'s worktree (without its .git file) at `relative_path` inside the
+  // run copy `copy`, replacing what the workflow's revision has there. Every directory on the
+  // way must be a real directory of the copy (created when missing): a symbolic link or a file
+  // there, which a hostile revision may plant to have the copy written elsewhere, is refused.
+  // Throws PrepareError (workload_failed for the revision's fault, internal for the host's).
+  void place_dependency(const PreparedRevision& dependency, const RunCopy& copy, const std::string& relative_path);
+
   // Removes the least recently prepared worktrees beyond max_worktrees, except those in `keep`.
   // Best effort: problems are logged.
   void evict(const std::vector<std::string>& keep_worktrees);

@@ -229,8 +229,30 @@ JobEnd Worker::run_job(const Job& job) {
     spdlog::info("job {}: {} ready at {} ({}{})", job.id, arm, p.worktree, p.created ? "new worktree" : "reused worktree",
                  p.built ? ", built" : "");
   }
+  // The repositories the arms' runs use ([[dependencies]]), checked out (and patched) like any
+  // revision, not built: each is placed in the arm's run copies below.
+  std::map<std::string, std::vector<PreparedRevision>> dependencies;
+  std::vector<std::string> in_use{prepared["baseline"].worktree, prepared["candidate"].worktree};
+  for (const char* arm : {"baseline", "candidate"}) {
+    for (const ArmDependency& d : job.arm(arm).dependencies) {
+      RevisionSpec spec{d.repo_name, d.repo_url, d.commit, d.diff, {}, job.workflow.env,
+                        std::chrono::seconds(job.workflow.build_timeout_seconds), job.workflow.network == "host"};
+      const std::string what = "dependency '" + d.repo_name + "' of the " + arm + ": ";
+      try {
+        dependencies[arm].push_back(revisions_.prepare(spec, stop_.fd()));
+      } catch (const PrepareError& e) {
+        if (stop_.raised()) return interrupted(job);
+        return fail_job(job, JobFailure{e.code(), what + e.what(), e.details(), e.retryable(), arm});
+      } catch (const std::exception& e) {
+        if (stop_.raised()) return interrupted(job);
+        return fail_job(job, JobFailure{"internal", what + e.what(), "", true, arm});
+      }
+      in_use.push_back(dependencies[arm].back().worktree);
+      spdlog::info("job {}: {}{} ready at {}", job.id, what, d.commit.substr(0, 12), dependencies[arm].back().worktree);
+    }
+  }
   kill_adopted_processes();  // leftovers of the builds
-  revisions_.evict({prepared["baseline"].worktree, prepared["candidate"].worktree});
+  revisions_.evict(in_use);
 
   for (const char* arm : {"baseline", "candidate"}) {
     auto dir = resolve_workdir(prepared[arm].worktree, job.workflow.workdir);
@@ -251,6 +273,8 @@ JobEnd Worker::run_job(const Job& job) {
   for (const char* arm : {"baseline", "candidate"}) {
     try {
       copies[arm] = revisions_.copy_for_run(prepared[arm], "job" + std::to_string(job.id) + "-" + arm);
+      const auto& deps = job.arm(arm).dependencies;
+      for (std::size_t i = 0; i < deps.size(); ++i) revisions_.place_dependency(dependencies[arm][i], copies[arm], deps[i].path);
     } catch (const PrepareError& e) {
       return fail_job(job, JobFailure{e.code(), e.what(), e.details(), e.retryable(), arm});
     }

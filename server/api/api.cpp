@@ -320,12 +320,26 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       // An infra owner's experiment: the candidate runs the same revision (or the diff's) with
       // another environment, a command prefix or another interpreter.
       const CandidateRuntime runtime = candidate_runtime(body);
+      // Or a change to a repository the workflows use ([[dependencies]]), on the same revision.
+      const std::optional<DependencyRequest> dependency = dependency_request(body, config_.body_limit_bytes);
       if (diff && candidate) throw ApiError(ErrorCode::invalid_argument, "give either 'diff' or 'candidate', not both");
-      if (!diff && !candidate && runtime.empty())
+      if (dependency) {
+        if (diff || candidate)
+          throw ApiError(ErrorCode::invalid_argument,
+                         "a dependency experiment runs the same revision of '" + e.repo + "' (its base) on both arms: give "
+                         "the change as 'dependency.diff' or 'dependency.candidate', without a top-level 'diff' or 'candidate'");
+        if (!runtime.empty())
+          throw ApiError(ErrorCode::invalid_argument,
+                         "one change at a time: 'candidate_env', 'candidate_command_prefix' and 'candidate_interpreter' "
+                         "cannot be combined with 'dependency' (submit them as two experiments)");
+        if (!config_.repos.count(dependency->repo))
+          throw ApiError(ErrorCode::invalid_argument, "'dependency.repo': unknown repository '" + dependency->repo + "'");
+      }
+      if (!diff && !candidate && runtime.empty() && !dependency)
         throw ApiError(ErrorCode::invalid_argument,
                        "give 'diff' (a unified diff against base) or 'candidate' (a revision), or what the candidate "
-                       "runs differently on the base revision: 'candidate_env', 'candidate_command_prefix' or "
-                       "'candidate_interpreter'");
+                       "runs differently on the base revision: 'candidate_env', 'candidate_command_prefix', "
+                       "'candidate_interpreter' or 'dependency'");
       if (diff && diff->find_first_not_of(" \t\r\n") == std::string::npos)
         throw ApiError(ErrorCode::invalid_argument, "'diff' is empty: there is nothing to compare");
       e.author = opt_string(body, "author").value_or("");
@@ -334,7 +348,10 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       auto runs_override = opt_int(body, "runs_per_arm", 2, 500);
       auto warmup_override = opt_int(body, "warmup_runs", 0, 20);
 
-      const std::vector<std::string> names = select_workflows(config_, e.repo, workflow_names(body));
+      // A dependency experiment: every workflow of the repository that uses the dependency, by default.
+      const std::vector<std::string> names = dependency
+                                                 ? select_dependents(config_, e.repo, dependency->repo, workflow_names(body))
+                                                 : select_workflows(config_, e.repo, workflow_names(body));
 
       // Git: resolve revisions and check the diff before anything is stored.
       e.base_commit = mirrors_.resolve(e.repo, e.base_ref);
@@ -350,6 +367,25 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
         e.candidate_commit = e.base_commit;  // the same revision: only the runtime differs
       }
       e.candidate_runtime = runtime.to_json();
+      std::optional<DependencyChange> change;
+      if (dependency) {
+        change = DependencyChange{dependency->repo, dependency->base, "", dependency->diff.value_or("")};
+        json::object d{{"repo", dependency->repo}};
+        if (dependency->base) d["base_ref"] = *dependency->base;
+        if (dependency->candidate) {
+          change->commit = mirrors_.resolve(dependency->repo, *dependency->candidate);
+          d["ref"] = *dependency->candidate;
+          d["commit"] = change->commit;
+          // Whoever made the change hears of a regression it causes, unless the request names someone.
+          const git::CommitInfo c = mirrors_.commit_info(dependency->repo, change->commit);
+          if (e.author.empty() && !c.author_email.empty()) e.author = c.author_name + " <" + c.author_email + ">";
+          d["subject"] = c.subject;
+        } else {
+          d["diff"] = change->diff;
+          d["diff_sha256"] = sha256_hex(change->diff);
+        }
+        e.candidate_runtime["dependency"] = std::move(d);
+      }
       e.submitted_by = who.name;
       e.max_attempts = config_.max_attempts;
 
@@ -357,7 +393,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       if (runs_override) fixed_runs = static_cast<int>(*runs_override);
       if (warmup_override) warmup_runs = static_cast<int>(*warmup_override);
       e.jobs = first_blocks(config_, db_, e.repo, names, e.base_commit, e.candidate_commit, e.diff, fixed_runs, warmup_runs,
-                            runtime);
+                            mirrors_, runtime, change ? &*change : nullptr);
       long id = insert_experiment(db_, e);
       spdlog::info("experiment {} submitted by {}: repo {} base {} ({}), {} workflow(s)", id, who.name, e.repo, e.base_ref,
                    e.base_commit.substr(0, 12), e.jobs.size());

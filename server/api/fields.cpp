@@ -163,6 +163,37 @@ CandidateRuntime candidate_runtime(const json::object& body) {
   return r;
 }
 
+std::optional<DependencyRequest> dependency_request(const json::object& body, std::size_t diff_limit) {
+  const auto* v = body.if_contains("dependency");
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_object())
+    throw ApiError(ErrorCode::invalid_argument,
+                   "'dependency' must be an object: {\"repo\": \"<a repository the workflows declare in [[dependencies]]>\", "
+                   "\"diff\": \"<a unified diff of it>\"} or {\"repo\": ..., \"candidate\": \"<a revision of it>\"}");
+  const auto& o = v->get_object();
+  for (const auto& kv : o) {
+    const std::string_view k = kv.key();
+    if (k != "repo" && k != "base" && k != "candidate" && k != "diff")
+      throw ApiError(ErrorCode::invalid_argument, "'dependency." + std::string(utf8_prefix(k, 64)) +
+                                                      "' is not a key of a dependency (repo, base, candidate, diff)");
+  }
+  DependencyRequest r;
+  if (!o.contains("repo"))
+    throw ApiError(ErrorCode::invalid_argument,
+                   "'dependency.repo' is required: the dependency's repository, as the workflows' [[dependencies]] name it");
+  r.repo = req_string(o, "repo", "the dependency's repository, as the workflows' [[dependencies]] name it");
+  r.base = opt_string(o, "base");
+  r.candidate = opt_string(o, "candidate");
+  r.diff = opt_string(o, "diff", diff_limit);
+  if (r.diff && r.candidate) throw ApiError(ErrorCode::invalid_argument, "give 'dependency.diff' or 'dependency.candidate', not both");
+  if (!r.diff && !r.candidate)
+    throw ApiError(ErrorCode::invalid_argument,
+                   "'dependency' needs 'diff' (a unified diff of " + r.repo + ") or 'candidate' (a revision of it)");
+  if (r.diff && r.diff->find_first_not_of(" \t\r\n") == std::string::npos)
+    throw ApiError(ErrorCode::invalid_argument, "'dependency.diff' is empty: there is nothing to compare");
+  return r;
+}
+
 WorkerFacts worker_facts(const json::object& body) {
   const auto* w = body.if_contains("worker");
   if (!w || !w->is_object()) throw ApiError(ErrorCode::invalid_argument, "'worker' must be an object with at least a 'name'");

@@ -46,6 +46,14 @@ std::vector<std::string> workflow_names(const boost::json::object& body);
 // variables and kMaxCommandWords words; every string bounded and free of NUL.
 CandidateRuntime candidate_runtime(const boost::json::object& body);
 constexpr std::size_t kMaxEnvVariables = 64;
+// The optional "dependency" object of an experiment: {"repo": name, "diff": text | "candidate":
+// revision, "base": revision?}: exactly one of diff and candidate; the diff at most `diff_limit`
+// bytes and not blank. nullopt when absent or null.
+struct DependencyRequest {
+  std::string repo;
+  std::optional<std::string> base, candidate, diff;
+};
+std::optional<DependencyRequest> dependency_request(const boost::json::object& body, std::size_t diff_limit);
 constexpr std::size_t kMaxCommandWords = 32;
 // The "worker" object of a claim: name (required), host, cpu_model, kernel, version, cores.
 WorkerFacts worker_facts(const boost::json::object& body);

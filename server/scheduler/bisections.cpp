@@ -6,6 +6,7 @@
 #include "server/bisect/replay.hpp"
 #include "server/scheduler/broken_ends.hpp"
 #include "server/scheduler/plan.hpp"
+#include "server/scheduler/submit.hpp"
 #include "server/store/calibrations.hpp"
 #include "server/store/experiments.hpp"
 
@@ -176,6 +177,8 @@ json::object plan_round(pqxx::work& tx, const ServerConfig& config, long experim
                         const std::string& now) {
   const WorkflowConfig& wf = config.workflows.at(workflow);
   const RepoConfig& repo = config.repos.at(wf.repo);
+  // The dependencies resolved when the bisection started (in its options; none before they were).
+  const ArmDependencies deps = arm_dependencies(config, snapshot);
   json::array reqs, jobs;
   for (const auto& r : requests) {
     json::object q{{"index", r.commit}, {"commit", commits.at(static_cast<std::size_t>(r.commit)).sha}, {"runs", r.runs}};
@@ -194,10 +197,10 @@ json::object plan_round(pqxx::work& tx, const ServerConfig& config, long experim
     if (p.beside >= 0) {
       // Baseline: the good end, as the reference each run of the commit is scaled by; for a
       // sandwich, the parent; for a part's ends side by side, the part's good end.
-      job.payload = job_payload(repo, wf, commits.at(static_cast<std::size_t>(p.beside)).sha, sha, "", warmup, p.runs);
+      job.payload = job_payload(repo, wf, commits.at(static_cast<std::size_t>(p.beside)).sha, sha, "", warmup, p.runs, {}, deps);
       job.runs_total = runs_total(warmup, p.runs);
     } else {
-      job.payload = probe_payload(repo, wf, sha, warmup, p.runs);
+      job.payload = probe_payload(repo, wf, sha, warmup, p.runs, deps);
       job.runs_total = warmup + p.runs;
     }
     const long id = insert_job(tx, experiment_id, job, max_attempts);
@@ -468,7 +471,9 @@ bool advance_one(const ServerConfig& config, Database& db, RepoMirrors& mirrors,
       }
       const int round = static_cast<int>(steps.size()) + 1;
       const int max_attempts = config.max_attempts;
-      steps.push_back(plan_round(tx, config, experiment_id, workflow, json::object{{"design", options.at("design")}},
+      json::object round_snapshot{{"design", options.at("design")}};
+      if (const auto* d = options.if_contains("dependencies")) round_snapshot["dependencies"] = *d;
+      steps.push_back(plan_round(tx, config, experiment_id, workflow, round_snapshot,
                                  commits, r.next, round, int_of(options, "warmup_runs"), max_attempts, now));
       tx.exec_params(kSaveProgress, id, status, json::serialize(steps), json::serialize(result), "");
       spdlog::info("bisection {}: round {} probes {} commit(s)", id, round, r.next.size());
@@ -520,13 +525,17 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
   so.part_pairs = true;
   so.sandwich_alpha = config.bisect.sandwich_alpha;
   const int warmup = design.contains("warmup_runs") ? int_of(design, "warmup_runs") : wf.warmup_runs;
-  const json::object options{{"design", design},
-                             {"parallel_probes", so.parallel_probes},
-                             {"max_runs_per_commit", so.max_runs_per_commit},
-                             {"part_pairs", so.part_pairs},
-                             {"sandwich_alpha", so.sandwich_alpha},
-                             {"warmup_runs", warmup},
-                             {"phase_alpha", so.design.alpha}};
+  json::object options{{"design", design},
+                       {"parallel_probes", so.parallel_probes},
+                       {"max_runs_per_commit", so.max_runs_per_commit},
+                       {"part_pairs", so.part_pairs},
+                       {"sandwich_alpha", so.sandwich_alpha},
+                       {"warmup_runs", warmup},
+                       {"phase_alpha", so.design.alpha}};
+  // The workflow's dependencies at their refs now: every probe of the range runs these.
+  json::object snapshot = wf.to_api_json();
+  resolve_dependencies(config, mirrors, snapshot);
+  options["dependencies"] = snapshot.at("dependencies");
 
   NewExperiment e;
   e.repo = rq.repo;
@@ -539,7 +548,6 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
   e.submitted_by = rq.requested_by;
   e.max_attempts = config.max_attempts;
   const long experiment_id = insert_experiment(tx, e);
-  json::object snapshot = wf.to_api_json();
   snapshot["design"] = design;
   tx.exec_params(kInsertExperimentWorkflow, experiment_id, wf.name, json::serialize(snapshot));
   const long id =
@@ -560,7 +568,8 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
            steps, commits);
   } else {
     const std::string now = tx.exec1(kNow)[0].as<std::string>();
-    steps.push_back(plan_round(tx, config, experiment_id, wf.name, json::object{{"design", design}}, commits, r.next, 1,
+    steps.push_back(plan_round(tx, config, experiment_id, wf.name,
+                               json::object{{"design", design}, {"dependencies", options.at("dependencies")}}, commits, r.next, 1,
                                warmup, config.max_attempts, now));
     tx.exec_params(kSaveProgress, id, status, json::serialize(steps), json::serialize(result), "");
   }

@@ -2,6 +2,7 @@
 
 #include "common/errors.hpp"
 #include "server/scheduler/plan.hpp"
+#include "server/scheduler/submit.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -30,6 +31,8 @@ StartedCalibration request_calibration(const ServerConfig& config, Database& db,
   boost::json::object snapshot = wf.to_api_json();
   snapshot["design"] = design_snapshot(wf, std::nullopt, std::nullopt, std::nullopt);
   snapshot["calibration"] = boost::json::object{{"runs_per_arm", runs}, {"batches", batches}};
+  resolve_dependencies(config, mirrors, snapshot);
+  const ArmDependencies deps = arm_dependencies(config, snapshot);
   for (int b = 1; b <= batches; ++b) {
     NewJob job;
     job.workflow = wf.name;
@@ -37,7 +40,7 @@ StartedCalibration request_calibration(const ServerConfig& config, Database& db,
     job.stage = "calibration";
     job.block = b;
     job.priority = request.priority;
-    job.payload = job_payload(repo, wf, e.base_commit, e.base_commit, "", wf.warmup_runs, runs);
+    job.payload = job_payload(repo, wf, e.base_commit, e.base_commit, "", wf.warmup_runs, runs, {}, deps);
     job.runs_total = runs_total(wf.warmup_runs, runs);
     e.jobs.push_back(std::move(job));
   }

@@ -102,17 +102,60 @@ json::object CandidateRuntime::to_json() const {
   return o;
 }
 
+ArmDependencies arm_dependencies(const ServerConfig& config, const json::object& snapshot, const DependencyChange* change) {
+  ArmDependencies out;
+  const auto* deps = snapshot.if_contains("dependencies");
+  if (!deps || !deps->is_array()) return out;
+  for (const auto& v : deps->as_array()) {
+    const auto& d = v.as_object();
+    DependencyRevision r;
+    r.repo = std::string(d.at("repo").as_string());
+    r.path = std::string(d.at("path").as_string());
+    const auto* commit = d.if_contains("commit");
+    if (!commit || !commit->is_string())
+      throw std::invalid_argument("workflow snapshot: dependency '" + r.repo + "' has no resolved commit");
+    r.commit = std::string(commit->as_string());
+    const auto it = config.repos.find(r.repo);
+    if (it == config.repos.end())
+      throw std::invalid_argument("dependency repository '" + r.repo + "' is no longer configured");
+    r.url = it->second.url;
+    out.baseline.push_back(r);
+    if (change && change->repo == r.repo) {
+      if (!change->commit.empty()) r.commit = change->commit;
+      r.diff = change->diff;
+    }
+    out.candidate.push_back(std::move(r));
+  }
+  return out;
+}
+
+namespace {
+json::array dependencies_json(const std::vector<DependencyRevision>& deps) {
+  json::array a;
+  for (const auto& d : deps)
+    a.push_back(json::object{{"repo", json::object{{"name", d.repo}, {"url", d.url}}},
+                             {"commit", d.commit},
+                             {"diff", d.diff},
+                             {"path", d.path}});
+  return a;
+}
+}  // namespace
+
 json::object job_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& base_commit,
                          const std::string& candidate_commit, const std::string& diff, int warmup_runs, int runs_per_arm,
-                         const CandidateRuntime& runtime) {
+                         const CandidateRuntime& runtime, const ArmDependencies& dependencies) {
   json::object candidate = runtime.to_json();
   candidate["commit"] = candidate_commit;
   candidate["diff"] = diff;
+  json::object baseline{{"commit", base_commit}, {"diff", ""}};
+  if (!dependencies.empty()) {
+    baseline["dependencies"] = dependencies_json(dependencies.baseline);
+    candidate["dependencies"] = dependencies_json(dependencies.candidate);
+  }
   return json::object{
       {"repo", json::object{{"name", repo.name}, {"url", repo.url}}},
       {"workflow", wf.to_job_json()},
-      {"arms", json::object{{"baseline", json::object{{"commit", base_commit}, {"diff", ""}}},
-                            {"candidate", std::move(candidate)}}},
+      {"arms", json::object{{"baseline", std::move(baseline)}, {"candidate", std::move(candidate)}}},
       {"schedule", interleaved_schedule(warmup_runs, runs_per_arm)}};
 }
 
@@ -129,8 +172,8 @@ json::array single_arm_schedule(int warmup_runs, int runs) {
 }
 
 json::object probe_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& commit, int warmup_runs,
-                           int runs) {
-  json::object payload = job_payload(repo, wf, commit, commit, "", warmup_runs, runs);
+                           int runs, const ArmDependencies& dependencies) {
+  json::object payload = job_payload(repo, wf, commit, commit, "", warmup_runs, runs, {}, dependencies);
   payload["schedule"] = single_arm_schedule(warmup_runs, runs);
   return payload;
 }

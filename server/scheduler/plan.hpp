@@ -54,11 +54,37 @@ struct CandidateRuntime {
   boost::json::object to_json() const;
 };
 
+// One dependency of an arm as a worker receives it (docs/worker-protocol.md): a commit of another
+// configured repository, with a diff or none, placed at `path` in each run's copy.
+struct DependencyRevision {
+  std::string repo, url, commit, diff, path;
+};
+struct ArmDependencies {
+  std::vector<DependencyRevision> baseline, candidate;
+  bool empty() const { return baseline.empty() && candidate.empty(); }
+};
+
+// A dependency experiment's candidate: `repo` at `commit` (a revision of it), or at each
+// workflow's baseline commit of it with `diff` applied. Everything else is the same on both arms.
+struct DependencyChange {
+  std::string repo;
+  std::optional<std::string> base_ref;  // the baseline's revision of it instead of each workflow's ref
+  std::string commit;                   // empty: each workflow's baseline commit (with `diff`)
+  std::string diff;
+};
+
+// The arms' dependencies of a workflow snapshot whose "dependencies" entries carry their resolved
+// "commit" (submit.hpp, resolve_dependencies): the same on both arms, but for `change`'s repository
+// on the candidate. Old snapshots without dependencies: none.
+ArmDependencies arm_dependencies(const ServerConfig& config, const boost::json::object& snapshot,
+                                 const DependencyChange* change = nullptr);
+
 // What a worker receives for one block (docs/worker-protocol.md): repository, workflow, arms,
 // schedule of warm-up + measured runs.
 boost::json::object job_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& base_commit,
                                 const std::string& candidate_commit, const std::string& diff, int warmup_runs,
-                                int runs_per_arm, const CandidateRuntime& runtime = {});
+                                int runs_per_arm, const CandidateRuntime& runtime = {},
+                                const ArmDependencies& dependencies = {});
 
 // The same payload with a new schedule (the next block, a confirmation batch).
 boost::json::object with_schedule(boost::json::object payload, int warmup_runs, int runs_per_arm);
@@ -68,7 +94,7 @@ boost::json::object with_schedule(boost::json::object payload, int warmup_runs, 
 boost::json::array single_arm_schedule(int warmup_runs, int runs);
 // The payload of a bisection probe: `commit` on both arms, single_arm_schedule.
 boost::json::object probe_payload(const RepoConfig& repo, const WorkflowConfig& wf, const std::string& commit, int warmup_runs,
-                                  int runs);
+                                  int runs, const ArmDependencies& dependencies = {});
 
 // Measured + warm-up runs of a schedule: what jobs.runs_total counts.
 inline int runs_total(int warmup_runs, int runs_per_arm) { return 2 * (warmup_runs + runs_per_arm); }

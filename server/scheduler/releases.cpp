@@ -246,7 +246,7 @@ json::object create_release(const ServerConfig& config, Database& db, RepoMirror
   e.title = "release gate " + rq.name + ": " + rq.base + ".." + rq.candidate;
   e.submitted_by = rq.created_by;
   e.max_attempts = config.max_attempts;
-  e.jobs = first_blocks(config, db, rq.repo, workflows, base, candidate, "", std::nullopt, std::nullopt);
+  e.jobs = first_blocks(config, db, rq.repo, workflows, base, candidate, "", std::nullopt, std::nullopt, mirrors);
   json::array wfs;
   for (const auto& w : workflows) wfs.emplace_back(w);
   return db.transact([&](pqxx::work& tx) {

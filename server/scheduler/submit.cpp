@@ -34,12 +34,46 @@ std::vector<std::string> select_workflows(const ServerConfig& config, const std:
   return names;
 }
 
+void resolve_dependencies(const ServerConfig& config, RepoMirrors& mirrors, boost::json::object& snapshot,
+                          const DependencyChange* change) {
+  auto* deps = snapshot.if_contains("dependencies");
+  if (!deps || !deps->is_array()) return;
+  for (auto& v : deps->as_array()) {
+    auto& d = v.as_object();
+    const std::string repo(d.at("repo").as_string());
+    std::string ref(d.at("ref").as_string());
+    if (change && change->repo == repo && change->base_ref) ref = *change->base_ref;
+    if (ref.empty()) ref = config.repos.at(repo).default_branch;
+    d["ref"] = ref;
+    d["commit"] = mirrors.resolve(repo, ref);
+  }
+}
+
+std::vector<std::string> select_dependents(const ServerConfig& config, const std::string& repo, const std::string& dependency,
+                                           const std::vector<std::string>& names) {
+  std::vector<std::string> users;
+  for (const auto& [n, wf] : config.workflows)
+    if (wf.repo == repo && wf.dependency(dependency)) users.push_back(n);
+  if (names.empty()) {
+    if (users.empty())
+      throw ApiError(ErrorCode::invalid_argument, "no workflow of repository '" + repo + "' declares dependency '" + dependency +
+                                                      "' ([[dependencies]] repo = \"" + dependency + "\" in its file)");
+    return users;
+  }
+  for (const auto& n : select_workflows(config, repo, names))
+    if (!config.workflows.at(n).dependency(dependency))
+      throw ApiError(ErrorCode::invalid_argument, "workflow '" + n + "' does not declare dependency '" + dependency +
+                                                      "'; the workflows of '" + repo + "' that do: " + join_names(users));
+  return names;
+}
+
 std::vector<NewJob> first_blocks(const ServerConfig& config, Database& db, const std::string& repo,
                                  const std::vector<std::string>& workflows, const std::string& base_commit,
                                  const std::string& candidate_commit, const std::string& diff,
-                                 std::optional<int> runs_per_arm, std::optional<int> warmup_runs,
-                                 const CandidateRuntime& runtime) {
+                                 std::optional<int> runs_per_arm, std::optional<int> warmup_runs, RepoMirrors& mirrors,
+                                 const CandidateRuntime& runtime, const DependencyChange* change) {
   const RepoConfig& rc = config.repos.at(repo);
+  std::set<std::string> diff_checked;  // the dependency's baseline commits its diff applies to
   std::vector<NewJob> jobs;
   for (const auto& n : workflows) {
     const WorkflowConfig& wf = config.workflows.at(n);
@@ -52,7 +86,13 @@ std::vector<NewJob> first_blocks(const ServerConfig& config, Database& db, const
     job.workflow = n;
     job.workflow_config = wf.to_api_json();
     job.workflow_config["design"] = std::move(design);
-    job.payload = job_payload(rc, wf, base_commit, candidate_commit, diff, warmup, block, runtime);
+    resolve_dependencies(config, mirrors, job.workflow_config, change);
+    const ArmDependencies deps = arm_dependencies(config, job.workflow_config, change);
+    if (change && !change->diff.empty()) {
+      for (const auto& d : deps.baseline)
+        if (d.repo == change->repo && diff_checked.insert(d.commit).second) mirrors.check_diff(d.repo, d.commit, change->diff);
+    }
+    job.payload = job_payload(rc, wf, base_commit, candidate_commit, diff, warmup, block, runtime, deps);
     job.runs_total = runs_total(warmup, block);
     jobs.push_back(std::move(job));
   }

@@ -62,7 +62,8 @@ json::object list_jobs(Database& db, const std::optional<std::string>& state, in
 
 std::string experiment_diff(Database& db, long id) {
   return db.transact([&](pqxx::work& tx) {
-    const auto rows = tx.exec_params("SELECT diff FROM experiments WHERE id = $1", id);
+    const auto rows = tx.exec_params("SELECT CASE WHEN diff = '' THEN coalesce(candidate_runtime #>> '{dependency,diff}', '') ELSE diff END "
+                                     "FROM experiments WHERE id = $1", id);
     if (rows.empty()) throw ApiError(ErrorCode::not_found, "experiment " + std::to_string(id) + " does not exist");
     return rows[0][0].is_null() ? std::string() : rows[0][0].as<std::string>();
   });

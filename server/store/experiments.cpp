@@ -31,7 +31,8 @@ SELECT json_build_object(
                                  CASE WHEN e.diff = '' THEN 0 ELSE array_length(string_to_array(e.diff, E'\n'), 1) END,
                                  'env', e.candidate_runtime -> 'env',
                                  'command_prefix', e.candidate_runtime -> 'command_prefix',
-                                 'interpreter', e.candidate_runtime -> 'interpreter'),
+                                 'interpreter', e.candidate_runtime -> 'interpreter',
+                                 'dependency', (e.candidate_runtime -> 'dependency') - 'diff'),
   'author', e.author, 'title', e.title, 'change_url', e.change_url, 'submitted_by', e.submitted_by,
   'status', e.status, 'verdict', e.verdict, 'error', e.error, 'suite', e.suite,
   'created_at', e.created_at, 'started_at', e.started_at, 'finished_at', e.finished_at,
@@ -44,7 +45,8 @@ SELECT json_build_object(
                                 'cancelled', count(*) FILTER (WHERE j.state = 'cancelled')))
     FROM jobs j WHERE j.experiment_id = e.id),
   'workflows', (SELECT coalesce(json_agg(json_build_object('workflow', w.workflow, 'state', w.state, 'verdict', w.verdict,
-                                                           'design', w.config -> 'design', 'result', w.result)
+                                                           'design', w.config -> 'design',
+                                                           'dependencies', w.config -> 'dependencies', 'result', w.result)
                                          ORDER BY w.workflow), '[]'::json)
                 FROM experiment_workflows w WHERE w.experiment_id = e.id)
 )::text

@@ -350,6 +350,12 @@ SELECT e.id, e.purpose, coalesce(e.verdict, e.status),
             raise AssertionError(f"submission failed: {status} {out}")
         return out["id"]
 
+    def count_experiments(self):
+        """Rows in the experiments table, read from the database itself (what a refusal must not add)."""
+        out = subprocess.run(["psql", self.dsn, "-wX", "-qAtc", "SELECT count(*) FROM experiments"],
+                             check=True, capture_output=True, text=True).stdout
+        return int(out.strip())
+
     def wait_experiment(self, exp_id, timeout=300):
         def done():
             status, e = self.api("GET", f"/api/v1/experiments/{exp_id}")

@@ -2,7 +2,6 @@
 run another way — another environment, a command prefix, another interpreter — on the real
 server, real workers, a real PostgreSQL and the example training workload."""
 import os
-import subprocess
 import sys
 import unittest
 
@@ -36,13 +35,8 @@ class RuntimeExperiments(unittest.TestCase):
         full = {"repo": "example", "base": "main", "workflows": ["example-train"], **body}
         return self.lab.api("POST", "/api/v1/experiments", full, token=self.lab.submit_token)
 
-    def count_experiments(self):
-        out = subprocess.run(["psql", self.lab.dsn, "-wX", "-qAtc", "SELECT count(*) FROM experiments"],
-                             check=True, capture_output=True, text=True).stdout
-        return int(out.strip())
-
     def test_bad_runtimes_are_refused_with_what_is_wrong_and_store_nothing(self):
-        before = self.count_experiments()
+        before = self.lab.count_experiments()
         cases = [
             ({}, "'candidate_env', 'candidate_command_prefix' or 'candidate_interpreter'"),
             ({"candidate_env": ["A=1"]}, "'candidate_env' must be an object"),
@@ -64,7 +58,7 @@ class RuntimeExperiments(unittest.TestCase):
             self.assertEqual(status, 400, (body, out))
             self.assertEqual(out["error"]["code"], "invalid_argument", out)
             self.assertIn(words, out["error"]["message"], body)
-        self.assertEqual(self.count_experiments(), before, "a refused request stores nothing")
+        self.assertEqual(self.lab.count_experiments(), before, "a refused request stores nothing")
 
     def test_a_command_prefix_that_slows_start_up_is_a_regression_of_the_same_revision(self):
         # No --workflow: every workflow of the repository, the suite (example-train, its stdout-probe

@@ -162,6 +162,132 @@ TEST(Config, TheShippedConfigsLoad) {
   EXPECT_EQ(c.repos.at("example").alerts.smtp_url, "smtp://127.0.0.1:8025");
 }
 
+// A workflow file of `body` (after name/repo/command) in a fresh directory, loaded.
+WorkflowConfig workflow_with(const std::string& body) {
+  const auto dir = std::filesystem::temp_directory_path() / ("ttfb-config-deps-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "uses-deps.toml";
+  std::ofstream(file) << "name = \"uses-deps\"\nrepo = \"trainer\"\ncommand = [\"python3\", \"train.py\"]\n" << body;
+  return load_workflow_file(file.string());
+}
+
+std::string dependency_error(const std::string& body) {
+  try {
+    workflow_with(body);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(Config, DependenciesArePlacedAtAPlainRelativePathAndShownInTheApi) {
+  const WorkflowConfig w = workflow_with(
+      "[[dependencies]]\nrepo = \"dataload\"\npath = \"third_party/dataload\"\n"
+      "[[dependencies]]\nrepo = \"launcher\"\npath = \"launch\"\nref = \"v2\"\n");
+  ASSERT_EQ(w.dependencies.size(), 2u);
+  EXPECT_EQ(w.dependencies[0].repo, "dataload");
+  EXPECT_EQ(w.dependencies[0].path, "third_party/dataload");
+  EXPECT_EQ(w.dependencies[0].ref, "");
+  EXPECT_EQ(w.dependencies[1].ref, "v2");
+  ASSERT_NE(w.dependency("launcher"), nullptr);
+  EXPECT_EQ(w.dependency("launcher")->path, "launch");
+  EXPECT_EQ(w.dependency("nope"), nullptr);
+  const boost::json::object shown = w.to_api_json();
+  const auto& api = shown.at("dependencies").as_array();
+  ASSERT_EQ(api.size(), 2u);
+  EXPECT_EQ(api[1].at("ref").as_string(), "v2");
+  // Workers learn of dependencies through the arms, not the workflow.
+  EXPECT_FALSE(w.to_job_json().contains("dependencies"));
+  EXPECT_TRUE(workflow_with("").dependencies.empty());
+}
+
+TEST(Config, ADependencyOutsideTheRunsCopyOrOverlappingAnotherIsRefused) {
+  for (const char* path : {"../up", "/abs", "a/../b", "a/./b", "a//b", ".git", ".git/hooks", ""}) {
+    const std::string e = dependency_error(std::string("[[dependencies]]\nrepo = \"dataload\"\npath = \"") + path + "\"\n");
+    EXPECT_NE(e.find("dependencies[0].path must be a relative path"), std::string::npos) << path << ": " << e;
+  }
+  EXPECT_NE(dependency_error("[[dependencies]]\npath = \"x\"\n").find("dependencies[0].repo is required"), std::string::npos);
+  EXPECT_NE(dependency_error("[[dependencies]]\nrepo = \"trainer\"\npath = \"x\"\n").find("the workflow's own repository"),
+            std::string::npos);
+  EXPECT_NE(dependency_error("[[dependencies]]\nrepo = \"a\"\npath = \"x\"\n[[dependencies]]\nrepo = \"a\"\npath = \"y\"\n")
+                .find("listed twice"),
+            std::string::npos);
+  EXPECT_NE(dependency_error("[[dependencies]]\nrepo = \"a\"\npath = \"x\"\n[[dependencies]]\nrepo = \"b\"\npath = \"x/y\"\n")
+                .find("overlaps"),
+            std::string::npos);
+  EXPECT_NE(dependency_error("[[dependencies]]\nrepo = \"a\"\npath = \"x\"\npythonpath = true\n").find("not a dependency's key"),
+            std::string::npos);
+  EXPECT_NE(dependency_error("dependencies = \"dataload\"\n").find("must be an array of tables"), std::string::npos);
+}
+
+TEST(Config, ADependencyRepositoryMustBeConfigured) {
+  const auto dir = std::filesystem::temp_directory_path() / ("ttfb-config-deprepo-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "wf");
+  std::ofstream(dir / "wf" / "w.toml") << "repo = \"trainer\"\ncommand = [\"python3\"]\n[[dependencies]]\nrepo = \"dataload\"\npath = \"dl\"\n";
+  const std::string head = "[database]\ndsn = \"dbname=x\"\n[git]\ncache_dir = \"/tmp/x\"\n[workflows]\ndir = \"" + (dir / "wf").string() +
+                           "\"\n[repos.trainer]\nurl = \"/tmp/trainer\"\n";
+  std::ofstream(dir / "server.toml") << head;
+  try {
+    load_server_config((dir / "server.toml").string());
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("dependency repo 'dataload' is not defined"), std::string::npos) << e.what();
+  }
+  std::ofstream(dir / "server.toml") << head << "[repos.dataload]\nurl = \"/tmp/dataload\"\n";
+  const ServerConfig c = load_server_config((dir / "server.toml").string());
+  EXPECT_EQ(c.workflows.at("w").dependencies.at(0).repo, "dataload");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Plan, EveryArmCarriesTheDependenciesAndOnlyTheCandidateTheChange) {
+  ServerConfig config;
+  config.repos["trainer"] = RepoConfig{"trainer", "/srv/trainer.git"};
+  config.repos["dataload"] = RepoConfig{"dataload", "/srv/dataload.git"};
+  config.repos["launcher"] = RepoConfig{"launcher", "/srv/launcher.git"};
+  const std::string a(40, 'a'), b(40, 'b'), c(40, 'c'), d(40, 'd');
+  const auto snapshot = boost::json::parse(R"({"dependencies": [
+      {"repo": "dataload", "path": "third_party/dataload", "ref": "main", "commit": ")" + a + R"("},
+      {"repo": "launcher", "path": "launch", "ref": "v2", "commit": ")" + b + R"("}]})").as_object();
+  const DependencyChange change{"dataload", std::nullopt, c, ""};
+  const ArmDependencies deps = arm_dependencies(config, snapshot, &change);
+  ASSERT_EQ(deps.baseline.size(), 2u);
+  ASSERT_EQ(deps.candidate.size(), 2u);
+  EXPECT_EQ(deps.baseline[0].commit, a);
+  EXPECT_EQ(deps.candidate[0].commit, c);
+  EXPECT_EQ(deps.baseline[0].url, "/srv/dataload.git");
+  EXPECT_EQ(deps.baseline[1].commit, b);
+  EXPECT_EQ(deps.candidate[1].commit, b) << "the dependency not changed is the same on both arms";
+  // A diff instead: the baseline's commit, patched, on the candidate only.
+  const DependencyChange patch{"dataload", std::nullopt, "", "--- a/x\n+++ b/x\n"};
+  const ArmDependencies patched = arm_dependencies(config, snapshot, &patch);
+  EXPECT_EQ(patched.candidate[0].commit, a);
+  EXPECT_EQ(patched.candidate[0].diff, patch.diff);
+  EXPECT_EQ(patched.baseline[0].diff, "");
+
+  WorkflowConfig wf;
+  wf.name = "w";
+  wf.repo = "trainer";
+  wf.command = {"python3", "train.py"};
+  const auto payload = job_payload(config.repos.at("trainer"), wf, d, d, "", 1, 4, {}, deps);
+  const auto& arms = payload.at("arms").as_object();
+  const auto& base_deps = arms.at("baseline").at("dependencies").as_array();
+  const auto& cand_deps = arms.at("candidate").at("dependencies").as_array();
+  ASSERT_EQ(base_deps.size(), 2u);
+  EXPECT_EQ(base_deps[0].at("repo").at("name").as_string(), "dataload");
+  EXPECT_EQ(base_deps[0].at("repo").at("url").as_string(), "/srv/dataload.git");
+  EXPECT_EQ(base_deps[0].at("path").as_string(), "third_party/dataload");
+  EXPECT_EQ(base_deps[0].at("commit").as_string(), a);
+  EXPECT_EQ(cand_deps[0].at("commit").as_string(), c);
+  // Without dependencies the arms are as they always were.
+  EXPECT_FALSE(job_payload(config.repos.at("trainer"), wf, d, d, "", 1, 4).at("arms").at("baseline").as_object().contains(
+      "dependencies"));
+  // A snapshot whose dependency was never resolved, or whose repository is gone, is an error.
+  EXPECT_THROW(arm_dependencies(config, boost::json::parse(R"({"dependencies": [{"repo": "dataload", "path": "x", "ref": ""}]})").as_object()),
+               std::invalid_argument);
+  config.repos.erase("launcher");
+  EXPECT_THROW(arm_dependencies(config, snapshot), std::invalid_argument);
+}
+
 TEST(Plan, ScheduleWarmsUpThenInterleavesABBA) {
   auto s = interleaved_schedule(1, 4);
   ASSERT_EQ(s.size(), 10u);

@@ -157,6 +157,33 @@ TEST(ParseJob, TheCandidateArmsRuntime) {
   expect_parse_error(candidate(R"("interpreter": [""])"), "an empty word", 17);
 }
 
+TEST(ParseJob, AnArmsDependenciesAndWhereTheyGo) {
+  const std::string good = kDocJob;
+  const std::string arm = R"("diff": "diff --git a/x b/x\n"})";
+  auto candidate = [&](const std::string& deps) {
+    std::string s = good;
+    s.replace(s.find(arm), arm.size(), R"("diff": "diff --git a/x b/x\n", "dependencies": )" + deps + "}");
+    return s;
+  };
+  const std::string sha(40, 'c');
+  Job job = parse_job(candidate(R"([{"repo": {"name": "dataload", "url": "/srv/dataload.git"}, "commit": ")" + sha +
+                                R"(", "diff": "", "path": "third_party/dataload"}])"));
+  ASSERT_EQ(job.candidate.dependencies.size(), 1u);
+  const ArmDependency& d = job.candidate.dependencies[0];
+  EXPECT_EQ(d.repo_name, "dataload");
+  EXPECT_EQ(d.repo_url, "/srv/dataload.git");
+  EXPECT_EQ(d.commit, sha);
+  EXPECT_EQ(d.path, "third_party/dataload");
+  EXPECT_TRUE(job.baseline.dependencies.empty());
+  auto with_path = [&](const std::string& path) {
+    return candidate(R"([{"repo": {"name": "dataload", "url": "/d"}, "commit": ")" + sha + R"(", "path": ")" + path + R"("}])");
+  };
+  for (const char* bad : {"../up", "/abs", "a/../b", "a/./b", "a//b", ".git/x", ""})
+    expect_parse_error(with_path(bad), "dependencies[0].path: expected a relative path", 17);
+  expect_parse_error(candidate(R"({"repo": "dataload"})"), "dependencies: expected an array", 17);
+  expect_parse_error(candidate(R"([{"repo": {"name": "d", "url": "/d"}, "path": "x"}])"), "dependencies[0].commit: missing", 17);
+}
+
 TEST(Bodies, MatchTheProtocol) {
   HostFacts h{"w1", "box-3", "AMD EPYC 7B13", "6.1.0-18-amd64", 2, "0.1.0"};
   EXPECT_EQ(json::parse(claim_body(h)),

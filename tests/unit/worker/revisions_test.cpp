@@ -314,6 +314,57 @@ TEST_F(RevisionsTest, WhatARunWritesStaysInItsCopy) {
   EXPECT_EQ(next.content_hash, p.content_hash);
 }
 
+TEST_F(RevisionsTest, ADependencyIsPlacedInTheRunsCopyAndNowhereElse) {
+  RevisionCache cache(options());
+  PreparedRevision p = cache.prepare(spec());
+  // The "dependency": another repository's worktree (here the same repository, patched, under
+  // another name: what matters is where its files land).
+  RevisionSpec dep_spec = spec(TrainerRepo::steps_diff());
+  dep_spec.repo_name = "dataload";
+  PreparedRevision dep = cache.prepare(dep_spec);
+  {
+    RunCopy copy = cache.copy_for_run(p, "job8-candidate");
+    // What the revision has at the path is replaced: a stale vendored copy.
+    write_file(fs::path(copy.path()) / "third_party" / "dataload" / "stale.py", "old = True\n");
+    cache.place_dependency(dep, copy, "third_party/dataload");
+    const fs::path at = fs::path(copy.path()) / "third_party" / "dataload";
+    EXPECT_NE(read_file(at / "train.py").find("steps = 2"), std::string::npos);
+    EXPECT_FALSE(fs::exists(at / "stale.py"));
+    EXPECT_FALSE(fs::exists(at / ".git"));
+    cache.place_dependency(dep, copy, "vendor/deep/er/dl");  // missing directories are made
+    EXPECT_TRUE(fs::exists(fs::path(copy.path()) / "vendor" / "deep" / "er" / "dl" / "train.py"));
+  }
+  EXPECT_FALSE(fs::exists(fs::path(p.worktree) / "third_party")) << "the cached worktree is untouched";
+  EXPECT_FALSE(fs::exists(fs::path(dep.worktree) / "third_party"));
+}
+
+TEST_F(RevisionsTest, ADependencyIsNeverWrittenThroughALinkTheRevisionPlanted) {
+  RevisionCache cache(options());
+  PreparedRevision p = cache.prepare(spec());
+  PreparedRevision dep = cache.prepare(spec(TrainerRepo::steps_diff()));
+  const fs::path outside = dir_ / "outside";
+  fs::create_directories(outside);
+  RunCopy copy = cache.copy_for_run(p, "job9-candidate");
+  fs::create_directory_symlink(outside, fs::path(copy.path()) / "third_party");
+  write_file(fs::path(copy.path()) / "afile", "x\n");
+  for (const std::string path : {"third_party/dataload", "afile/dataload"}) {
+    try {
+      cache.place_dependency(dep, copy, path);
+      ADD_FAILURE() << path << ": expected a PrepareError";
+    } catch (const PrepareError& e) {
+      EXPECT_EQ(e.code(), "workload_failed");
+      EXPECT_NE(std::string(e.what()).find(path.substr(0, path.find('/'))), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_TRUE(fs::is_empty(outside)) << "nothing was written through the link";
+  // The link itself at the very path is replaced, not followed.
+  cache.place_dependency(dep, copy, "third_party");
+  EXPECT_FALSE(fs::is_symlink(fs::path(copy.path()) / "third_party"));
+  EXPECT_TRUE(fs::is_empty(outside));
+  EXPECT_THROW(cache.place_dependency(dep, copy, "../escape"), PrepareError);
+  EXPECT_THROW(cache.place_dependency(dep, copy, "/abs"), PrepareError);
+}
+
 TEST_F(RevisionsTest, CopiesACrashedWorkerLeftAreRemovedAtStartUp) {
   std::string left;
   {
