@@ -32,5 +32,8 @@ std::string format_double(const char* format, double x);
 // "dependency dataload at lazy-imports (1a2b3c4d5e6f)" or "dependency dataload with a diff"; "" when
 // none is set.
 std::string candidate_runtime_words(const boost::json::object& candidate);
+// "a/b/c": not empty, not absolute, no NUL, and no empty, "." or ".." part: a path that stays
+// inside the directory it is relative to (as long as no part of it is a link).
+bool is_plain_relative_path(std::string_view path);
 
 }  // namespace ttfb

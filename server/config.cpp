@@ -1,5 +1,7 @@
 #include "server/config.hpp"
 
+#include "common/text.hpp"
+
 #include <boost/json.hpp>
 #include <toml++/toml.h>
 
@@ -17,19 +19,6 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 
 std::string where_of(const std::string& file, const std::string& key) { return file + ": " + key; }
-
-// "a/b/c": not empty, not absolute, no empty, '.' or '..' part.
-bool normal_relative_path(const std::string& p) {
-  if (p.empty() || p.front() == '/' || p.size() > 1000) return false;
-  std::size_t start = 0;
-  while (true) {
-    const std::size_t end = p.find('/', start);
-    const std::string part = p.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    if (end == std::string::npos) return true;
-    start = end + 1;
-  }
-}
 
 std::string get_string(const toml::table& t, const std::string& key, const std::string& fallback,
                        const std::string& file) {
@@ -307,7 +296,7 @@ WorkflowConfig load_workflow_file(const std::string& path, const WorkflowPolicy&
       if (dep.repo == w.repo)
         throw ConfigError(where_of(path, where + ".repo") + " is the workflow's own repository '" + w.repo + "'");
       dep.path = get_string(d, "path", "", path);
-      if (!normal_relative_path(dep.path) || dep.path == ".git" || dep.path.starts_with(".git/"))
+      if (!is_plain_relative_path(dep.path) || dep.path.size() > 1000 || dep.path == ".git" || dep.path.starts_with(".git/"))
         throw ConfigError(where_of(path, where + ".path") + " must be a relative path inside the workflow's repository "
                           "without '..' or '.' parts, not .git (e.g. \"third_party/" + dep.repo + "\"), not '" + dep.path + "'");
       dep.ref = get_string(d, "ref", "", path);

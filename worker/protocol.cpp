@@ -1,5 +1,6 @@
 #include "worker/protocol.hpp"
 
+#include "common/text.hpp"
 #include "common/utf8.hpp"
 
 #include <boost/json.hpp>
@@ -171,13 +172,7 @@ Job parse_job(const std::string& body) {
         dep.path = r.string(r.need(d, "path", dp), dp + ".path");
         if (dep.repo_name.empty()) r.fail(dp + ".repo.name", "empty");
         // Where it goes: a plain relative path, so that it lands inside the run's copy.
-        bool plain = !dep.path.empty() && dep.path.front() != '/' && dep.path.find('\0') == std::string::npos;
-        for (std::size_t s = 0, e; plain; s = e + 1) {
-          e = dep.path.find('/', s);
-          const std::string part = dep.path.substr(s, e == std::string::npos ? std::string::npos : e - s);
-          if (part.empty() || part == "." || part == ".." || (s == 0 && part == ".git")) plain = false;
-          if (e == std::string::npos) break;
-        }
+        const bool plain = is_plain_relative_path(dep.path) && dep.path != ".git" && !dep.path.starts_with(".git/");
         if (!plain) r.fail(dp + ".path", "expected a relative path without '.' or '..' parts, not under .git");
         rev.dependencies.push_back(std::move(dep));
       }
@@ -249,6 +244,11 @@ std::string samples_body(const std::string& worker, const JobLease& lease, const
                                 {"wall_ms", s.wall_ms}};
     if (s.cpu_to_first_batch_ms) o["cpu_to_first_batch_ms"] = *s.cpu_to_first_batch_ms;
     if (s.steal_ms) o["steal_ms"] = *s.steal_ms;
+    if (s.footprint) {
+      json::array files;
+      for (const auto& f : *s.footprint) files.emplace_back(to_valid_utf8(f));
+      o["footprint"] = std::move(files);
+    }
     list.push_back(std::move(o));
   }
   return json::serialize(json::object{

@@ -118,6 +118,9 @@ struct Sample {
   double cpu_ms = 0;
   std::optional<double> cpu_to_first_batch_ms;  // the workload's CPU time to its first batch (cgroup)
   std::optional<double> steal_ms;               // steal time on the run's CPUs during the run
+  // The files of the revision the run opened (worker/footprint.hpp), relative, sorted; sent for
+  // the first measured run of each arm in a job, nullopt otherwise or when it is incomplete.
+  std::optional<std::vector<std::string>> footprint;
   long max_rss_kb = 0;
   int exit_status = 0;
   int signal = 0;

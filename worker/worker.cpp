@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "common/text.hpp"
+#include "worker/footprint.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/host.hpp"
 
@@ -282,8 +284,12 @@ JobEnd Worker::run_job(const Job& job) {
 
   // Phase: measure, in the server's order (warm-up runs first, then interleaved arms).
   int done = 0;
+  std::set<std::string> footprinted;  // arms whose first measured run recorded its footprint
   for (const ScheduledRun& run : job.schedule) {
     RunResult r;
+    // The first measured run of each arm: which files of the revision its start-up opens.
+    std::optional<FootprintWatch> watch;
+    if (!run.warmup && footprinted.insert(run.arm).second) watch.emplace(copies[run.arm].path());
     const auto steal_before = steal_ms(options_.sandbox.cpus);
     try {
       r = run_workload(workload_spec(job, run.arm, copies[run.arm].path()));
@@ -308,6 +314,10 @@ JobEnd Worker::run_job(const Job& job) {
     s.cpu_to_first_batch_ms = r.cpu_to_first_batch_ms;
     if (const auto steal_after = steal_ms(options_.sandbox.cpus); steal_before && steal_after) {
       s.steal_ms = std::max(0.0, *steal_after - *steal_before);
+    }
+    if (watch) {
+      s.footprint = watch->files();
+      if (!s.footprint) spdlog::warn("job {}: no footprint of run {}: {}", job.id, run.run_index, watch->why_not());
     }
     s.max_rss_kb = r.max_rss_kb;
     s.exit_status = r.exit_status < 0 ? 0 : r.exit_status;

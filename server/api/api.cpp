@@ -13,6 +13,7 @@
 #include "server/store/calibrations.hpp"
 #include "server/store/dashboard.hpp"
 #include "server/store/experiments.hpp"
+#include "server/store/footprints.hpp"
 #include "server/store/jobs.hpp"
 #include "server/store/tokens.hpp"
 
@@ -263,6 +264,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
         throw ApiError(ErrorCode::not_found, "workflow '" + std::string(match[1]) + "' does not exist");
       json::object o = it->second.to_api_json();
       json::object status = calibration_status(db_, it->first, it->second.policy);
+      o["footprint"] = workflow_footprint(db_, it->first);
       auto cal = current_of(status);
       o["threshold_pct"] = design_snapshot(it->second, cal, std::nullopt, std::nullopt).at("threshold_pct");
       // The current calibration's numbers at the top level, the whole record under "calibration".

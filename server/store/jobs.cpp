@@ -71,6 +71,13 @@ INSERT INTO samples (job_id, experiment_id, workflow, run_index, arm, warmup, tt
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15::jsonb, $16, $17, $18)
 ON CONFLICT (job_id, run_index) DO NOTHING)sql";
 
+// A workflow's footprint from its first measured baseline run of a job on a plain commit.
+constexpr const char* kUpsertFootprint = R"sql(
+INSERT INTO workflow_footprints (workflow, base_commit, files, job_id, recorded_at)
+VALUES ($1, $2, ARRAY(SELECT jsonb_array_elements_text($3::jsonb)), $4, now())
+ON CONFLICT (workflow) DO UPDATE SET base_commit = EXCLUDED.base_commit, files = EXCLUDED.files,
+  job_id = EXCLUDED.job_id, recorded_at = EXCLUDED.recorded_at)sql";
+
 constexpr const char* kCountMeasuredSamples = R"sql(
 SELECT count(*) FROM samples WHERE job_id = $1 AND NOT warmup)sql";
 
@@ -172,6 +179,29 @@ void heartbeat_job(Database& db, long job_id, const Lease& lease, int lease_seco
   });
 }
 
+namespace {
+
+constexpr std::size_t kMaxFootprintFiles = 20000;
+
+// A sample's "footprint" (worker/footprint.hpp) checked: at most kMaxFootprintFiles paths, each a
+// relative path inside the repository (no '.' or '..' part, no NUL), at most 4096 bytes.
+json::array footprint_of(const json::value& v) {
+  if (!v.is_array()) throw ApiError(ErrorCode::invalid_argument, "sample.footprint must be an array of relative paths");
+  const auto& a = v.as_array();
+  if (a.size() > kMaxFootprintFiles)
+    throw ApiError(ErrorCode::invalid_argument, "sample.footprint lists more than " + std::to_string(kMaxFootprintFiles) + " files");
+  for (const auto& f : a) {
+    if (!f.is_string() || f.as_string().empty() || f.as_string().size() > 4096)
+      throw ApiError(ErrorCode::invalid_argument, "sample.footprint must hold paths of 1 to 4096 bytes");
+    const std::string_view p = f.as_string();
+    const bool plain = is_plain_relative_path(p);
+    if (!plain) throw ApiError(ErrorCode::invalid_argument, "sample.footprint holds a path that is not a plain relative one");
+  }
+  return a;
+}
+
+}  // namespace
+
 SampleCounts add_samples(Database& db, long job_id, const Lease& lease, const json::array& samples) {
   const std::string& worker = lease.worker;
   return db.transact([&](pqxx::work& tx) {
@@ -234,6 +264,18 @@ SampleCounts add_samples(Database& db, long job_id, const Lease& lease, const js
         ++counts.accepted;
       } else {
         ++counts.duplicates;
+      }
+      // The workflow's footprint, from a baseline that is a plain commit (no diff), and not a
+      // bisection's probe of some older commit: what the workflow's start-up loads today.
+      if (const auto* f = find(s, "footprint"); f && !f->is_null()) {
+        const json::array files = footprint_of(*f);
+        const json::value* base = payload.contains("arms") ? payload.at("arms").as_object().if_contains("baseline") : nullptr;
+        const json::value* commit = base && base->is_object() ? base->as_object().if_contains("commit") : nullptr;
+        const json::value* diff = base && base->is_object() ? base->as_object().if_contains("diff") : nullptr;
+        const bool plain = commit && commit->is_string() && (!diff || (diff->is_string() && diff->as_string().empty()));
+        if (arm == "baseline" && !warmup && plain && ins.affected_rows() == 1 &&
+            tx.exec_params1("SELECT stage FROM jobs WHERE id = $1", job_id)[0].as<std::string>() != "probe")
+          tx.exec_params(kUpsertFootprint, workflow, std::string(commit->as_string()), json::serialize(files), job_id);
       }
     }
     tx.exec_params("UPDATE jobs SET runs_done = (SELECT count(*) FROM samples WHERE job_id = $1) WHERE id = $1", job_id);

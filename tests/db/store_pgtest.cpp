@@ -6,6 +6,7 @@
 #include "server/store/dashboard.hpp"
 #include "server/store/db.hpp"
 #include "server/store/experiments.hpp"
+#include "server/store/footprints.hpp"
 #include "server/store/jobs.hpp"
 #include "server/store/tokens.hpp"
 #include "throwaway_db.hpp"
@@ -234,6 +235,50 @@ TEST_F(StoreTest, SamplesAreValidatedAgainstTheSchedule) {
   } catch (const ApiError& e) {
     EXPECT_EQ(e.code(), ErrorCode::conflict);
   }
+}
+
+TEST_F(StoreTest, TheBaselinesFootprintOfAPlainCommitBecomesTheWorkflows) {
+  NewExperiment e;
+  e.repo = "example";
+  e.base_ref = "main";
+  e.base_commit = e.candidate_commit = std::string(40, 'b');
+  e.submitted_by = "tester";
+  e.max_attempts = 2;
+  NewJob j;
+  j.workflow = "wf";
+  json::array schedule = interleaved_schedule(1, 2);  // a b | A B B A
+  j.runs_total = static_cast<int>(schedule.size());
+  j.payload = json::object{{"schedule", std::move(schedule)},
+                           {"arms", json::object{{"baseline", json::object{{"commit", e.base_commit}, {"diff", ""}}},
+                                                 {"candidate", json::object{{"commit", e.base_commit}, {"diff", "d"}}}}}};
+  e.jobs.push_back(std::move(j));
+  insert_experiment(*db_, e);
+  auto job = claim_job(*db_, worker("w1"), 30);
+  const long id = job->at("id").as_int64();
+  const Lease lease = lease_of(*job, "w1");
+  auto sample = [](int run, json::array files) {
+    return json::object{{"run_index", run}, {"ttfb_ms", 100.0}, {"footprint", std::move(files)}};
+  };
+  for (const json::array& bad : {json::array{"/etc/passwd"}, json::array{"a/../../b"}, json::array{"a//b"},
+                                 json::array{""}, json::array{1}, json::array{std::string("a\0b", 3)}}) {
+    try {
+      add_samples(*db_, id, lease, json::array{sample(2, bad)});
+      ADD_FAILURE() << "accepted footprint " << json::serialize(bad);
+    } catch (const ApiError& err) {
+      EXPECT_EQ(err.code(), ErrorCode::invalid_argument) << err.what();
+    }
+  }
+  auto stored = [&] { return workflow_footprint(*db_, "wf"); };
+  // A warm-up's and the candidate's (it has a diff) are not the workflow's.
+  add_samples(*db_, id, lease, json::array{sample(0, json::array{"warm.py"}), sample(3, json::array{"cand.py"})});
+  EXPECT_TRUE(stored().is_null());
+  add_samples(*db_, id, lease, json::array{sample(2, json::array{"pkg/mod.py", "train.py"})});
+  const json::value fp = stored();
+  ASSERT_TRUE(fp.is_object());
+  EXPECT_EQ(fp.at("base_commit").as_string(), e.base_commit);
+  EXPECT_EQ(fp.at("files"), (json::array{"pkg/mod.py", "train.py"}));
+  EXPECT_EQ(fp.at("file_count").as_int64(), 2);
+  EXPECT_EQ(fp.at("job_id").as_int64(), id);
 }
 
 TEST_F(StoreTest, OnlyTheClaimsLeaseMayWriteToAJob) {

@@ -161,6 +161,20 @@ class DependencyExperiments(unittest.TestCase):
         main = self.dgit("rev-parse", "main")
         for w in e["workflows"]:
             self.assertEqual(w["dependencies"][0]["commit"], main)
+        # What each workflow's start-up opened of its copy (its footprint, from the baseline's first
+        # measured run): the dependency's modules it imports, not the other one, not the README.
+        _, wf = self.lab.api("GET", "/api/v1/workflows/dl-text")
+        fp = wf["footprint"]
+        self.assertIsNotNone(fp, wf)
+        self.assertEqual(fp["base_commit"], e["base"]["commit"])
+        self.assertIn("vendor/dataload/dataload/text.py", fp["files"])
+        self.assertIn("vendor/dataload/dataload/__init__.py", fp["files"])
+        self.assertNotIn("vendor/dataload/dataload/images.py", fp["files"])
+        self.assertNotIn("README.md", fp["files"])
+        self.assertEqual(fp["file_count"], len(fp["files"]))
+        _, wf = self.lab.api("GET", "/api/v1/workflows/dl-images")
+        self.assertIn("vendor/dataload/dataload/images.py", wf["footprint"]["files"])
+        self.assertNotIn("vendor/dataload/dataload/text.py", wf["footprint"]["files"])
         # The change's author hears of it, with what the candidate ran.
         def alert():
             return [r["body"] for r in self.lab.received()

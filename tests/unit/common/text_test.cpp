@@ -24,5 +24,12 @@ TEST(Text, TailKeepsTheEnd) {
   EXPECT_EQ(to_hex(bytes, 3), "00abff");
 }
 
+TEST(Text, APlainRelativePathStaysInsideItsDirectory) {
+  for (const char* ok : {"a", "a/b", "vendor/dataload", ".hidden/x", "a..b/c", "..a"}) EXPECT_TRUE(is_plain_relative_path(ok)) << ok;
+  for (const char* bad : {"", "/a", "a/", "a//b", "./a", "a/.", "..", "a/../b", "../a"})
+    EXPECT_FALSE(is_plain_relative_path(bad)) << bad;
+  EXPECT_FALSE(is_plain_relative_path(std::string_view("a\0b", 3)));
+}
+
 }  // namespace
 }  // namespace ttfb

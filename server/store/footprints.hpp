@@ -1,0 +1,18 @@
+// Workflows' footprints in PostgreSQL (schema/010_footprints.sql): the files of its repository a
+// workflow's run opened, recorded by the worker (worker/footprint.hpp) with the first measured
+// baseline run of each job on a plain commit (store/jobs.cpp, add_samples) and read here.
+#pragma once
+
+#include "server/store/db.hpp"
+
+#include <boost/json.hpp>
+
+#include <string>
+
+namespace ttfb {
+
+// {"base_commit", "files": [...], "file_count", "job_id", "recorded_at"} of the workflow's
+// latest footprint, or null when none was recorded yet.
+boost::json::value workflow_footprint(Database& db, const std::string& workflow);
+
+}  // namespace ttfb
