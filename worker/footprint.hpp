@@ -26,10 +26,11 @@
 namespace ttfb::worker {
 
 inline constexpr std::size_t kMaxFootprintBytes = 256 * 1024;  // of paths, in one sample
+inline constexpr std::size_t kMaxFootprintFiles = 20000;        // the server's limit too
 
 class FootprintWatch {
  public:
-  explicit FootprintWatch(const std::string& root, std::size_t max_dirs = 8192, std::size_t max_files = 20000);
+  explicit FootprintWatch(const std::string& root, std::size_t max_dirs = 8192, std::size_t max_files = kMaxFootprintFiles);
   ~FootprintWatch();
   FootprintWatch(const FootprintWatch&) = delete;
   FootprintWatch& operator=(const FootprintWatch&) = delete;

@@ -1,5 +1,7 @@
 #include "worker/revisions.hpp"
 
+#include "worker/footprint.hpp"
+
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -95,6 +97,33 @@ std::string join_command(const std::vector<std::string>& argv) {
     out += plain ? a : "'" + a + "'";
   }
   return out;
+}
+
+// The files a build opened (worker/footprint.hpp), one per line, kept beside its state: a reused
+// build still tells which files it read. Missing: not known (a build before footprints).
+std::optional<std::vector<std::string>> read_build_footprint(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) return std::nullopt;
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+void write_build_footprint(const fs::path& file, const std::optional<std::vector<std::string>>& files) {
+  std::error_code ec;
+  fs::remove(file, ec);
+  if (!files) return;
+  const fs::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& f : *files) {
+      if (f.find('\n') != std::string::npos) return;  // not representable: left unknown
+      out << f << "\n";
+    }
+    if (!out) return;
+  }
+  fs::rename(tmp, file, ec);
 }
 
 std::optional<WorktreeState> read_state(const fs::path& file) {
@@ -308,6 +337,7 @@ PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd)
   const fs::path repo_dir = fs::path(options_.cache_dir) / "worktrees" / safe_name(spec.repo_name);
   const fs::path tree = repo_dir / key;
   const fs::path state_file = repo_dir / (key + ".state");
+  const fs::path build_footprint_file = repo_dir / (key + ".build-footprint");
   const std::string diff_sha = sha256_hex(spec.diff);
   const std::string build_command = join_command(spec.build_command);
 
@@ -332,6 +362,7 @@ PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd)
       } else if (!spec.build_command.empty() && state->build_command == build_command && current == state->built_hash) {
         fresh = false;
         need_build = false;
+        out.build_footprint = read_build_footprint(build_footprint_file);
         spdlog::info("worktree {} reused, build reused (content {})", key, current.substr(0, 12));
       } else if (current == state->applied_hash) {
         fresh = false;  // pristine, not built (yet, or with another command)
@@ -346,6 +377,7 @@ PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd)
     try {
       std::error_code ec;
       fs::remove(state_file, ec);
+      fs::remove(build_footprint_file, ec);
       make_dir_0755(repo_dir);
       git::remove_worktree(mirror, tree.string());
       git::add_worktree(mirror, spec.commit, tree.string());
@@ -388,6 +420,7 @@ PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd)
     build.sandbox.host_network = spec.host_network;
     spdlog::info("building {} in {}: {}", key, tree.string(), build_command);
     RunResult r;
+    FootprintWatch watch(tree.string());  // what the build reads is part of the workflow's footprint
     try {
       r = run_workload(build);
     } catch (const std::exception& e) {
@@ -408,6 +441,9 @@ PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd)
       current = git::content_hash(tree.string());
       state->build_command = build_command;
       state->built_hash = current;
+      out.build_footprint = watch.files();
+      if (!out.build_footprint) spdlog::warn("no footprint of the build of {}: {}", key, watch.why_not());
+      write_build_footprint(build_footprint_file, out.build_footprint);
       write_state(state_file, *state);
     } catch (const std::exception& e) {
       throw PrepareError("internal", "cannot record the build of " + tree.string() + ": " + e.what(), "", true);
@@ -418,6 +454,7 @@ PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd)
     std::error_code ec;
     fs::last_write_time(state_file, fs::file_time_type::clock::now(), ec);
   }
+  if (spec.build_command.empty()) out.build_footprint = std::vector<std::string>{};  // nothing to read
   out.content_hash = current;
   return out;
 }
@@ -448,6 +485,9 @@ void RevisionCache::evict(const std::vector<std::string>& keep_worktrees) {
     if (std::find(keep_worktrees.begin(), keep_worktrees.end(), e.tree.string()) != keep_worktrees.end()) continue;
     try {
       fs::remove(e.state);
+      fs::path footprint = e.state;
+      footprint.replace_extension(".build-footprint");
+      fs::remove(footprint, ec);
       git::remove_worktree((fs::path(options_.cache_dir) / "mirrors" / (e.repo + ".git")).string(), e.tree.string());
       spdlog::info("evicted worktree {}", e.tree.string());
     } catch (const std::exception& ex) {

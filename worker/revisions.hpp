@@ -67,6 +67,10 @@ struct PreparedRevision {
   std::string content_hash;  // of the tree as it is now (after the build, when there is one)
   bool created = false;      // the worktree was made (or remade) for this call
   bool built = false;        // the build command ran in this call (false: no build, or reused)
+  // The files of the worktree its build opened (worker/footprint.hpp), kept with the build: empty
+  // without a build command, nullopt when not known (a build from before footprints, or one
+  // beyond the watch's limits).
+  std::optional<std::vector<std::string>> build_footprint;
 };
 
 // Why a revision could not be prepared, with the protocol's failure code

@@ -316,8 +316,26 @@ JobEnd Worker::run_job(const Job& job) {
       s.steal_ms = std::max(0.0, *steal_after - *steal_before);
     }
     if (watch) {
+      // The run's opens and its build's reads together: a change to either can change start-up.
+      const auto& build = prepared[run.arm].build_footprint;
       s.footprint = watch->files();
-      if (!s.footprint) spdlog::warn("job {}: no footprint of run {}: {}", job.id, run.run_index, watch->why_not());
+      if (!s.footprint) {
+        spdlog::warn("job {}: no footprint of run {}: {}", job.id, run.run_index, watch->why_not());
+      } else if (!build) {
+        spdlog::warn("job {}: no footprint of run {}: its build's is not known", job.id, run.run_index);
+        s.footprint.reset();
+      } else {
+        std::set<std::string> all(s.footprint->begin(), s.footprint->end());
+        all.insert(build->begin(), build->end());
+        std::size_t bytes = 0;
+        for (const auto& f : all) bytes += f.size() + 4;
+        if (all.size() > kMaxFootprintFiles || bytes > kMaxFootprintBytes) {
+          spdlog::warn("job {}: no footprint of run {}: with its build's, more than the limits", job.id, run.run_index);
+          s.footprint.reset();
+        } else {
+          s.footprint.emplace(all.begin(), all.end());
+        }
+      }
     }
     s.max_rss_kb = r.max_rss_kb;
     s.exit_status = r.exit_status < 0 ? 0 : r.exit_status;

@@ -365,6 +365,27 @@ TEST_F(RevisionsTest, ADependencyIsNeverWrittenThroughALinkTheRevisionPlanted) {
   EXPECT_THROW(cache.place_dependency(dep, copy, "/abs"), PrepareError);
 }
 
+TEST_F(RevisionsTest, TheFilesABuildReadsAreKeptWithTheBuild) {
+  RevisionCache cache(options());
+  RevisionSpec s = spec();
+  s.build_command = {"sh", "-c", "cat train.py > /dev/null && echo compiled > build.out"};
+  const PreparedRevision built = cache.prepare(s);
+  ASSERT_TRUE(built.built);
+  ASSERT_TRUE(built.build_footprint.has_value());
+  const auto& files = *built.build_footprint;
+  EXPECT_NE(std::find(files.begin(), files.end(), "train.py"), files.end());
+  EXPECT_NE(std::find(files.begin(), files.end(), "build.out"), files.end());
+  // Reused in a later job (or by a restarted worker: it is kept on disk), the build still says
+  // what it read.
+  const PreparedRevision reused = cache.prepare(s);
+  EXPECT_FALSE(reused.built);
+  EXPECT_EQ(reused.build_footprint, built.build_footprint);
+  // Without a build there is nothing to read: known, and empty.
+  const PreparedRevision plain = cache.prepare(spec(TrainerRepo::steps_diff()));
+  ASSERT_TRUE(plain.build_footprint.has_value());
+  EXPECT_TRUE(plain.build_footprint->empty());
+}
+
 TEST_F(RevisionsTest, CopiesACrashedWorkerLeftAreRemovedAtStartUp) {
   std::string left;
   {
