@@ -31,10 +31,6 @@ webhook_url = "http://127.0.0.1:{WEBHOOK_PORT}/hook"
 poll_ms = 100
 [bisect]
 max_parallel_probes = 1
-# The confirmation rerun of the pre-submit regression (+20..35%) capped at 40 runs per arm
-# instead of 120: its power there is above 99%, and the pages show the same either way.
-[defaults.policy]
-max_rerun_runs_per_arm = 40
 """
 
 
