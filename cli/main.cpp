@@ -208,6 +208,23 @@ int show(const json::object& e, bool as_json) {
   return ttfb::cli::exit_code(e);
 }
 
+// The server's answer when no workflow's footprint is touched by the diff: nothing was submitted.
+// Says so (or prints the answer with --json) and returns true; false for any other answer.
+bool skipped_by_footprint(const std::string& body, bool json_output) {
+  json::error_code ec;
+  const json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) return false;
+  const auto* status = v.as_object().if_contains("status");
+  if (!status || !status->is_string() || status->as_string() != "skipped") return false;
+  if (json_output) {
+    std::cout << body << "\n";
+  } else {
+    const auto* m = v.as_object().if_contains("message");
+    std::cerr << "ttfb-lab: " << (m && m->is_string() ? std::string(m->as_string()) : std::string("nothing to measure")) << "\n";
+  }
+  return true;
+}
+
 int cmd_submit(const std::vector<std::string>& args) {
   Common c;
   std::string repo, base, diff_path, candidate, author, title, change_url, purpose;
@@ -298,6 +315,7 @@ int cmd_submit(const std::vector<std::string>& args) {
 
   auto client = client_for(c);
   auto r = client.post("/api/v1/experiments", json::serialize(body));
+  if (r.status == 200 && skipped_by_footprint(r.body, c.json_output)) return 0;
   if (r.status != 201) fail_with(r, "submitting the experiment");
   auto created = json::parse(r.body).as_object();
   long id = created.at("id").as_int64();
@@ -439,6 +457,7 @@ int cmd_presubmit(const std::vector<std::string>& args) {
     return away(e.what());
   }
   if (r.status == 503) return away("it answers 503 (its database is unavailable)");
+  if (r.status == 200 && skipped_by_footprint(r.body, c.json_output)) return 0;
   if (r.status != 201) fail_with(r, "submitting " + change.title);
   auto created = json::parse(r.body).as_object();
   const long id = created.at("id").as_int64();

@@ -3,6 +3,7 @@
 #include "cli/text.hpp"
 #include "common/text.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -35,6 +36,19 @@ std::string format_experiment(const json::object& e) {
       out << "  candidate the base revision (" << str(co.if_contains("commit")).substr(0, 12) << ")\n";
     }
     if (const std::string words = candidate_runtime_words(co); !words.empty()) out << "  runs with " << words << "\n";
+  }
+  // Workflows chosen by footprint: "2 of 4 workflows chosen by the files they open: a, b; skipped: c, d (not touched)".
+  if (const auto* sel = e.if_contains("selection"); sel && sel->is_array() && !sel->as_array().empty()) {
+    std::string chosen, skipped;
+    for (const auto& v : sel->as_array()) {
+      if (!v.is_object()) continue;
+      const auto& o = v.as_object();
+      const bool c = o.contains("chosen") && o.at("chosen").is_bool() && o.at("chosen").as_bool();
+      (c ? chosen : skipped) += ((c ? chosen : skipped).empty() ? "" : ", ") + str(o.if_contains("workflow"));
+    }
+    const auto count = [](const std::string& s) { return s.empty() ? 0 : 1 + std::count(s.begin(), s.end(), ','); };
+    out << "  workflows " << count(chosen) << " of " << sel->as_array().size() << " chosen by the files they open: " << chosen
+        << (skipped.empty() ? "" : "; skipped: " + skipped + " (not touched)") << "\n";
   }
   if (const auto* err = e.if_contains("error"); err && err->is_object()) {
     out << "  error: " << str(err->as_object().if_contains("message")) << "\n";

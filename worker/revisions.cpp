@@ -437,11 +437,12 @@ PreparedRevision RevisionCache::prepare(const RevisionSpec& spec, int cancel_fd)
       if (const auto line = last_line(r.output_tail); !line.empty()) message += ": " + line;
       throw PrepareError("build_failed", message, tail_of(r.output_tail, kDetailsBytes), false);
     }
+    // Read before the content is hashed below: hashing opens every file of the tree.
+    out.build_footprint = watch.files();
     try {
       current = git::content_hash(tree.string());
       state->build_command = build_command;
       state->built_hash = current;
-      out.build_footprint = watch.files();
       if (!out.build_footprint) spdlog::warn("no footprint of the build of {}: {}", key, watch.why_not());
       write_build_footprint(build_footprint_file, out.build_footprint);
       write_state(state_file, *state);

@@ -8,6 +8,7 @@
 #include "server/scheduler/bisections.hpp"
 #include "server/scheduler/calibrate.hpp"
 #include "server/scheduler/releases.hpp"
+#include "server/scheduler/select.hpp"
 #include "server/scheduler/plan.hpp"
 #include "server/scheduler/submit.hpp"
 #include "server/store/calibrations.hpp"
@@ -351,9 +352,15 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       auto warmup_override = opt_int(body, "warmup_runs", 0, 20);
 
       // A dependency experiment: every workflow of the repository that uses the dependency, by default.
-      const std::vector<std::string> names = dependency
-                                                 ? select_dependents(config_, e.repo, dependency->repo, workflow_names(body))
-                                                 : select_workflows(config_, e.repo, workflow_names(body));
+      const std::vector<std::string> requested = workflow_names(body);
+      std::vector<std::string> names = dependency ? select_dependents(config_, e.repo, dependency->repo, requested)
+                                                  : select_workflows(config_, e.repo, requested);
+      // A diff without named workflows runs those whose footprint it touches ("select": "all": every one).
+      const std::string select = opt_string(body, "select").value_or("footprint");
+      if (select != "footprint" && select != "all")
+        throw ApiError(ErrorCode::invalid_argument, "'select' must be \"footprint\" (the default: the workflows whose "
+                                                    "footprint the diff touches) or \"all\"");
+      const bool by_footprint = diff && requested.empty() && runtime.empty() && select == "footprint";
 
       // Git: resolve revisions and check the diff before anything is stored.
       e.base_commit = mirrors_.resolve(e.repo, e.base_ref);
@@ -369,6 +376,39 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
         e.candidate_commit = e.base_commit;  // the same revision: only the runtime differs
       }
       e.candidate_runtime = runtime.to_json();
+      if (by_footprint) {
+        std::map<std::string, std::optional<std::vector<std::string>>> footprints;
+        for (const auto& n : names) {
+          const json::value fp = workflow_footprint(db_, n);
+          if (fp.is_null()) continue;
+          std::vector<std::string> files;
+          for (const auto& f : fp.at("files").as_array()) files.emplace_back(f.as_string());
+          footprints[n] = std::move(files);
+        }
+        json::array selection, skipped;
+        std::vector<std::string> chosen;
+        for (const auto& c : choose_by_footprint(names, footprints, diff_paths(*diff))) {
+          json::array touched;
+          for (const auto& t : c.touched) touched.emplace_back(t);
+          json::object o{{"workflow", c.workflow}, {"chosen", c.chosen}, {"reason", c.reason},
+                         {"touched", std::move(touched)}, {"footprint_files", c.footprint_files}};
+          if (c.chosen) chosen.push_back(c.workflow);
+          else skipped.push_back(o);
+          selection.push_back(std::move(o));
+        }
+        if (chosen.empty()) {
+          // Nothing to measure: no experiment, and the answer says why.
+          std::string names_skipped;
+          for (const auto& s : skipped) names_skipped += (names_skipped.empty() ? "" : ", ") + std::string(s.at("workflow").as_string());
+          return json_answer(200, json::object{
+              {"id", nullptr}, {"status", "skipped"}, {"selection", std::move(selection)},
+              {"message", "nothing to measure: the diff changes no file that a workflow of '" + e.repo +
+                              "' opens in its start-up or build (skipped: " + names_skipped +
+                              "); name the workflows, or give \"select\": \"all\", to run them anyway"}});
+        }
+        names = chosen;
+        e.selection = std::move(selection);
+      }
       std::optional<DependencyChange> change;
       if (dependency) {
         change = DependencyChange{dependency->repo, dependency->base, "", dependency->diff.value_or("")};

@@ -10,8 +10,8 @@ namespace json = boost::json;
 
 constexpr const char* kInsertExperiment = R"sql(
 INSERT INTO experiments (repo, purpose, base_ref, base_commit, candidate_ref, candidate_commit, diff, diff_sha256,
-  author, title, change_url, submitted_by, candidate_runtime)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb) RETURNING id)sql";
+  author, title, change_url, submitted_by, candidate_runtime, selection)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb) RETURNING id)sql";
 
 constexpr const char* kInsertExperimentWorkflow = R"sql(
 INSERT INTO experiment_workflows (experiment_id, workflow, config) VALUES ($1, $2, $3::jsonb))sql";
@@ -34,7 +34,7 @@ SELECT json_build_object(
                                  'interpreter', e.candidate_runtime -> 'interpreter',
                                  'dependency', (e.candidate_runtime -> 'dependency') - 'diff'),
   'author', e.author, 'title', e.title, 'change_url', e.change_url, 'submitted_by', e.submitted_by,
-  'status', e.status, 'verdict', e.verdict, 'error', e.error, 'suite', e.suite,
+  'status', e.status, 'verdict', e.verdict, 'error', e.error, 'suite', e.suite, 'selection', e.selection,
   'created_at', e.created_at, 'started_at', e.started_at, 'finished_at', e.finished_at,
   'progress', (SELECT json_build_object(
       'runs_done', coalesce(sum(j.runs_done), 0), 'runs_total', coalesce(sum(j.runs_total), 0),
@@ -99,7 +99,8 @@ json::object experiment_json(pqxx::work& tx, long id, const std::string& public_
 long insert_experiment(pqxx::work& tx, const NewExperiment& e) {
   long id = tx.exec_params1(kInsertExperiment, e.repo, e.purpose, e.base_ref, e.base_commit, e.candidate_ref,
                             e.candidate_commit, e.diff, e.diff_sha256, e.author, e.title, e.change_url, e.submitted_by,
-                            json::serialize(e.candidate_runtime))[0]
+                            json::serialize(e.candidate_runtime),
+                            e.selection ? std::optional<std::string>(json::serialize(*e.selection)) : std::nullopt)[0]
                 .as<long>();
   std::set<std::string> workflows;
   for (const auto& j : e.jobs) {

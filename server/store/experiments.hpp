@@ -32,6 +32,7 @@ struct NewExperiment {
   std::string diff, diff_sha256;
   std::string author, title, change_url, submitted_by;
   boost::json::object candidate_runtime;  // CandidateRuntime::to_json() (server/scheduler/plan.hpp): {} for none
+  std::optional<boost::json::array> selection;  // the workflows chosen by footprint (scheduler/select.hpp), if they were
   int max_attempts = 3;
   std::vector<NewJob> jobs;
 };

@@ -9,6 +9,9 @@ example repository. Real server, worker, PostgreSQL, git and Python.
    it, and of that one only; the suite summary says so, and the alert goes to the commit's author.
 3. A diff of the dependency (through the CLI) that takes eager work out of the other module is an
    improvement of that workflow, judged across the suite.
+4. Once every workflow has a footprint, a pre-submit diff without named workflows runs those whose
+   footprint it touches: a README-only diff runs none and says so, a diff of train.py runs the
+   example trainer's workflows and not the dataload ones.
 """
 import json
 import os
@@ -18,7 +21,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Lab, free_port  # noqa: E402
+from harness import SOURCE, Lab, free_port  # noqa: E402
 
 RUNS = 12  # a fixed design: one block per arm, one look; the effects below are 100+ ms on 30-60 ms
 WEBHOOK_PORT = free_port()
@@ -215,6 +218,62 @@ class DependencyExperiments(unittest.TestCase):
         r = self.lab.cli("submit", "--repo", "example", "--dependency", "dataload")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--dependency-diff FILE and --dependency-candidate REV", r.stderr)
+
+    def test_4_a_diff_runs_only_the_workflows_whose_footprint_it_touches(self):
+        lab = self.lab
+        # The example trainer's two workflows have not run in this lab: a short fixed run records
+        # their footprints (the dataload ones have theirs from the experiments above).
+        exp = lab.submit("neutral.diff", workflows=("example-train", "example-train-stdout"), runs=3)
+        lab.wait_experiment(exp, timeout=300)
+        for w in ("example-train", "example-train-stdout", "dl-text", "dl-images"):
+            _, wf = lab.api("GET", f"/api/v1/workflows/{w}")
+            self.assertIsNotNone(wf["footprint"], f"{w} has no footprint yet")
+        _, wf = lab.api("GET", "/api/v1/workflows/example-train")
+        self.assertIn("train.py", wf["footprint"]["files"])
+        self.assertNotIn("README.md", wf["footprint"]["files"])
+
+        wt = os.path.join(lab.tmp, "readme-wt")
+        lab.git("worktree", "add", "-q", "--detach", wt, "main")
+        with open(os.path.join(wt, "README.md"), "a") as f:
+            f.write("\nMore words.\n")
+        readme = lab.git("diff", cwd=wt) + "\n"
+        before = lab.count_experiments()
+        status, out = self.post({"diff": readme})
+        self.assertEqual(status, 200, out)
+        self.assertEqual(out["status"], "skipped", out)
+        self.assertIsNone(out["id"])
+        self.assertIn("nothing to measure", out["message"])
+        self.assertEqual(sorted(s["workflow"] for s in out["selection"] if not s["chosen"]),
+                         ["dl-images", "dl-text", "example-train", "example-train-stdout"])
+        self.assertEqual(lab.count_experiments(), before, "nothing stored")
+        # The CLI says so and exits 0; "select": "all" runs them anyway.
+        with tempfile.NamedTemporaryFile("w", suffix=".diff", delete=False) as f:
+            f.write(readme)
+        r = lab.cli("submit", "--repo", "example", "--diff", f.name)
+        os.unlink(f.name)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("nothing to measure", r.stderr)
+        status, out = self.post({"diff": readme, "select": "all", "runs_per_arm": 3})
+        self.assertEqual(status, 201, out)
+        lab.api("POST", f"/api/v1/experiments/{out['id']}/cancel", {}, token=lab.submit_token)
+        status, out = self.post({"diff": readme, "select": "some"})
+        self.assertEqual(status, 400, out)
+
+        # A diff of train.py: the trainer's workflows, which open it; the dataload ones do not.
+        with open(os.path.join(SOURCE, "examples", "diffs", "neutral.diff")) as f:
+            neutral = f.read()
+        status, out = self.post({"diff": neutral, "runs_per_arm": 3})
+        self.assertEqual(status, 201, out)
+        _, e = lab.api("GET", f"/api/v1/experiments/{out['id']}")
+        lab.api("POST", f"/api/v1/experiments/{out['id']}/cancel", {}, token=lab.submit_token)
+        self.assertEqual(sorted(w["workflow"] for w in e["workflows"]), ["example-train", "example-train-stdout"])
+        chosen = {s["workflow"]: s for s in e["selection"]}
+        self.assertTrue(chosen["example-train"]["chosen"])
+        self.assertTrue(chosen["example-train"]["touched"])
+        self.assertFalse(chosen["dl-text"]["chosen"])
+        self.assertIn("not touched", chosen["dl-text"]["reason"])
+        r = lab.cli("status", str(out["id"]))
+        self.assertIn("2 of 4 chosen by the files they open", r.stdout)
 
 
 if __name__ == "__main__":

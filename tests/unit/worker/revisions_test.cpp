@@ -375,6 +375,7 @@ TEST_F(RevisionsTest, TheFilesABuildReadsAreKeptWithTheBuild) {
   const auto& files = *built.build_footprint;
   EXPECT_NE(std::find(files.begin(), files.end(), "train.py"), files.end());
   EXPECT_NE(std::find(files.begin(), files.end(), "build.out"), files.end());
+  EXPECT_EQ(std::find(files.begin(), files.end(), "trainer/data.py"), files.end()) << "the worker's own reads (its hash of the tree) are not the build's";
   // Reused in a later job (or by a restarted worker: it is kept on disk), the build still says
   // what it read.
   const PreparedRevision reused = cache.prepare(s);
