@@ -317,6 +317,9 @@
       facts([["purpose", e.purpose], ["repository", e.repo], ["base", ref(e.base)],
         ["candidate", `${ref(e.candidate)}${e.candidate?.diff_lines ? ` + a diff of ${e.candidate.diff_lines} lines` : ""}`],
         ...(runtime.length ? [["candidate runs with", h("code", {}, runtime.join("; "))]] : []),
+        ...(e.selection?.length ? [["workflows chosen by the files they open",
+          `${e.selection.filter((s) => s.chosen).map((s) => s.workflow).join(", ") || "none"}` +
+          (e.selection.some((s) => !s.chosen) ? `; skipped (not touched): ${e.selection.filter((s) => !s.chosen).map((s) => s.workflow).join(", ")}` : "")]] : []),
         ["author", e.author || "–"], ["submitted by", e.submitted_by || "–"], ["status", badge(e.status)],
         ["progress", `${e.progress?.runs_done ?? 0} of ${e.progress?.runs_total ?? 0} runs`],
         ["created", when(e.created_at)], ["finished", when(e.finished_at)],
