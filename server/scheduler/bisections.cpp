@@ -532,9 +532,18 @@ long start_bisection(pqxx::work& tx, const ServerConfig& config, RepoMirrors& mi
                        {"sandwich_alpha", so.sandwich_alpha},
                        {"warmup_runs", warmup},
                        {"phase_alpha", so.design.alpha}};
-  // The workflow's dependencies at their refs now: every probe of the range runs these.
+  // The workflow's dependencies: those its seed (a release gate's experiment) ran with, whose
+  // runs of the ends the search reuses, or else their refs resolved now. Every probe runs these.
   json::object snapshot = wf.to_api_json();
-  resolve_dependencies(config, mirrors, snapshot);
+  std::optional<json::value> seeded;
+  if (rq.seed_experiment_id) {
+    const auto rows = tx.exec_params(
+        "SELECT (config -> 'dependencies')::text FROM experiment_workflows WHERE experiment_id = $1 AND workflow = $2",
+        *rq.seed_experiment_id, wf.name);
+    if (!rows.empty() && !rows[0][0].is_null()) seeded = json::parse(rows[0][0].as<std::string>());
+  }
+  if (seeded && seeded->is_array()) snapshot["dependencies"] = *seeded;
+  else resolve_dependencies(config, mirrors, snapshot);
   options["dependencies"] = snapshot.at("dependencies");
 
   NewExperiment e;

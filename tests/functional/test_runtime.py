@@ -38,7 +38,7 @@ class RuntimeExperiments(unittest.TestCase):
     def test_bad_runtimes_are_refused_with_what_is_wrong_and_store_nothing(self):
         before = self.lab.count_experiments()
         cases = [
-            ({}, "'candidate_env', 'candidate_command_prefix' or 'candidate_interpreter'"),
+            ({}, "'candidate_env', 'candidate_command_prefix', 'candidate_interpreter' or 'dependency'"),
             ({"candidate_env": ["A=1"]}, "'candidate_env' must be an object"),
             ({"candidate_env": {"A-B": "1"}}, "bad variable name 'A-B'"),
             ({"candidate_env": {"1A": "1"}}, "bad variable name '1A'"),
