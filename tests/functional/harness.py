@@ -48,13 +48,13 @@ args = ["--steps", "1", "--device", "cpu", "--tiny"]
 SHORT_TIMEOUT = {"example-train-short-timeout.toml": FAST_TIMEOUT_WORKFLOW}
 
 
-def example_workflow_variant(name, **policy):
-    """configs/workflows/example-train.toml under another name, with the given keys of its
+def example_workflow_variant(name, source="example-train", **policy):
+    """configs/workflows/<source>.toml under another name (or its own), with the given keys of its
     [policy] table (its last table) set: for a test that needs the example trainer with a policy
     of its own while the others keep the workflow as configured."""
-    with open(os.path.join(SOURCE, "configs", "workflows", "example-train.toml")) as f:
+    with open(os.path.join(SOURCE, "configs", "workflows", f"{source}.toml")) as f:
         text = f.read()
-    text = text.replace('name = "example-train"', f'name = "{name}"', 1)
+    text = text.replace(f'name = "{source}"', f'name = "{name}"', 1)
     head, sep, table = text.partition("\n[policy]\n")
     if f'name = "{name}"' not in text or not sep or "\n[" in table:
         raise RuntimeError("example-train.toml no longer has its name first and [policy] as its last table")
