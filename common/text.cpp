@@ -47,17 +47,6 @@ std::string format_double(const char* format, double x) {
   return buf;
 }
 
-bool is_plain_relative_path(std::string_view p) {
-  if (p.empty() || p.front() == '/' || p.find('\0') != std::string_view::npos) return false;
-  for (std::size_t start = 0;;) {
-    const std::size_t end = p.find('/', start);
-    const std::string_view part = p.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    if (end == std::string_view::npos) return true;
-    start = end + 1;
-  }
-}
-
 std::string candidate_runtime_words(const boost::json::object& candidate) {
   std::string out;
   auto add = [&](const std::string& part) { out += (out.empty() ? "" : "; ") + part; };

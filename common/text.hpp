@@ -33,7 +33,17 @@ std::string format_double(const char* format, double x);
 // none is set.
 std::string candidate_runtime_words(const boost::json::object& candidate);
 // "a/b/c": not empty, not absolute, no NUL, and no empty, "." or ".." part: a path that stays
-// inside the directory it is relative to (as long as no part of it is a link).
-bool is_plain_relative_path(std::string_view path);
+// inside the directory it is relative to (as long as no part of it is a link). Inline: the
+// config's fuzz target compiles server/config.cpp without the rest of common/.
+inline bool is_plain_relative_path(std::string_view p) {
+  if (p.empty() || p.front() == '/' || p.find('\0') != std::string_view::npos) return false;
+  for (std::size_t start = 0;;) {
+    const std::size_t end = p.find('/', start);
+    const std::string_view part = p.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (end == std::string_view::npos) return true;
+    start = end + 1;
+  }
+}
 
 }  // namespace ttfb
