@@ -378,13 +378,7 @@ HttpAnswer Api::dispatch(const HttpRequest& req, std::string& route) {
       e.candidate_runtime = runtime.to_json();
       if (by_footprint) {
         std::map<std::string, std::optional<std::vector<std::string>>> footprints;
-        for (const auto& n : names) {
-          const json::value fp = workflow_footprint(db_, n);
-          if (fp.is_null()) continue;
-          std::vector<std::string> files;
-          for (const auto& f : fp.at("files").as_array()) files.emplace_back(f.as_string());
-          footprints[n] = std::move(files);
-        }
+        for (auto& [n, files] : footprint_files(db_, names)) footprints[n] = std::move(files);
         json::array selection, skipped;
         std::vector<std::string> chosen;
         for (const auto& c : choose_by_footprint(names, footprints, diff_paths(*diff))) {

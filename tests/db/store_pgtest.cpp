@@ -279,6 +279,11 @@ TEST_F(StoreTest, TheBaselinesFootprintOfAPlainCommitBecomesTheWorkflows) {
   EXPECT_EQ(fp.at("files"), (json::array{"pkg/mod.py", "train.py"}));
   EXPECT_EQ(fp.at("file_count").as_int64(), 2);
   EXPECT_EQ(fp.at("job_id").as_int64(), id);
+  // The selection's one query: the named workflows' files, none for a workflow without a footprint.
+  const auto files = footprint_files(*db_, {"wf", "no-footprint-yet", "it's \"quoted\""});
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files.at("wf"), (std::vector<std::string>{"pkg/mod.py", "train.py"}));
+  EXPECT_TRUE(footprint_files(*db_, {}).empty());
 }
 
 TEST_F(StoreTest, OnlyTheClaimsLeaseMayWriteToAJob) {

@@ -15,7 +15,6 @@ example repository. Real server, worker, PostgreSQL, git and Python.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -103,7 +102,8 @@ class DependencyExperiments(unittest.TestCase):
 
     @classmethod
     def dgit(cls, *args):
-        return subprocess.run(["git", *args], cwd=cls.dep, check=True, capture_output=True, text=True).stdout.strip()
+        """git in the dependency's repository."""
+        return cls.lab.git(*args, cwd=cls.dep)
 
     def post(self, body):
         return self.lab.api("POST", "/api/v1/experiments", {"repo": "example", "base": "main", **body},
